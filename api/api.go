@@ -1,0 +1,182 @@
+// Package api is the HTTP API that the mini program's backend calls: it
+// records subscription results (grants), lists the template ids to offer in a
+// scene for wx.requestSubscribeMessage, and exchanges a login code for an
+// openid. It exists as its own package because it owns one clear thing, the
+// HTTP surface, and depends on the store, the campaign catalog and the WeChat
+// client only through the small interfaces declared here.
+//
+// Every /v1 endpoint requires a bearer token; errors are JSON objects
+// {"error":{"code":"invalid","message":"..."}} whose code and HTTP status come
+// from the wxcampaign error codes, mapped once in this package.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/wechat"
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultMaxBody      = 64 << 10 // bytes of a request body
+	DefaultMaxTemplates = 3        // template ids per wx.requestSubscribeMessage call
+	MaxMaxTemplates     = 5        // the most WeChat's newer documentation allows
+)
+
+// Subscriptions records subscription results; the store implements it.
+type Subscriptions interface {
+	// RecordSubscription stores r as received at time at, using kindOf to
+	// tell one-time from long-term templates. A repeated RequestID is not
+	// stored again and is reported with Duplicate set.
+	RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error)
+}
+
+// SceneTemplate is one template that an enabled campaign offers in a scene.
+type SceneTemplate struct {
+	TemplateID string
+	Kind       wxcampaign.Kind
+	Campaign   string
+}
+
+// Catalog answers questions about the loaded campaigns.
+type Catalog interface {
+	// SceneTemplates returns the templates of enabled campaigns offered in
+	// scene, in a stable order; nil for an unknown scene.
+	SceneTemplates(scene string) []SceneTemplate
+	// KindOf returns the kind of a template id known to the campaigns.
+	KindOf(templateID string) wxcampaign.Kind
+}
+
+// Sessions exchanges a wx.login code for the user's identity
+// (jscode2session); the WeChat client implements it.
+type Sessions interface {
+	Session(ctx context.Context, code string) (wechat.Session, error)
+}
+
+// Config holds the settings of the API.
+type Config struct {
+	// Tokens are the accepted bearer tokens; at least one non-empty token is
+	// required. Several tokens allow rotation without downtime.
+	Tokens []string
+	// MaxBody limits a request body in bytes; 0 means DefaultMaxBody.
+	MaxBody int64
+	// MaxTemplates limits each list of template ids returned for a scene;
+	// 0 means DefaultMaxTemplates, at most MaxMaxTemplates.
+	MaxTemplates int
+	// Now is the clock stamped on recorded subscriptions; nil means time.Now.
+	Now func() time.Time
+}
+
+// Deps are the collaborators of the API.
+type Deps struct {
+	Subs     Subscriptions                   // required
+	Catalog  Catalog                         // required
+	Sessions Sessions                        // optional: without it POST /v1/session answers 503
+	Health   func(ctx context.Context) error // optional: without it /healthz always answers ok
+	Metrics  http.Handler                    // optional: mounted at GET /metrics without auth
+	Logger   logrus.FieldLogger              // optional: nil discards the logs
+}
+
+// Server is the HTTP API. Build it with New and serve Handler.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     logrus.FieldLogger
+	tokens  [][sha256.Size]byte
+	handler http.Handler
+}
+
+// New validates cfg and builds the API. It returns an error when no token is
+// configured: the API refuses to start open.
+func New(cfg Config, d Deps) (*Server, error) {
+	s := &Server{cfg: cfg, deps: d, log: d.Logger}
+	for _, t := range cfg.Tokens {
+		if t == "" {
+			return nil, errors.New("api: new: empty bearer token in Tokens")
+		}
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	if len(s.tokens) == 0 {
+		return nil, errors.New("api: new: no bearer token configured; the API refuses to start without authentication")
+	}
+	switch {
+	case s.cfg.MaxBody == 0:
+		s.cfg.MaxBody = DefaultMaxBody
+	case s.cfg.MaxBody < 0:
+		return nil, fmt.Errorf("api: new: MaxBody %d is negative", cfg.MaxBody)
+	}
+	switch {
+	case s.cfg.MaxTemplates == 0:
+		s.cfg.MaxTemplates = DefaultMaxTemplates
+	case s.cfg.MaxTemplates < 0 || s.cfg.MaxTemplates > MaxMaxTemplates:
+		return nil, fmt.Errorf("api: new: MaxTemplates %d is outside 1..%d", cfg.MaxTemplates, MaxMaxTemplates)
+	}
+	if s.cfg.Now == nil {
+		s.cfg.Now = time.Now
+	}
+	if d.Subs == nil {
+		return nil, errors.New("api: new: Deps.Subs is required")
+	}
+	if d.Catalog == nil {
+		return nil, errors.New("api: new: Deps.Catalog is required")
+	}
+	if s.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		s.log = l
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the http.Handler serving every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	v1 := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+
+	v1("POST /v1/subscriptions", s.handleSubscription)
+	v1("GET /v1/scenes/{scene}/templates", s.handleSceneTemplates)
+	v1("POST /v1/session", s.handleSession)
+	// The same paths without a method catch every other method: 405 in JSON
+	// instead of ServeMux's plain text.
+	v1("/v1/subscriptions", methodNotAllowed("POST"))
+	v1("/v1/scenes/{scene}/templates", methodNotAllowed("GET, HEAD"))
+	v1("/v1/session", methodNotAllowed("POST"))
+
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	if s.deps.Metrics != nil {
+		mux.Handle("GET /metrics", s.deps.Metrics)
+		mux.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, wxcampaign.Errorf(wxcampaign.ENOTFOUND, "no such endpoint: %s", r.URL.Path))
+	})
+	return s.logRequests(s.recoverPanics(mux))
+}
+
+// NewHTTPServer returns an http.Server for h on addr with timeouts that
+// protect it from slow clients. The caller starts and shuts it down.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
