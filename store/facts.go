@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Facts runs a campaign's named fact queries against a database (the
+// store's own or a separate facts DSN).
+type Facts struct {
+	db     *sqlx.DB
+	driver string
+	owned  bool
+}
+
+// OpenFacts opens a separate facts database (read only use).
+func OpenFacts(ctx context.Context, cfg Config) (*Facts, error) {
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open facts: %w", err)
+	}
+	if db.r != db.w {
+		_ = db.w.Close()
+	}
+	return &Facts{db: db.r, driver: db.driver, owned: true}, nil
+}
+
+// Facts returns fact queries on the store's own database. Its Close is a
+// no-op: the DB owns the connection.
+func (db *DB) Facts() *Facts { return &Facts{db: db.r, driver: db.driver} }
+
+// Close closes a facts database opened by OpenFacts.
+func (f *Facts) Close() error {
+	if !f.owned {
+		return nil
+	}
+	if err := f.db.Close(); err != nil {
+		return fmt.Errorf("store: close facts: %w", err)
+	}
+	return nil
+}
+
+// ExpandKeys replaces every :keys placeholder outside quoted strings,
+// quoted identifiers and comments with ? and returns how many it replaced.
+// "::" is left alone (a PostgreSQL cast, harmless here).
+func ExpandKeys(query string) (string, int) {
+	var b strings.Builder
+	b.Grow(len(query))
+	n := 0
+	for i := 0; i < len(query); {
+		c := query[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for j < len(query) {
+				if query[j] == '\\' && c != '`' && j+1 < len(query) {
+					j += 2
+					continue
+				}
+				if query[j] == c {
+					if j+1 < len(query) && query[j+1] == c { // doubled quote
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			j = min(j+1, len(query))
+			b.WriteString(query[i:j])
+			i = j
+		case c == '-' && strings.HasPrefix(query[i:], "--"):
+			j := strings.IndexByte(query[i:], '\n')
+			if j < 0 {
+				j = len(query) - i
+			}
+			b.WriteString(query[i : i+j])
+			i += j
+		case c == '/' && strings.HasPrefix(query[i:], "/*"):
+			j := strings.Index(query[i+2:], "*/")
+			end := len(query)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			b.WriteString(query[i:end])
+			i = end
+		case c == ':' && strings.HasPrefix(query[i:], "::"):
+			b.WriteString("::")
+			i += 2
+		case c == ':' && strings.HasPrefix(query[i:], ":keys") && (i+5 == len(query) || !isIdent(query[i+5])):
+			b.WriteByte('?')
+			n++
+			i += 5
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String(), n
+}
+
+func isIdent(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// Query runs query with every :keys expanded to the batch keys (sqlx.In)
+// and returns the rows as maps of Go-native values by column type:
+// integers int64, DECIMAL and floats float64, DATETIME/TIMESTAMP/DATE
+// time.Time in UTC (SQLite: parsed from their text forms), BOOLEAN bool
+// (SQLite), text string, NULL nil. With no keys it returns no rows
+// without querying.
+func (f *Facts) Query(ctx context.Context, query string, keys []any) ([]map[string]any, error) {
+	q, n := ExpandKeys(query)
+	var args []any
+	if n > 0 {
+		if len(keys) == 0 {
+			return nil, nil
+		}
+		for range n {
+			args = append(args, keys)
+		}
+		var err error
+		q, args, err = sqlx.In(q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: facts: expand keys: %w", err)
+		}
+		q = f.db.Rebind(q)
+	}
+	rows, err := f.db.QueryxContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: facts: %w", err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("store: facts: %w", err)
+	}
+	var out []map[string]any
+	for rows.Next() {
+		vals := make([]any, len(types))
+		ptrs := make([]any, len(types))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("store: facts: scan: %w", err)
+		}
+		m := make(map[string]any, len(types))
+		for i, t := range types {
+			v, err := nativeValue(t.DatabaseTypeName(), vals[i])
+			if err != nil {
+				return nil, fmt.Errorf("store: facts: column %s: %w", t.Name(), err)
+			}
+			m[t.Name()] = v
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: facts: %w", err)
+	}
+	return out, nil
+}
+
+// nativeValue converts a scanned value to its Go-native form by the
+// column's database type name.
+func nativeValue(typeName string, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	t := strings.ToUpper(typeName)
+	if i := strings.IndexByte(t, '('); i >= 0 {
+		t = strings.TrimSpace(t[:i])
+	}
+	t = strings.TrimPrefix(t, "UNSIGNED ")
+	var class string
+	switch {
+	case strings.Contains(t, "BOOL"):
+		class = "bool"
+	case t == "DATE" || strings.Contains(t, "DATETIME") || strings.Contains(t, "TIMESTAMP"):
+		class = "time"
+	case strings.Contains(t, "INT") || t == "YEAR":
+		class = "int"
+	case strings.Contains(t, "DEC") || strings.Contains(t, "NUMERIC") || strings.Contains(t, "REAL") ||
+		strings.Contains(t, "FLOA") || strings.Contains(t, "DOUB"):
+		class = "float"
+	case strings.Contains(t, "BLOB") || strings.Contains(t, "BINARY"):
+		class = "bytes"
+	case t == "BIT":
+		class = "bit"
+	}
+	switch x := v.(type) {
+	case []byte:
+		switch class {
+		case "bytes":
+			return append([]byte(nil), x...), nil
+		case "bit":
+			var n int64
+			for _, c := range x {
+				n = n<<8 | int64(c)
+			}
+			if len(x) == 1 && n <= 1 {
+				return n == 1, nil
+			}
+			return n, nil
+		}
+		return nativeValue(typeName, string(x))
+	case string:
+		switch class {
+		case "int":
+			if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+				return n, nil
+			}
+			if n, err := strconv.ParseUint(x, 10, 64); err == nil {
+				return float64(n), nil
+			}
+			return nil, fmt.Errorf("not an integer: %q", x)
+		case "float":
+			n, err := strconv.ParseFloat(x, 64)
+			if err != nil {
+				return nil, fmt.Errorf("not a number: %q", x)
+			}
+			return n, nil
+		case "time":
+			if strings.HasPrefix(x, "0000-00-00") {
+				return nil, nil
+			}
+			return parseTimeText(x)
+		case "bool":
+			switch strings.ToLower(x) {
+			case "1", "true", "t", "yes":
+				return true, nil
+			case "0", "false", "f", "no":
+				return false, nil
+			}
+			return nil, fmt.Errorf("not a boolean: %q", x)
+		}
+		return x, nil
+	case int64:
+		switch class {
+		case "bool", "bit":
+			return x != 0, nil
+		case "float":
+			return float64(x), nil
+		}
+		return x, nil
+	case float64:
+		if class == "int" && x == float64(int64(x)) {
+			return int64(x), nil
+		}
+		return x, nil
+	case bool:
+		return x, nil
+	case time.Time:
+		return x.UTC(), nil
+	case int32:
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	case uint64:
+		if x <= 1<<63-1 {
+			return int64(x), nil
+		}
+		return float64(x), nil
+	}
+	return v, nil
+}

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wxcampaign/wxcampaign"
+)
+
+// availableWhere is the condition for a grant a run may take at now (the
+// last argument): active and not reserved by a live lease.
+const availableWhere = "status = 'active' AND (reserved_until IS NULL OR reserved_until <= ?)"
+
+type grantRow struct {
+	ID         int64          `db:"id"`
+	OpenID     string         `db:"openid"`
+	TemplateID string         `db:"template_id"`
+	Kind       string         `db:"kind"`
+	Scene      string         `db:"scene"`
+	BizNo      string         `db:"biz_no"`
+	Vars       sql.NullString `db:"vars"`
+	GrantedAt  dbTime         `db:"granted_at"`
+}
+
+func (g grantRow) grant() (wxcampaign.Grant, error) {
+	out := wxcampaign.Grant{
+		ID: g.ID, OpenID: g.OpenID, TemplateID: g.TemplateID, Scene: g.Scene,
+		BizNo: g.BizNo, GrantedAt: g.GrantedAt.Time, Kind: wxcampaign.Kind(g.Kind),
+	}
+	if g.Vars.Valid && g.Vars.String != "" {
+		if err := json.Unmarshal([]byte(g.Vars.String), &out.Vars); err != nil {
+			return out, fmt.Errorf("grant %d: vars: %w", g.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// ListAvailable returns up to limit grants of templateID available at now
+// with id > afterID, by id ascending (keyset paging).
+func (db *DB) ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wxcampaign.Grant, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []grantRow
+	err := db.retry(ctx, "list available", func() error {
+		rows = rows[:0]
+		return db.r.SelectContext(ctx, &rows,
+			"SELECT id, openid, template_id, kind, scene, biz_no, vars, granted_at FROM grants WHERE template_id = ? AND id > ? AND "+
+				availableWhere+" ORDER BY id LIMIT ?", templateID, afterID, db.tv(now), limit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wxcampaign.Grant, 0, len(rows))
+	for _, r := range rows {
+		g, err := r.grant()
+		if err != nil {
+			return nil, fmt.Errorf("store: list available: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// CountAvailable counts the grants of templateID available at now.
+func (db *DB) CountAvailable(ctx context.Context, templateID string, now time.Time) (int, error) {
+	var n int
+	err := db.retry(ctx, "count available", func() error {
+		return db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM grants WHERE template_id = ? AND "+availableWhere, templateID, db.tv(now))
+	})
+	return n, err
+}
+
+// GetGrant returns one grant with its ledger state (status, reservation).
+func (db *DB) GetGrant(ctx context.Context, id int64) (GrantState, error) {
+	var r struct {
+		grantRow
+		Status        string         `db:"status"`
+		ConsumedAt    dbTime         `db:"consumed_at"`
+		ReservedBy    sql.NullString `db:"reserved_by"`
+		ReservedUntil dbTime         `db:"reserved_until"`
+	}
+	err := db.retry(ctx, "get grant", func() error {
+		return db.r.GetContext(ctx, &r, "SELECT id, openid, template_id, kind, scene, biz_no, vars, granted_at, status, consumed_at, reserved_by, reserved_until FROM grants WHERE id = ?", id)
+	})
+	if err == nil {
+		var g wxcampaign.Grant
+		g, err = r.grant()
+		return GrantState{Grant: g, Status: r.Status, ConsumedAt: r.ConsumedAt.Time, ReservedBy: r.ReservedBy.String, ReservedUntil: r.ReservedUntil.Time}, err
+	}
+	if isNoRows(err) {
+		return GrantState{}, wxcampaign.Errorf(wxcampaign.ENOTFOUND, "grant %d not found", id)
+	}
+	return GrantState{}, err
+}
+
+// GrantState is a grant with its ledger state.
+type GrantState struct {
+	wxcampaign.Grant
+	Status        string    `json:"status"` // active, consumed or revoked
+	ConsumedAt    time.Time `json:"consumed_at"`
+	ReservedBy    string    `json:"reserved_by"`
+	ReservedUntil time.Time `json:"reserved_until"`
+}
+
+// sortedUnique returns ids sorted ascending without repeats, so that rows
+// are always locked in the same order (no lock-order deadlocks).
+func sortedUnique(ids []int64) []int64 {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// Reserve atomically takes, for holder until until, those of ids that are
+// available at now (or already reserved by holder) and returns the ids
+// taken, ascending. No two holders can hold one grant: the UPDATE is
+// guarded by the availability condition and row locks serialise it.
+func (db *DB) Reserve(ctx context.Context, holder string, ids []int64, now, until time.Time) ([]int64, error) {
+	ids = sortedUnique(ids)
+	var taken []int64
+	err := db.tx(ctx, "reserve", func(tx *sqlx.Tx) error {
+		taken = taken[:0]
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			args := append([]any{holder, db.tv(until)}, int64Args(part)...)
+			args = append(args, db.tv(now), holder)
+			if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = ?, reserved_until = ? WHERE id IN "+in(len(part))+
+				" AND status = 'active' AND (reserved_until IS NULL OR reserved_until <= ? OR reserved_by = ?)", args...); err != nil {
+				return err
+			}
+			var got []int64
+			args = append(int64Args(part), holder)
+			if err := tx.SelectContext(ctx, &got, "SELECT id FROM grants WHERE id IN "+in(len(part))+
+				" AND status = 'active' AND reserved_by = ? ORDER BY id", args...); err != nil {
+				return err
+			}
+			taken = append(taken, got...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return taken, nil
+}
+
+// Release drops holder's reservations of ids (others' are untouched).
+func (db *DB) Release(ctx context.Context, holder string, ids []int64) error {
+	ids = sortedUnique(ids)
+	return db.tx(ctx, "release", func(tx *sqlx.Tx) error {
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			args := append(int64Args(part), holder)
+			if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = NULL, reserved_until = NULL WHERE id IN "+in(len(part))+" AND reserved_by = ?", args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ExtendReservations moves every reservation of holder to until.
+func (db *DB) ExtendReservations(ctx context.Context, holder string, until time.Time) error {
+	return db.tx(ctx, "extend reservations", func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_until = ? WHERE reserved_by = ? AND status = 'active'", db.tv(until), holder)
+		return err
+	})
+}

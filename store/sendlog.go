@@ -1,0 +1,348 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wxcampaign/wxcampaign"
+)
+
+// StatusInflight is the send_log status of an attempt begun and not yet
+// finished: the message may be on its way.
+const StatusInflight = "inflight"
+
+// Attempt is one send about to be made.
+type Attempt struct {
+	Campaign   string    `db:"campaign" json:"campaign"`
+	Occurrence time.Time `db:"-" json:"occurrence"`
+	GrantID    int64     `db:"grant_id" json:"grant_id"`
+	OpenID     string    `db:"openid" json:"openid"`
+	TemplateID string    `db:"template_id" json:"template_id"`
+	Holder     string    `db:"holder" json:"holder"`
+}
+
+type sendKey struct {
+	campaign string
+	occ      time.Time
+	grant    int64
+}
+
+// BeginSends writes one send_log row per attempt with status "inflight"
+// before anything is sent. The unique key (campaign, occurrence, grant_id)
+// makes a second attempt impossible: it returns only the grant ids whose
+// row this call wrote (in input order); the others must not be sent.
+func (db *DB) BeginSends(ctx context.Context, at time.Time, attempts []Attempt) ([]int64, error) {
+	if len(attempts) == 0 {
+		return nil, nil
+	}
+	seen := map[sendKey]bool{}
+	uniq := make([]Attempt, 0, len(attempts))
+	for _, a := range attempts {
+		k := sendKey{a.Campaign, normTime(a.Occurrence), a.GrantID}
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, a)
+		}
+	}
+	// One token for all tries: a retry after a commit whose answer was lost
+	// still recognises the rows as this call's.
+	token := newToken()
+	var out []int64
+	err := db.tx(ctx, "begin sends", func(tx *sqlx.Tx) error {
+		out = out[:0]
+		var inserted int64
+		for _, c := range chunks(len(uniq), 500) {
+			var q strings.Builder
+			q.WriteString(db.insertIgnore() + " INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at) VALUES ")
+			args := make([]any, 0, 9*(c[1]-c[0]))
+			for i, a := range uniq[c[0]:c[1]] {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString("(?,?,?,?,?,?,'inflight',?,?)")
+				args = append(args, a.Campaign, db.tv(a.Occurrence), a.GrantID, a.OpenID, a.TemplateID, a.Holder, token, db.tv(at))
+			}
+			res, err := tx.ExecContext(ctx, q.String(), args...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			inserted += n
+		}
+		if int(inserted) == len(uniq) {
+			for _, a := range uniq {
+				out = append(out, a.GrantID)
+			}
+			return nil
+		}
+		ours := map[sendKey]bool{}
+		groups := map[[2]any][]int64{}
+		var order [][2]any
+		for _, a := range uniq {
+			g := [2]any{a.Campaign, normTime(a.Occurrence)}
+			if _, ok := groups[g]; !ok {
+				order = append(order, g)
+			}
+			groups[g] = append(groups[g], a.GrantID)
+		}
+		for _, g := range order {
+			ids := groups[g]
+			for _, c := range chunks(len(ids), maxIDsPerStatement) {
+				part := ids[c[0]:c[1]]
+				args := append([]any{g[0], db.tv(g[1].(time.Time)), token}, int64Args(part)...)
+				var got []int64
+				if err := tx.SelectContext(ctx, &got, "SELECT grant_id FROM send_log WHERE campaign = ? AND occurrence = ? AND token = ? AND grant_id IN "+in(len(part)), args...); err != nil {
+					return err
+				}
+				for _, id := range got {
+					ours[sendKey{g[0].(string), g[1].(time.Time), id}] = true
+				}
+			}
+		}
+		for _, a := range uniq {
+			if ours[sendKey{a.Campaign, normTime(a.Occurrence), a.GrantID}] {
+				out = append(out, a.GrantID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Result is the end of one attempt.
+type Result struct {
+	Campaign   string
+	Occurrence time.Time
+	GrantID    int64
+	Holder     string
+	Outcome    wxcampaign.Outcome
+	Reason     string
+	MsgID      int64
+	// Consume uses the grant up: a one-time grant becomes consumed, a
+	// long-term grant (the engine sets Consume only when the grant is gone,
+	// e.g. 43101) becomes revoked.
+	Consume bool
+	// Retain keeps the send_log row with the outcome; false deletes it (the
+	// attempt proved nothing was sent, the grant stays available).
+	Retain bool
+}
+
+// FinishSends records the results in one transaction: each inflight row
+// gets its outcome, reason and msgid (or is deleted when Retain is false);
+// Consume consumes the grant; every grant's reservation by the result's
+// holder is released. It is idempotent: rows no longer inflight and grants
+// no longer active are left as they are.
+func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	rs := slices.Clone(results)
+	slices.SortStableFunc(rs, func(a, b Result) int {
+		switch {
+		case a.GrantID < b.GrantID:
+			return -1
+		case a.GrantID > b.GrantID:
+			return 1
+		}
+		return 0
+	})
+	var consume []int64
+	release := map[string][]int64{}
+	var holders []string
+	for _, r := range rs {
+		if r.Consume {
+			consume = append(consume, r.GrantID)
+		}
+		if _, ok := release[r.Holder]; !ok {
+			holders = append(holders, r.Holder)
+		}
+		release[r.Holder] = append(release[r.Holder], r.GrantID)
+	}
+	slices.Sort(holders)
+	return db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
+		for _, c := range chunks(len(consume), maxIDsPerStatement) {
+			part := consume[c[0]:c[1]]
+			args := append([]any{db.tv(at)}, int64Args(part)...)
+			if _, err := tx.ExecContext(ctx, "UPDATE grants SET status = CASE WHEN kind = 'long_term' THEN 'revoked' ELSE 'consumed' END, consumed_at = ?, reserved_by = NULL, reserved_until = NULL WHERE id IN "+
+				in(len(part))+" AND status = 'active'", args...); err != nil {
+				return fmt.Errorf("consume grants: %w", err)
+			}
+		}
+		for _, h := range holders {
+			ids := release[h]
+			for _, c := range chunks(len(ids), maxIDsPerStatement) {
+				part := ids[c[0]:c[1]]
+				args := append(int64Args(part), h)
+				if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = NULL, reserved_until = NULL WHERE id IN "+in(len(part))+" AND reserved_by = ?", args...); err != nil {
+					return fmt.Errorf("release grants: %w", err)
+				}
+			}
+		}
+		for _, r := range rs {
+			var err error
+			if r.Retain {
+				_, err = tx.ExecContext(ctx, "UPDATE send_log SET status = ?, reason = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'",
+					string(r.Outcome), truncate(r.Reason, 255), r.MsgID, db.tv(at), r.Campaign, db.tv(r.Occurrence), r.GrantID)
+			} else {
+				_, err = tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'",
+					r.Campaign, db.tv(r.Occurrence), r.GrantID)
+			}
+			if err != nil {
+				return fmt.Errorf("send log of grant %d: %w", r.GrantID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+type attemptRow struct {
+	Attempt
+	Occ dbTime `db:"occurrence"`
+}
+
+// StaleInflight lists up to limit inflight rows whose holder no longer has
+// a live reservation of the grant at now (the holder died mid-send), oldest
+// first.
+func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]Attempt, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []attemptRow
+	err := db.retry(ctx, "stale inflight", func() error {
+		rows = rows[:0]
+		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder
+FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id
+WHERE s.status = 'inflight'
+  AND (g.id IS NULL OR g.reserved_by IS NULL OR g.reserved_by <> s.holder OR g.reserved_until IS NULL OR g.reserved_until <= ?)
+ORDER BY s.id LIMIT ?`, db.tv(now), limit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = r.Attempt
+		out[i].Occurrence = r.Occ.Time
+	}
+	return out, nil
+}
+
+// SentBefore reports which of ids have a sent, unknown or inflight row for
+// campaign in any occurrence (for long-term "repeat: once"; an inflight row
+// may have been delivered, so it counts).
+func (db *DB) SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error) {
+	ids = sortedUnique(ids)
+	out := make(map[int64]bool)
+	err := db.retry(ctx, "sent before", func() error {
+		clear(out)
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			var got []int64
+			args := append([]any{campaign}, int64Args(part)...)
+			if err := db.r.SelectContext(ctx, &got, "SELECT DISTINCT grant_id FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(part))+
+				" AND status IN ('sent', 'unknown', 'inflight')", args...); err != nil {
+				return err
+			}
+			for _, id := range got {
+				out[id] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LogEntry is one send_log row.
+type LogEntry struct {
+	Campaign   string    `json:"campaign"`
+	Occurrence time.Time `json:"occurrence"`
+	GrantID    int64     `json:"grant_id"`
+	OpenID     string    `json:"openid"`
+	TemplateID string    `json:"template_id"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason"`
+	MsgID      int64     `json:"msgid"`
+	At         time.Time `json:"at"` // finished (or, inflight, started)
+}
+
+// SendLog returns up to limit rows of campaign's send log, newest first.
+func (db *DB) SendLog(ctx context.Context, campaign string, limit int) ([]LogEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		Campaign   string `db:"campaign"`
+		Occurrence dbTime `db:"occurrence"`
+		GrantID    int64  `db:"grant_id"`
+		OpenID     string `db:"openid"`
+		TemplateID string `db:"template_id"`
+		Status     string `db:"status"`
+		Reason     string `db:"reason"`
+		MsgID      int64  `db:"msgid"`
+		Started    dbTime `db:"started_at"`
+		Finished   dbTime `db:"finished_at"`
+	}
+	err := db.retry(ctx, "send log", func() error {
+		rows = rows[:0]
+		return db.r.SelectContext(ctx, &rows, "SELECT campaign, occurrence, grant_id, openid, template_id, status, reason, msgid, started_at, finished_at FROM send_log WHERE campaign = ? ORDER BY id DESC LIMIT ?", campaign, limit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LogEntry, len(rows))
+	for i, r := range rows {
+		at := r.Finished.Time
+		if at.IsZero() {
+			at = r.Started.Time
+		}
+		out[i] = LogEntry{Campaign: r.Campaign, Occurrence: r.Occurrence.Time, GrantID: r.GrantID, OpenID: r.OpenID, TemplateID: r.TemplateID,
+			Status: r.Status, Reason: r.Reason, MsgID: r.MsgID, At: at}
+	}
+	return out, nil
+}
+
+// OutcomeCounts counts campaign's send_log rows by status (sent, failed,
+// unknown, inflight, ...).
+func (db *DB) OutcomeCounts(ctx context.Context, campaign string) (map[string]int, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int    `db:"n"`
+	}
+	err := db.retry(ctx, "outcome counts", func() error {
+		rows = rows[:0]
+		return db.r.SelectContext(ctx, &rows, "SELECT status, COUNT(*) AS n FROM send_log WHERE campaign = ? GROUP BY status", campaign)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}

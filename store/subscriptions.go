@@ -1,0 +1,490 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wxcampaign/wxcampaign"
+)
+
+// Grant statuses.
+const (
+	StatusActive   = "active"
+	StatusConsumed = "consumed"
+	StatusRevoked  = "revoked"
+)
+
+// Subscription event results recorded in subscription_events.
+const (
+	EventReject = "reject"
+	EventBan    = "ban"
+	EventFilter = "filter"
+)
+
+// RecordResult says what recording one subscription result did.
+type RecordResult struct {
+	Credits   int  // one-time grants (credits) created
+	LongTerm  int  // long-term grants created
+	Rejected  int  // reject, ban and filter entries recorded
+	Duplicate bool // the requestId was already recorded: nothing was added
+}
+
+// RecordSubscription records one wx.requestSubscribeMessage result at time
+// at: a credit per accepted one-time template id, a standing grant per
+// accepted long-term id (kindOf says which ids are long-term; nil, and ids
+// not in r.LongTermTemplateIDs, mean one-time), an event per reject, ban
+// and filter; a reject or ban revokes the user's long-term grants of that
+// template. A requestId already recorded adds nothing and returns
+// Duplicate=true, also under concurrency. An invalid result is a
+// wxcampaign.EINVALID error.
+func (db *DB) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(templateID string) wxcampaign.Kind) (RecordResult, error) {
+	if err := r.Validate(); err != nil {
+		return RecordResult{}, fmt.Errorf("store: record subscription: %w", err)
+	}
+	var st batchStats
+	err := db.tx(ctx, "record subscription", func(tx *sqlx.Tx) error {
+		var err error
+		st, err = db.writeBatch(ctx, tx, []*wxcampaign.SubscriptionResult{&r}, at, kindOf)
+		return err
+	})
+	if err != nil {
+		return RecordResult{}, err
+	}
+	return RecordResult{Credits: st.credits, LongTerm: st.longTerm, Rejected: st.rejected, Duplicate: st.duplicates > 0}, nil
+}
+
+type batchStats struct {
+	imported, duplicates, credits, longTerm, rejected int
+}
+
+func (s *batchStats) add(o batchStats) {
+	s.imported += o.imported
+	s.duplicates += o.duplicates
+	s.credits += o.credits
+	s.longTerm += o.longTerm
+	s.rejected += o.rejected
+}
+
+// kindFunc resolves the kind of an agreed template id of r.
+func kindFunc(r *wxcampaign.SubscriptionResult, kindOf func(string) wxcampaign.Kind) func(string) wxcampaign.Kind {
+	return func(id string) wxcampaign.Kind {
+		if slices.Contains(r.LongTermTemplateIDs, id) {
+			return wxcampaign.LongTerm
+		}
+		if kindOf != nil && kindOf(id) == wxcampaign.LongTerm {
+			return wxcampaign.LongTerm
+		}
+		return wxcampaign.OneTime
+	}
+}
+
+type userTemplate struct{ openid, template string }
+
+// writeBatch records results in tx. Results are applied in order; a result
+// whose requestId is already stored (or repeated earlier in the batch) is a
+// duplicate and adds nothing.
+func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (batchStats, error) {
+	var st batchStats
+	// 1. Claim the request ids with this call's token.
+	seen := make(map[string]bool, len(rs))
+	fresh := make([]*wxcampaign.SubscriptionResult, 0, len(rs))
+	for _, r := range rs {
+		if seen[r.RequestID] {
+			st.duplicates++
+			continue
+		}
+		seen[r.RequestID] = true
+		fresh = append(fresh, r)
+	}
+	token := newToken()
+	var inserted int64
+	for _, c := range chunks(len(fresh), 2000) {
+		args := make([]any, 0, 2*(c[1]-c[0]))
+		var q strings.Builder
+		q.WriteString(db.insertIgnore() + " INTO subscription_requests (request_id, token) VALUES ")
+		for i, r := range fresh[c[0]:c[1]] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?)")
+			args = append(args, r.RequestID, token)
+		}
+		res, err := tx.ExecContext(ctx, q.String(), args...)
+		if err != nil {
+			return st, fmt.Errorf("claim request ids: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return st, fmt.Errorf("claim request ids: %w", err)
+		}
+		inserted += n
+	}
+	if int(inserted) < len(fresh) {
+		ours := make(map[string]bool, inserted)
+		for _, c := range chunks(len(fresh), maxIDsPerStatement) {
+			args := []any{token}
+			for _, r := range fresh[c[0]:c[1]] {
+				args = append(args, r.RequestID)
+			}
+			var ids []string
+			if err := tx.SelectContext(ctx, &ids, "SELECT request_id FROM subscription_requests WHERE token = ? AND request_id IN "+in(c[1]-c[0]), args...); err != nil {
+				return st, fmt.Errorf("find claimed request ids: %w", err)
+			}
+			for _, id := range ids {
+				ours[id] = true
+			}
+		}
+		kept := fresh[:0]
+		for _, r := range fresh {
+			if ours[r.RequestID] {
+				kept = append(kept, r)
+			} else {
+				st.duplicates++
+			}
+		}
+		fresh = kept
+	}
+	st.imported = len(fresh)
+	if len(fresh) == 0 {
+		return st, nil
+	}
+
+	// 2. Build grant and event rows in order; a later reject in the batch
+	// revokes earlier long-term grants of the batch in memory.
+	type grantRow struct {
+		r      *wxcampaign.SubscriptionResult
+		tmpl   string
+		kind   wxcampaign.Kind
+		vars   any
+		status string
+	}
+	type eventRow struct {
+		r      *wxcampaign.SubscriptionResult
+		tmpl   string
+		result string
+	}
+	var grants []grantRow
+	var events []eventRow
+	var revokes []userTemplate
+	revokeSeen := map[userTemplate]bool{}
+	for _, r := range fresh {
+		var vars any
+		if len(r.ExtraVariableMap) > 0 {
+			b, err := json.Marshal(r.ExtraVariableMap)
+			if err != nil {
+				return st, fmt.Errorf("encode extraVariableMap of %q: %w", r.RequestID, err)
+			}
+			vars = string(b)
+		}
+		kind := kindFunc(r, kindOf)
+		for _, id := range r.AgreeTemplateIDs {
+			k := kind(id)
+			grants = append(grants, grantRow{r: r, tmpl: id, kind: k, vars: vars, status: StatusActive})
+			if k == wxcampaign.LongTerm {
+				st.longTerm++
+			} else {
+				st.credits++
+			}
+		}
+		for _, list := range []struct {
+			ids    []string
+			result string
+		}{{r.RejectTemplateIDs, EventReject}, {r.BanTemplateIDs, EventBan}, {r.FilterTemplateIDs, EventFilter}} {
+			for _, id := range list.ids {
+				events = append(events, eventRow{r: r, tmpl: id, result: list.result})
+				st.rejected++
+				if list.result == EventFilter {
+					continue
+				}
+				ut := userTemplate{r.OpenID, id}
+				for i := range grants {
+					g := &grants[i]
+					if g.kind == wxcampaign.LongTerm && g.status == StatusActive && g.r.OpenID == ut.openid && g.tmpl == ut.template {
+						g.status = StatusRevoked
+					}
+				}
+				if !revokeSeen[ut] {
+					revokeSeen[ut] = true
+					revokes = append(revokes, ut)
+				}
+			}
+		}
+	}
+
+	// 3. Revoke stored long-term grants (before inserting this batch's).
+	for _, c := range chunks(len(revokes), 200) {
+		var q strings.Builder
+		q.WriteString("UPDATE grants SET status = 'revoked', reserved_by = NULL, reserved_until = NULL WHERE kind = 'long_term' AND status = 'active' AND (")
+		args := make([]any, 0, 2*(c[1]-c[0]))
+		for i, ut := range revokes[c[0]:c[1]] {
+			if i > 0 {
+				q.WriteString(" OR ")
+			}
+			q.WriteString("(openid = ? AND template_id = ?)")
+			args = append(args, ut.openid, ut.template)
+		}
+		q.WriteByte(')')
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return st, fmt.Errorf("revoke long-term grants: %w", err)
+		}
+	}
+
+	// 4. Insert grants and events in multi-row statements.
+	atv := db.tv(at)
+	for _, c := range chunks(len(grants), 1000) {
+		var q strings.Builder
+		q.Grow(200 + 20*(c[1]-c[0]))
+		q.WriteString("INSERT INTO grants (openid, template_id, kind, scene, biz_no, vars, granted_at, request_id, status) VALUES ")
+		args := make([]any, 0, 9*(c[1]-c[0]))
+		for i, g := range grants[c[0]:c[1]] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, g.r.OpenID, g.tmpl, string(g.kind), g.r.Scene, g.r.BusNo, g.vars, atv, g.r.RequestID, g.status)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return st, fmt.Errorf("insert grants: %w", err)
+		}
+	}
+	for _, c := range chunks(len(events), 1000) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO subscription_events (request_id, openid, template_id, result, scene, biz_no, at) VALUES ")
+		args := make([]any, 0, 7*(c[1]-c[0]))
+		for i, e := range events[c[0]:c[1]] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?)")
+			args = append(args, e.r.RequestID, e.r.OpenID, e.tmpl, e.result, e.r.Scene, e.r.BusNo, atv)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return st, fmt.Errorf("insert subscription events: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// ImportOptions tune Import.
+type ImportOptions struct {
+	// AllOrNothing imports nothing if any line is bad (one transaction).
+	AllOrNothing bool
+	// BatchSize is the number of lines per transaction (default 5000).
+	BatchSize int
+	// Now stamps granted_at (default time.Now).
+	Now func() time.Time
+	// KindOf says which template ids are long-term (nil: one-time unless
+	// the line lists them in longTermTemplateIds).
+	KindOf func(string) wxcampaign.Kind
+}
+
+// LineError is a bad line of an import.
+type LineError struct {
+	Line int    `json:"line"`
+	Err  string `json:"error"`
+}
+
+// ImportReport counts what Import did.
+type ImportReport struct {
+	Lines      int         `json:"lines"`      // lines read
+	Imported   int         `json:"imported"`   // results recorded
+	Duplicates int         `json:"duplicates"` // results whose requestId was already recorded
+	Credits    int         `json:"credits"`    // one-time credits created
+	LongTerm   int         `json:"long_term"`  // long-term grants created
+	Rejected   int         `json:"rejected"`   // reject, ban and filter entries recorded
+	Blank      int         `json:"blank"`      // empty or whitespace-only lines
+	BadCount   int         `json:"bad_count"`  // bad lines, all of them
+	Bad        []LineError `json:"bad"`        // the first MaxReportedBadLines bad lines
+}
+
+// MaxReportedBadLines bounds ImportReport.Bad; BadCount counts all.
+const MaxReportedBadLines = 10000
+
+// maxLineBytes bounds one JSON line.
+const maxLineBytes = 1 << 20
+
+// ParseLine decodes one JSON Lines entry strictly: unknown fields and
+// trailing data are errors, and the result must pass Validate.
+func ParseLine(line []byte) (*wxcampaign.SubscriptionResult, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	var r wxcampaign.SubscriptionResult
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON: trailing data after the object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("invalid JSON: trailing data after the object")
+	}
+	if err := r.Validate(); err != nil {
+		return nil, errors.New(wxcampaign.ErrorMessage(err))
+	}
+	return &r, nil
+}
+
+// Import records JSON Lines of SubscriptionResult from r in batches (one
+// transaction per batch, multi-row INSERTs; with AllOrNothing one
+// transaction for all). Bad lines (invalid JSON, unknown fields, failed
+// Validate, longer than 1 MiB) are reported with their line numbers and the
+// rest is imported; with AllOrNothing nothing is imported if any line is
+// bad. A batch is never half-written. The returned error is for read or
+// database failures; the report then counts what was committed.
+func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (ImportReport, error) {
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = 5000
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	var rep ImportReport
+	batches := make(chan []*wxcampaign.SubscriptionResult, 2)
+	g, gctx := errgroup.WithContext(ctx)
+
+	// Writer: one transaction per batch, or one for all.
+	g.Go(func() error {
+		var all *sqlx.Tx
+		if opt.AllOrNothing {
+			var err error
+			all, err = db.w.BeginTxx(gctx, db.txOpts)
+			if err != nil {
+				return fmt.Errorf("store: import: begin: %w", err)
+			}
+			defer func() { _ = all.Rollback() }()
+		}
+		var total batchStats
+		defer func() {
+			rep.Imported, rep.Duplicates, rep.Credits, rep.LongTerm, rep.Rejected =
+				total.imported, total.duplicates, total.credits, total.longTerm, total.rejected
+		}()
+		for b := range batches {
+			var st batchStats
+			var err error
+			if all != nil {
+				st, err = db.writeBatch(gctx, all, b, opt.Now(), opt.KindOf)
+				if err != nil {
+					err = fmt.Errorf("store: import: %w", err)
+				}
+			} else {
+				err = db.tx(gctx, "import", func(tx *sqlx.Tx) error {
+					var err error
+					st, err = db.writeBatch(gctx, tx, b, opt.Now(), opt.KindOf)
+					return err
+				})
+			}
+			if err != nil {
+				return err
+			}
+			total.add(st)
+		}
+		if all != nil {
+			if rep.BadCount > 0 { // read after the channel closed: no race
+				return nil
+			}
+			if err := all.Commit(); err != nil {
+				return fmt.Errorf("store: import: commit: %w", err)
+			}
+		}
+		return nil
+	})
+
+	// Reader: parse lines, hand over batches.
+	g.Go(func() error {
+		defer close(batches)
+		br := bufio.NewReaderSize(r, 256<<10)
+		batch := make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
+		bad := func(line int, msg string) {
+			rep.BadCount++
+			if len(rep.Bad) < MaxReportedBadLines {
+				rep.Bad = append(rep.Bad, LineError{Line: line, Err: msg})
+			}
+		}
+		send := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			if opt.AllOrNothing && rep.BadCount > 0 {
+				batch = batch[:0] // nothing will be committed: stop writing
+				return nil
+			}
+			select {
+			case batches <- batch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			batch = make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
+			return nil
+		}
+		var long []byte
+		overflow := false
+		for {
+			chunk, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				if len(long)+len(chunk) <= maxLineBytes+1 {
+					long = append(long, chunk...)
+				} else {
+					overflow = true
+				}
+				continue
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("store: import: read line %d: %w", rep.Lines+1, err)
+			}
+			if len(chunk) == 0 && len(long) == 0 && !overflow && errors.Is(err, io.EOF) {
+				break
+			}
+			line := chunk
+			if len(long) > 0 || overflow {
+				line = append(long, chunk...)
+				long = long[:0]
+			}
+			if len(line) > maxLineBytes+1 {
+				overflow = true
+			}
+			rep.Lines++
+			switch {
+			case overflow:
+				overflow = false
+				bad(rep.Lines, "line longer than 1 MiB")
+			case len(bytes.TrimSpace(line)) == 0:
+				rep.Blank++
+			default:
+				res, perr := ParseLine(line)
+				if perr != nil {
+					bad(rep.Lines, perr.Error())
+				} else {
+					batch = append(batch, res)
+					if len(batch) >= opt.BatchSize {
+						if err := send(); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if rep.Lines%4096 == 0 && gctx.Err() != nil {
+				return gctx.Err()
+			}
+		}
+		return send()
+	})
+	err := g.Wait()
+	if opt.AllOrNothing && (err != nil || rep.BadCount > 0) {
+		rep.Imported, rep.Duplicates, rep.Credits, rep.LongTerm, rep.Rejected = 0, 0, 0, 0, 0
+	}
+	return rep, err
+}
