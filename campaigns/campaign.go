@@ -52,7 +52,7 @@ const (
 	DefaultBatchSize     = 500
 	MaxBatchSize         = 10000
 	DefaultPerUserPerRun = 1
-	DefaultOverflow      = rules.Overflow("skip")
+	DefaultOverflow      = rules.Skip
 	DefaultState         = "formal"
 	DefaultLang          = "zh_CN"
 )

@@ -16,6 +16,9 @@ import (
 // field by its path ("template.kind", "limits[1].max", "data.thing1") so that
 // validation and the rules compiler can point at it, and collects every
 // problem instead of stopping at the first.
+// yamlNode is yaml.Node, named for the tests.
+type yamlNode = yaml.Node
+
 type decoder struct {
 	file     string
 	lines    [][]rune              // source lines, for positions inside expressions
