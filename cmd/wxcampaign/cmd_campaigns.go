@@ -1,0 +1,282 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/engine"
+)
+
+func validateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check campaign files and directories; errors as file:line:col: message",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			loc, _ := time.LoadLocation(cfg.Timezone)
+			cs, err := campaigns.LoadPaths(args, campaigns.Defaults{Location: loc, State: cfg.WeChat.State, Lang: cfg.WeChat.Lang})
+			if err != nil {
+				var list campaigns.ErrorList
+				if errors.As(err, &list) {
+					for _, e := range list {
+						fmt.Fprintln(g.stderr, e.Error())
+					}
+				} else {
+					fmt.Fprintln(g.stderr, err)
+				}
+				return &exitError{code: 1}
+			}
+			fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid\n", len(cs))
+			return nil
+		},
+	}
+}
+
+// runFlags are the flags of preview and send.
+type runFlags struct {
+	at     string
+	format string
+	limit  int
+	openid string
+}
+
+func (f *runFlags) time(loc *time.Location) (time.Time, error) {
+	if f.at == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, f.at)
+	if err != nil {
+		return t, &exitError{code: 2, err: fmt.Errorf("--at %q: want RFC3339, e.g. 2026-11-22T10:00:00+08:00", f.at)}
+	}
+	return t.In(loc), nil
+}
+
+func (f *runFlags) checkFormat() error {
+	if f.format != "table" && f.format != "json" {
+		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table or json", f.format)}
+	}
+	return nil
+}
+
+func loadOne(a *app, path string) (*campaigns.Campaign, error) {
+	c, err := campaigns.LoadFile(path, a.defaults())
+	if err != nil {
+		return nil, &exitError{code: 1, err: fmt.Errorf("invalid campaign:\n%w", err)}
+	}
+	return c, nil
+}
+
+func previewCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "preview CAMPAIGN.yaml",
+		Short: "Dry run: what would be sent, per user, and why not (no reservation, no send, no write)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkFormat(); err != nil {
+				return err
+			}
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			a, err := g.open(cmd.Context(), cfg, false)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer a.Close()
+			c, err := loadOne(a, args[0])
+			if err != nil {
+				return err
+			}
+			at, err := f.time(c.Location)
+			if err != nil {
+				return err
+			}
+			eng, err := a.engine(nil, nil)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			out := newReporter(g.stdout, f.format, f.limit, true)
+			if f.openid != "" {
+				out.explain = true
+			}
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: out.report})
+			out.finish(sum)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.at, "at", "", "evaluate as if at this time (RFC3339); default now")
+	cmd.Flags().StringVar(&f.format, "format", "table", "table or json (JSON Lines, then a summary line)")
+	cmd.Flags().IntVar(&f.limit, "limit", 20, "table: how many grants to list")
+	cmd.Flags().StringVar(&f.openid, "openid", "", "explain one user: every fact, the rule's value, each cap")
+	return cmd
+}
+
+func sendCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "send CAMPAIGN.yaml",
+		Short: "Run a campaign once now (or as if at --at) and print a summary",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkFormat(); err != nil {
+				return err
+			}
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			a, err := g.open(cmd.Context(), cfg, true)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer a.Close()
+			c, err := loadOne(a, args[0])
+			if err != nil {
+				return err
+			}
+			at, err := f.time(c.Location)
+			if err != nil {
+				return err
+			}
+			client, err := a.client(nil)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			// Fail before touching any grant when WeChat is unreachable or
+			// the credentials are wrong.
+			if _, err := client.Token(cmd.Context()); err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("WeChat: %w", err)}
+			}
+			eng, err := a.engine(client, nil)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			out := newReporter(g.stdout, f.format, 0, false)
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: out.report})
+			out.finish(sum)
+			if errors.Is(err, engine.ErrAlreadyRun) {
+				fmt.Fprintln(g.stderr, "wxcampaign: this occurrence already ran: nothing sent")
+				return nil
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.at, "at", "", "run as if at this time (RFC3339): the occurrence key and the rule's now")
+	cmd.Flags().StringVar(&f.format, "format", "table", "table or json")
+	return cmd
+}
+
+// reporter prints grant reports and the summary of a run.
+type reporter struct {
+	w       io.Writer
+	format  string
+	limit   int
+	preview bool
+	explain bool
+	rows    []engine.GrantReport
+	enc     *json.Encoder
+}
+
+func newReporter(w io.Writer, format string, limit int, preview bool) *reporter {
+	r := &reporter{w: w, format: format, limit: limit, preview: preview}
+	if format == "json" {
+		r.enc = json.NewEncoder(w)
+		r.enc.SetEscapeHTML(false)
+	}
+	return r
+}
+
+func (r *reporter) report(g engine.GrantReport) {
+	if r.format == "json" {
+		if r.preview {
+			_ = r.enc.Encode(g)
+		}
+		return
+	}
+	if r.explain || len(r.rows) < r.limit {
+		r.rows = append(r.rows, g)
+	}
+}
+
+func (r *reporter) finish(s engine.Summary) {
+	if r.format == "json" {
+		_ = r.enc.Encode(map[string]any{"summary": s})
+		return
+	}
+	w := r.w
+	mode := "run"
+	if s.DryRun {
+		mode = "preview (dry run: nothing reserved, sent or written; \"sent\" = would be sent)"
+	}
+	fmt.Fprintf(w, "campaign %s  occurrence %s  %s\n", s.Campaign, s.Occurrence.Format(time.RFC3339), mode)
+	fmt.Fprintf(w, "status %s  grants looked at %d  duration %s", s.Status, s.Looked, s.Duration.Round(time.Millisecond))
+	if !s.DryRun {
+		fmt.Fprintf(w, "  %.0f messages/s", s.PerSecond)
+	}
+	fmt.Fprintln(w)
+	if s.Error != "" {
+		fmt.Fprintln(w, "error:", s.Error)
+	}
+	outs := make([]string, 0, len(s.Counts))
+	for o, n := range s.Counts {
+		outs = append(outs, fmt.Sprintf("%s %d", o, n))
+	}
+	sort.Strings(outs)
+	fmt.Fprintln(w, "outcomes:", strings.Join(outs, ", "))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, rc := range s.SortedReasons() {
+		fmt.Fprintf(tw, "  %d\t%s\n", rc.Count, rc.Reason)
+	}
+	tw.Flush()
+	if len(r.rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	if r.explain {
+		for _, g := range r.rows {
+			b, _ := json.MarshalIndent(g, "", "  ")
+			fmt.Fprintln(w, string(b))
+		}
+		return
+	}
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GRANT\tOPENID\tOUTCOME\tREASON\tDATA\tPAGE")
+	for _, g := range r.rows {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, g.OpenID, g.Outcome, g.Reason, fmtData(g.Data), g.Page)
+	}
+	tw.Flush()
+}
+
+func fmtData(d map[string]string) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + d[k]
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
+)
+
+func wxsimCmd(g *globals) *cobra.Command {
+	var listen, templates, appid, secret string
+	var faults wxsim.Faults
+	var lenient bool
+	cmd := &cobra.Command{
+		Use:   "wxsim",
+		Short: "Run the WeChat simulator: stable_token, token, subscribe/send, gettemplate, jscode2session and admin endpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			if appid == "" {
+				appid = cfg.WeChat.AppID
+			}
+			if secret == "" {
+				secret = cfg.WeChat.Secret
+			}
+			if appid == "" || secret == "" {
+				return &exitError{code: 2, err: fmt.Errorf("wxsim: --appid and --secret (or wechat.appid/secret, %s/%s) are required", envAppID, envSecret)}
+			}
+			defs, err := wxsim.LoadTemplates(templates)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), listen)
+			err = wxsim.ListenAndServe(cmd.Context(), listen, wxsim.Config{
+				AppID: appid, Secret: secret, Templates: defs, Faults: faults, LooseCredits: lenient,
+			}, g.logger(cfg))
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:9090", "address to listen on")
+	f.StringVar(&templates, "templates", "", "templates file (YAML or JSON)")
+	f.StringVar(&appid, "appid", "", "the appid the simulator accepts (default: wechat.appid)")
+	f.StringVar(&secret, "secret", "", "the secret the simulator accepts (default: wechat.secret)")
+	f.BoolVar(&lenient, "lenient-credits", false, "do not require a credit for one-time sends")
+	f.Float64Var(&faults.SystemBusy, "fault-busy", 0, "rate of errcode -1 replies")
+	f.Float64Var(&faults.HTTP500, "fault-500", 0, "rate of HTTP 500 replies")
+	f.Float64Var(&faults.HTTP503, "fault-503", 0, "rate of HTTP 503 replies")
+	f.DurationVar(&faults.Latency, "latency", 0, "added latency per send")
+	f.Float64Var(&faults.WithholdAfterDeliver, "fault-withhold", 0, "rate of sends delivered whose reply is withheld")
+	f.DurationVar(&faults.WithholdFor, "withhold-for", 0, "how long a withheld reply hangs")
+	f.IntVar(&faults.QuotaAfter, "quota-after", 0, "answer 45009 after this many sends (0 = off)")
+	f.IntVar(&faults.ExpireTokenEvery, "expire-token-every", 0, "invalidate the token after every N sends (0 = off)")
+	_ = cmd.MarkFlagRequired("templates")
+	return cmd
+}

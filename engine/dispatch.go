@@ -1,0 +1,200 @@
+package engine
+
+import (
+	"context"
+	"hash/fnv"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	wx "github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/wechat"
+)
+
+// limiter is the process-wide send rate; nil rate.Limiter = unlimited.
+type limiter struct{ l *rate.Limiter }
+
+func newLimiter(perSecond float64) *limiter {
+	if perSecond <= 0 {
+		return &limiter{}
+	}
+	burst := int(perSecond / 10)
+	if burst < 1 {
+		burst = 1
+	}
+	return &limiter{l: rate.NewLimiter(rate.Limit(perSecond), burst)}
+}
+
+func (l *limiter) wait(ctx context.Context) error {
+	if l.l == nil {
+		return ctx.Err()
+	}
+	return l.l.Wait(ctx)
+}
+
+// dispatcher sends items with a bounded pool of workers. An openid always
+// goes to the same worker, so one openid never has two sends in flight.
+type dispatcher struct {
+	r      *run
+	ctx    context.Context
+	queues []chan job
+	wg     sync.WaitGroup
+}
+
+type job struct {
+	it   *item
+	res  *store.Result
+	done *sync.WaitGroup
+}
+
+func (r *run) newDispatcher(ctx context.Context) *dispatcher {
+	n := r.e.cfg.Concurrency
+	d := &dispatcher{r: r, ctx: ctx, queues: make([]chan job, n)}
+	for i := range d.queues {
+		q := make(chan job, 64)
+		d.queues[i] = q
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			for j := range q {
+				*j.res = d.send(j.it)
+				j.done.Done()
+			}
+		}()
+	}
+	return d
+}
+
+func (d *dispatcher) close() {
+	for _, q := range d.queues {
+		close(q)
+	}
+	d.wg.Wait()
+}
+
+func shard(openid string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(openid))
+	return int(h.Sum32() % uint32(n))
+}
+
+// send delivers one message with retries; it never returns before the
+// outcome is known, and a send in flight finishes even when ctx ends.
+func (d *dispatcher) send(it *item) store.Result {
+	r, e := d.r, d.r.e
+	for attempt := 1; ; attempt++ {
+		if r.stopped() {
+			return store.Result{Outcome: wx.Skipped, Reason: reasonStopped}
+		}
+		if err := e.limit.wait(d.ctx); err != nil {
+			return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+		}
+		start := time.Now()
+		msgid, err := e.sender.Send(context.WithoutCancel(d.ctx), it.msg)
+		e.cfg.Metrics.observeSend(time.Since(start), err)
+		if err == nil {
+			return store.Result{Outcome: wx.Sent, Reason: reasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
+		}
+		res, stop, pause := r.classify(err)
+		switch {
+		case pause:
+			until := e.nextQuotaReset(e.cfg.Now())
+			_ = e.store.SetPause(context.WithoutCancel(d.ctx), e.quotaKey(), until, "45009 daily quota reached")
+			r.stop(nil, until)
+			e.log.WithField("until", until.Format(time.RFC3339)).Warn("WeChat daily quota reached: sending paused")
+			return res
+		case stop != nil:
+			r.stop(stop, time.Time{})
+			return res
+		case wechat.ClassOf(err) == wechat.ClassRetryable && attempt < e.cfg.MaxAttempts:
+			e.cfg.Metrics.countRetry(res.Reason)
+			if !sleep(d.ctx, backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)) {
+				return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+			}
+			continue
+		}
+		if res.Outcome == wx.Unknown {
+			e.log.WithField("campaign", r.c.Name).WithField("grant_id", it.g.ID).WithError(err).
+				Warn("send may have arrived: grant consumed as unknown, not retried")
+		}
+		return res
+	}
+}
+
+// backoff is base*2^(attempt-1), capped, with full jitter in [d/2, d].
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	d := base << (attempt - 1)
+	if d > max || d <= 0 {
+		d = max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deliver sends a prepared batch (live) or only reports it (dry run), then
+// records every outcome in one transaction and advances the checkpoint.
+func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
+	e := r.e
+	results := make([]store.Result, len(b.items))
+	if d != nil {
+		var wg sync.WaitGroup
+		for i, it := range b.items {
+			if it.decided {
+				continue
+			}
+			wg.Add(1)
+			d.queues[shard(it.g.OpenID, len(d.queues))] <- job{it: it, res: &results[i], done: &wg}
+		}
+		wg.Wait()
+	}
+	var finish []store.Result
+	var refs []string
+	for i, it := range b.items {
+		if !it.decided && d != nil {
+			res := results[i]
+			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
+			finish = append(finish, res)
+			it.report.Outcome, it.report.Reason, it.report.MsgID = res.Outcome, res.Reason, res.MsgID
+			if it.capped && res.Outcome != wx.Sent && res.Outcome != wx.Unknown {
+				refs = append(refs, it.capRef)
+			}
+		}
+	}
+	if d != nil {
+		bg := context.WithoutCancel(ctx)
+		if len(finish) > 0 {
+			if err := e.retry(bg, "record sends", func() error { return e.store.FinishSends(bg, e.cfg.Now(), finish) }); err != nil {
+				return err
+			}
+		}
+		if len(refs) > 0 {
+			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
+		}
+		if err := e.retry(bg, "checkpoint", func() error {
+			return e.store.Checkpoint(bg, r.c.Name, r.occ, r.holder, b.lastID)
+		}); err != nil {
+			return err
+		}
+	}
+	for _, it := range b.items {
+		r.sum.add(&it.report)
+		e.cfg.Metrics.countGrant(r.c.Name, &it.report, r.opt.DryRun)
+		if r.opt.Report != nil {
+			r.opt.Report(it.report)
+		}
+	}
+	return nil
+}

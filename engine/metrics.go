@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxcampaign/wxcampaign/wechat"
+)
+
+// Metrics are the engine's Prometheus collectors. A nil *Metrics records
+// nothing. Labels carry campaign names, outcomes and reasons, never user
+// data or secrets.
+type Metrics struct {
+	Runs          *prometheus.CounterVec
+	Grants        *prometheus.CounterVec
+	SendLatency   *prometheus.HistogramVec
+	Retries       *prometheus.CounterVec
+	TokenRefresh  prometheus.Counter
+	StaleResolved prometheus.Counter
+	RunDuration   *prometheus.HistogramVec
+}
+
+// NewMetrics creates the collectors and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxcampaign_runs_total", Help: "Campaign runs by final status.",
+		}, []string{"campaign", "status", "dry_run"}),
+		Grants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxcampaign_grants_total", Help: "Grants looked at, by outcome and reason.",
+		}, []string{"campaign", "outcome", "reason", "dry_run"}),
+		SendLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wxcampaign_send_seconds", Help: "Latency of subscribeMessage.send calls.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"class"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxcampaign_send_retries_total", Help: "Retried sends by reason.",
+		}, []string{"reason"}),
+		TokenRefresh: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wxcampaign_token_refreshes_total", Help: "Access token fetches.",
+		}),
+		StaleResolved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wxcampaign_stale_inflight_resolved_total", Help: "Sends left in flight by a dead process, settled by the ambiguous-send policy.",
+		}),
+		RunDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wxcampaign_run_seconds", Help: "Duration of campaign runs.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 3, 12),
+		}, []string{"campaign"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Runs, m.Grants, m.SendLatency, m.Retries, m.TokenRefresh, m.StaleResolved, m.RunDuration)
+	}
+	return m
+}
+
+func boolLabel(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func (m *Metrics) observeRun(s *Summary) {
+	if m == nil {
+		return
+	}
+	status := s.Status
+	if len(status) > 6 && status[:6] == "paused" {
+		status = "paused"
+	}
+	m.Runs.WithLabelValues(s.Campaign, status, boolLabel(s.DryRun)).Inc()
+	if !s.DryRun {
+		m.RunDuration.WithLabelValues(s.Campaign).Observe(s.Duration.Seconds())
+	}
+}
+
+func (m *Metrics) countGrant(campaign string, r *GrantReport, dry bool) {
+	if m == nil {
+		return
+	}
+	reason := r.Reason
+	if len(reason) > 80 {
+		reason = reason[:80]
+	}
+	m.Grants.WithLabelValues(campaign, string(r.Outcome), reason, boolLabel(dry)).Inc()
+}
+
+func (m *Metrics) observeSend(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	class := "ok"
+	if err != nil {
+		class = string(wechat.ClassOf(err))
+	}
+	m.SendLatency.WithLabelValues(class).Observe(d.Seconds())
+}
+
+func (m *Metrics) countRetry(reason string) {
+	if m != nil {
+		m.Retries.WithLabelValues(reason).Inc()
+	}
+}
+
+// CountTokenRefresh counts one access-token fetch (wire it to the WeChat
+// client's refresh hook).
+func (m *Metrics) CountTokenRefresh() {
+	if m != nil {
+		m.TokenRefresh.Inc()
+	}
+}
+
+func (m *Metrics) countStale(n int) {
+	if m != nil {
+		m.StaleResolved.Add(float64(n))
+	}
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"sort"
+	"time"
+
+	wx "github.com/wxcampaign/wxcampaign"
+)
+
+// GrantReport is the outcome of one grant in one run (or preview).
+type GrantReport struct {
+	GrantID int64             `json:"grant_id"`
+	OpenID  string            `json:"openid"`
+	Outcome wx.Outcome        `json:"outcome"`
+	Reason  string            `json:"reason"`
+	Data    map[string]string `json:"data,omitempty"`
+	Page    string            `json:"page,omitempty"`
+	MsgID   int64             `json:"msgid,omitempty"`
+	Explain *Explanation      `json:"explain,omitempty"`
+}
+
+// Explanation tells, for one grant, every input of the decision: used by
+// `preview --openid`.
+type Explanation struct {
+	Grant      wx.Grant                  `json:"grant"`
+	FactKeys   map[string]any            `json:"fact_keys,omitempty"`
+	Facts      map[string]map[string]any `json:"facts"`
+	When       any                       `json:"when"`
+	WhenError  string                    `json:"when_error,omitempty"`
+	QuietHours string                    `json:"quiet_hours,omitempty"`
+	Caps       []CapCheck                `json:"caps,omitempty"`
+}
+
+// CapCheck is the state of one frequency cap for one grant.
+type CapCheck struct {
+	Scope  string `json:"scope"`
+	Max    int    `json:"max"`
+	Window string `json:"window"`
+	Used   int    `json:"used"`
+	OK     bool   `json:"ok"`
+}
+
+// Summary is the result of one run.
+type Summary struct {
+	Campaign   string             `json:"campaign"`
+	Occurrence time.Time          `json:"occurrence"`
+	DryRun     bool               `json:"dry_run"`
+	Status     string             `json:"status"`
+	Looked     int                `json:"looked"`
+	Counts     map[wx.Outcome]int `json:"counts"`
+	Reasons    map[string]int     `json:"reasons"`
+	Duration   time.Duration      `json:"duration_ns"`
+	PerSecond  float64            `json:"messages_per_second"`
+	Error      string             `json:"error,omitempty"`
+}
+
+func newSummary(campaign string, occ time.Time, dry bool) *Summary {
+	return &Summary{Campaign: campaign, Occurrence: occ, DryRun: dry,
+		Counts: map[wx.Outcome]int{}, Reasons: map[string]int{}}
+}
+
+func (s *Summary) add(r *GrantReport) {
+	s.Looked++
+	s.Counts[r.Outcome]++
+	s.Reasons[string(r.Outcome)+": "+r.Reason]++
+}
+
+// ReasonCount is one line of a summary's reasons.
+type ReasonCount struct {
+	Reason string
+	Count  int
+}
+
+// SortedReasons returns the reasons by count, largest first.
+func (s *Summary) SortedReasons() []ReasonCount {
+	out := make([]ReasonCount, 0, len(s.Reasons))
+	for r, n := range s.Reasons {
+		out = append(out, ReasonCount{r, n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
+}
+
+// Reasons of outcomes, stable texts (they are metric labels: no user data).
+const (
+	reasonOK          = "ok"
+	reasonRuleFalse   = "rule false"
+	reasonRepeatOnce  = "already sent by this campaign (repeat: once)"
+	reasonDedup       = "another grant of this user and template is sent this run"
+	reasonQuiet       = "quiet hours"
+	reasonReserved    = "reserved by another run"
+	reasonOccurrence  = "already attempted at this occurrence"
+	reasonShutdown    = "shutdown before sending"
+	reasonStopped     = "run stopped"
+	reasonQuota       = "daily quota reached (45009)"
+	reasonHolderDied  = "sender died mid-send: may have arrived"
+	reasonAmbiguous   = "may have arrived"
+	reasonRetryLater  = "retries exhausted"
+	reasonNotSelected = "not the requested openid"
+)

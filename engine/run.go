@@ -1,0 +1,744 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	wx "github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/rules"
+	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/wechat"
+)
+
+// Options select what a run does.
+type Options struct {
+	// At is the run's scheduled time (the occurrence, and `now` for the
+	// rule); zero means the engine's clock now.
+	At time.Time
+	// DryRun previews: no reservation, no send, no write.
+	DryRun bool
+	// OpenID restricts the run to one user's grants (preview only).
+	OpenID string
+	// Explain attaches an Explanation to every report (preview only).
+	Explain bool
+	// Report, when set, is called once for every grant looked at, from one
+	// goroutine, in batch order.
+	Report func(GrantReport)
+}
+
+// ErrAlreadyRun reports that the occurrence was run (or is being run) by
+// another process or an earlier run.
+var ErrAlreadyRun = errors.New("engine: this occurrence already ran or is running elsewhere")
+
+// StopError stops a run: the campaign or the engine is misconfigured.
+type StopError struct{ Reason string }
+
+func (e *StopError) Error() string { return "run stopped: " + e.Reason }
+
+// run is the state of one run.
+type run struct {
+	e       *Engine
+	c       *campaigns.Campaign
+	opt     Options
+	at      time.Time // scheduled time, in the campaign's zone
+	occ     time.Time // occurrence key (UTC, second precision)
+	holder  string
+	sum     *Summary
+	seen    map[string]int // in-run dedup: openid|template -> messages
+	sim     map[string]int // preview: simulated cap takes per scope key
+	mu      sync.Mutex
+	stopErr error
+	paused  time.Time
+	env     *rules.Env
+}
+
+// item is one grant on its way to WeChat.
+type item struct {
+	g       wx.Grant
+	msg     wechat.Message
+	report  GrantReport
+	capRef  string
+	capped  bool
+	decided bool // the report is final before dispatch
+}
+
+type batch struct {
+	items  []*item
+	lastID int64
+}
+
+// Run runs campaign c once at opt.At. A live run takes the occurrence's run
+// lease (ErrAlreadyRun when another process has it or it is done), walks
+// the grants and records every outcome. A dry run writes nothing.
+func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (Summary, error) {
+	start := e.cfg.Now()
+	at := opt.At
+	if at.IsZero() {
+		at = start
+	}
+	loc := c.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	at = at.In(loc)
+	occ := at.Truncate(time.Second).UTC()
+	r := &run{
+		e: e, c: c, opt: opt, at: at, occ: occ,
+		holder: fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
+		sum:    newSummary(c.Name, occ, opt.DryRun),
+		seen:   map[string]int{},
+		sim:    map[string]int{},
+		env:    c.Program.NewEnv(),
+	}
+	if !opt.DryRun && (opt.OpenID != "" || opt.Explain) {
+		return *r.sum, errors.New("engine: --openid and explain are preview-only")
+	}
+	if !opt.DryRun && e.sender == nil {
+		return *r.sum, errors.New("engine: no WeChat sender configured")
+	}
+	err := r.execute(ctx)
+	r.sum.Duration = e.cfg.Now().Sub(start)
+	if secs := r.sum.Duration.Seconds(); secs > 0 {
+		r.sum.PerSecond = float64(r.sum.Counts[wx.Sent]) / secs
+	}
+	if err != nil {
+		r.sum.Error = err.Error()
+	}
+	e.cfg.Metrics.observeRun(r.sum)
+	log := e.log.WithFields(map[string]any{
+		"campaign": c.Name, "occurrence": occ.Format(time.RFC3339), "dry_run": opt.DryRun,
+		"status": r.sum.Status, "looked": r.sum.Looked, "sent": r.sum.Counts[wx.Sent],
+		"duration": r.sum.Duration.String(),
+	})
+	if err != nil && !errors.Is(err, ErrAlreadyRun) {
+		log.WithError(err).Error("run failed")
+	} else {
+		log.Info("run finished")
+	}
+	return *r.sum, err
+}
+
+func (r *run) execute(ctx context.Context) error {
+	e := r.e
+	if r.opt.DryRun {
+		r.sum.Status = "preview"
+		return r.walk(ctx, 0, nil)
+	}
+	now := e.cfg.Now()
+	var rn store.Run
+	var ok bool
+	err := e.retry(ctx, "acquire run", func() error {
+		var err error
+		rn, ok, err = e.store.AcquireRun(ctx, r.c.Name, r.occ, r.holder, now, now.Add(e.cfg.Lease))
+		return err
+	})
+	if err != nil {
+		r.sum.Status = "error"
+		return err
+	}
+	if !ok {
+		r.sum.Status = "already run"
+		return ErrAlreadyRun
+	}
+	if until, why, err := e.store.PausedUntil(ctx, e.quotaKey(), now); err == nil && !until.IsZero() {
+		r.sum.Status = "paused until " + until.Format(time.RFC3339) + ": " + why
+		r.release(ctx)
+		return nil
+	}
+	e.resolveStale(ctx)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hbDone := make(chan struct{})
+	go r.heartbeat(runCtx, cancel, hbDone)
+	d := r.newDispatcher(runCtx)
+	err = r.walk(runCtx, rn.Checkpoint, d)
+	d.close()
+	cancel(nil)
+	<-hbDone
+
+	bg := context.WithoutCancel(ctx)
+	switch {
+	case err == nil && r.stopErr == nil && r.paused.IsZero() && ctx.Err() == nil:
+		r.sum.Status = "done"
+	case !r.paused.IsZero():
+		r.sum.Status = "paused until " + r.paused.Format(time.RFC3339)
+	case r.stopErr != nil:
+		r.sum.Status = "stopped"
+		err = r.stopErr
+	default:
+		r.sum.Status = "interrupted"
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+	}
+	if r.sum.Status == "interrupted" {
+		// Let another process (or the next start) resume from the checkpoint.
+		r.release(bg)
+		return err
+	}
+	ferr := e.retry(bg, "finish run", func() error {
+		return e.store.FinishRun(bg, r.c.Name, r.occ, r.holder, r.sum.Status)
+	})
+	if err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// release gives the run lease up so another process can resume at once.
+func (r *run) release(ctx context.Context) {
+	_ = r.e.store.ExtendRun(ctx, r.c.Name, r.occ, r.holder, r.e.cfg.Now().Add(-time.Second))
+}
+
+func (r *run) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(r.e.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			until := r.e.cfg.Now().Add(r.e.cfg.Lease)
+			if err := r.e.store.ExtendRun(ctx, r.c.Name, r.occ, r.holder, until); err != nil {
+				if errors.Is(err, store.ErrLeaseLost) {
+					cancel(fmt.Errorf("engine: run lease lost: %w", err))
+					return
+				}
+				r.e.log.WithError(err).Warn("extend run lease")
+				continue
+			}
+			if err := r.e.store.ExtendReservations(ctx, r.holder, until); err != nil {
+				r.e.log.WithError(err).Warn("extend reservations")
+			}
+		}
+	}
+}
+
+// walk pages the template's grants from after on, prepares each batch and
+// hands it to the dispatcher (nil for a dry run). Preparing the next batch
+// overlaps with sending the current one.
+func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
+	size := r.c.BatchSize
+	if size <= 0 {
+		size = 500
+	}
+	batches := make(chan *batch, 1)
+	var sendErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for b := range batches {
+			if err := r.deliver(ctx, b, d); err != nil && sendErr == nil {
+				sendErr = err
+			}
+		}
+	}()
+	var err error
+	for ctx.Err() == nil && !r.stopped() {
+		var grants []wx.Grant
+		err = r.e.retry(ctx, "list grants", func() error {
+			var err error
+			grants, err = r.e.store.ListAvailable(ctx, r.c.Template.ID, after, size, r.e.cfg.Now())
+			return err
+		})
+		if err != nil || len(grants) == 0 {
+			break
+		}
+		after = grants[len(grants)-1].ID
+		var b *batch
+		b, err = r.prepare(ctx, grants)
+		if err != nil {
+			var se *StopError
+			if errors.As(err, &se) {
+				r.stop(err, time.Time{})
+				err = nil
+			}
+			break
+		}
+		b.lastID = after
+		batches <- b
+	}
+	close(batches)
+	wg.Wait()
+	if err == nil {
+		err = sendErr
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	return err
+}
+
+func (r *run) stopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopErr != nil || !r.paused.IsZero()
+}
+
+// stop ends the run after the sends in flight; err is a StopError or nil
+// for a quota pause.
+func (r *run) stop(err error, pausedUntil time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopErr == nil && err != nil {
+		r.stopErr = err
+	}
+	if !pausedUntil.IsZero() && r.paused.IsZero() {
+		r.paused = pausedUntil
+	}
+}
+
+func decide(it *item, o wx.Outcome, reason string) {
+	it.report.Outcome, it.report.Reason, it.decided = o, reason, true
+}
+
+// prepare evaluates a batch: facts, rule, render, repeat, quiet hours,
+// dedup, then (live) reservation, caps and the send log's gate.
+func (r *run) prepare(ctx context.Context, grants []wx.Grant) (*batch, error) {
+	c := r.c
+	b := &batch{items: make([]*item, 0, len(grants))}
+	for i := range grants {
+		g := grants[i]
+		it := &item{g: g, report: GrantReport{GrantID: g.ID, OpenID: g.OpenID}}
+		if r.opt.OpenID != "" && g.OpenID != r.opt.OpenID {
+			continue
+		}
+		b.items = append(b.items, it)
+	}
+	rows, err := r.loadFacts(ctx, b.items)
+	if err != nil {
+		return nil, err
+	}
+	var sentBefore map[int64]bool
+	if c.Template.Kind == wx.LongTerm && c.Repeat != "every_run" && len(b.items) > 0 {
+		ids := make([]int64, len(b.items))
+		for i, it := range b.items {
+			ids[i] = it.g.ID
+		}
+		if err := r.e.retry(ctx, "sent before", func() error {
+			var err error
+			sentBefore, err = r.e.store.SentBefore(ctx, c.Name, ids)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	inQuiet := c.QuietHours != nil && c.QuietHours.In(r.at, c.Location)
+	env := r.env
+	for i, it := range b.items {
+		env.Reset(&it.g, r.at)
+		for name, byKey := range rows {
+			env.SetFact(name, byKey[i])
+		}
+		if r.opt.Explain {
+			it.report.Explain = r.explain(it, rows, i)
+		}
+		ok, err := c.Program.When(env)
+		switch {
+		case err != nil:
+			decide(it, wx.Skipped, "rule error: "+err.Error())
+			continue
+		case !ok:
+			decide(it, wx.Skipped, reasonRuleFalse)
+			continue
+		case sentBefore[it.g.ID]:
+			decide(it, wx.Skipped, reasonRepeatOnce)
+			continue
+		}
+		msg, err := c.Program.Render(env)
+		if err != nil {
+			decide(it, wx.Skipped, err.Error())
+			continue
+		}
+		it.report.Data, it.report.Page = msg.Data, msg.Page
+		it.msg = wechat.Message{ToUser: it.g.OpenID, TemplateID: c.Template.ID, Page: msg.Page,
+			Data: msg.Data, State: or(c.Template.State, r.e.cfg.State), Lang: or(c.Template.Lang, r.e.cfg.Lang)}
+		if inQuiet {
+			end := c.QuietHours.End(r.at, c.Location)
+			if c.QuietHours.Action == "drop" {
+				decide(it, wx.Skipped, reasonQuiet+" (drop)")
+			} else {
+				decide(it, wx.Deferred, reasonQuiet+" until "+end.Format("15:04"))
+			}
+			continue
+		}
+		key := it.g.OpenID + "|" + c.Template.ID
+		if c.PerUserPerRun > 0 && r.seen[key] >= c.PerUserPerRun {
+			decide(it, wx.Skipped, reasonDedup)
+			continue
+		}
+		r.seen[key]++
+	}
+	if r.opt.DryRun {
+		return b, r.previewCaps(ctx, b)
+	}
+	return b, r.claim(ctx, b)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (r *run) explain(it *item, rows map[string][]map[string]any, i int) *Explanation {
+	x := &Explanation{Grant: it.g, FactKeys: map[string]any{}, Facts: map[string]map[string]any{}}
+	for _, f := range r.c.Facts {
+		x.Facts[f.Name] = rows[f.Name][i]
+		k, err := r.c.Program.FactKey(f.Name, r.env)
+		if err != nil {
+			x.FactKeys[f.Name] = "error: " + err.Error()
+		} else {
+			x.FactKeys[f.Name] = k
+		}
+	}
+	v, err := r.c.Program.When(r.env)
+	x.When = v
+	if err != nil {
+		x.WhenError = err.Error()
+	}
+	if q := r.c.QuietHours; q != nil {
+		if q.In(r.at, r.c.Location) {
+			x.QuietHours = "in quiet hours until " + q.End(r.at, r.c.Location).Format(time.RFC3339)
+		} else {
+			x.QuietHours = "outside quiet hours"
+		}
+	}
+	return x
+}
+
+// loadFacts runs each fact query once for the batch; the result holds, per
+// fact, the matched row of each item (nil when none).
+func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[string]any, error) {
+	out := make(map[string][]map[string]any, len(r.c.Facts))
+	if len(items) == 0 {
+		return out, nil
+	}
+	env := r.env
+	for _, f := range r.c.Facts {
+		keys := make([]string, len(items))
+		var args []any
+		seen := map[string]bool{}
+		for i, it := range items {
+			env.Reset(&it.g, r.at)
+			k, err := r.c.Program.FactKey(f.Name, env)
+			if err != nil || k == nil {
+				continue
+			}
+			s := keyString(k)
+			keys[i] = s
+			if !seen[s] {
+				seen[s] = true
+				args = append(args, k)
+			}
+		}
+		rows := make([]map[string]any, len(items))
+		out[f.Name] = rows
+		if len(args) == 0 {
+			continue
+		}
+		var res []map[string]any
+		err := r.e.retry(ctx, "facts "+f.Name, func() error {
+			var err error
+			res, err = r.e.facts.Query(ctx, f.Query, args)
+			return err
+		})
+		if err != nil {
+			return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
+		}
+		byKey := make(map[string]map[string]any, len(res))
+		for _, row := range res {
+			v, ok := row[f.Column]
+			if !ok {
+				return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
+			}
+			byKey[keyString(v)] = row
+		}
+		for i, k := range keys {
+			if k != "" {
+				rows[i] = byKey[k]
+			}
+		}
+	}
+	return out, nil
+}
+
+// keyString normalizes a fact key so that 42, int64(42) and "42" match.
+func keyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// capRequests builds the cap requests of the undecided items.
+func (r *run) capRequests(items []*item) ([]store.CapRequest, []*item) {
+	if len(r.c.Limits) == 0 {
+		return nil, nil
+	}
+	limits := make([]store.Limit, len(r.c.Limits))
+	for i, l := range r.c.Limits {
+		limits[i] = store.Limit{Scope: l.Scope, Max: l.Max, Window: l.Window}
+	}
+	var reqs []store.CapRequest
+	var its []*item
+	for _, it := range items {
+		if it.decided {
+			continue
+		}
+		it.capRef = fmt.Sprintf("%s|%d|%d", r.c.Name, r.occ.Unix(), it.g.ID)
+		reqs = append(reqs, store.CapRequest{Ref: it.capRef, OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Limits: limits})
+		its = append(its, it)
+	}
+	return reqs, its
+}
+
+// previewCaps checks the caps read-only, counting what this preview would
+// have taken itself so that it agrees with a live run.
+func (r *run) previewCaps(ctx context.Context, b *batch) error {
+	reqs, its := r.capRequests(b.items)
+	if len(reqs) > 0 {
+		var usage [][]store.CapUsage
+		err := r.e.retry(ctx, "check caps", func() error {
+			var err error
+			_, usage, err = r.e.store.CheckCaps(ctx, r.at, reqs)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i, it := range its {
+			failed := ""
+			var checks []CapCheck
+			for j, u := range usage[i] {
+				key := scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID) + "|" + u.Limit.Window.String()
+				used := u.Used + r.sim[key]
+				ok := used < u.Limit.Max
+				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: u.Limit.Window.String(), Used: used, OK: ok})
+				if !ok && failed == "" {
+					failed = fmt.Sprintf("capped: %s %d/%s", u.Limit.Scope, u.Limit.Max, fmtWindow(u.Limit.Window))
+				}
+				_ = j
+			}
+			if it.report.Explain != nil {
+				it.report.Explain.Caps = checks
+			}
+			if failed != "" {
+				decide(it, wx.Skipped, failed)
+				continue
+			}
+			for _, u := range usage[i] {
+				r.sim[scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID)+"|"+u.Limit.Window.String()]++
+			}
+		}
+	}
+	for _, it := range b.items {
+		if !it.decided {
+			decide(it, wx.Sent, reasonOK)
+		}
+	}
+	return nil
+}
+
+func scopeKey(scope, openid, tpl string) string {
+	switch scope {
+	case "user":
+		return "u|" + openid
+	case "template":
+		return "t|" + tpl
+	default:
+		return "ut|" + openid + "|" + tpl
+	}
+}
+
+func fmtWindow(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return d.String()
+}
+
+// claim reserves the batch's candidates, takes their caps and writes their
+// send-log gate rows; whatever fails a step is decided and let go.
+func (r *run) claim(ctx context.Context, b *batch) error {
+	e := r.e
+	var ids []int64
+	byID := map[int64]*item{}
+	for _, it := range b.items {
+		if !it.decided {
+			ids = append(ids, it.g.ID)
+			byID[it.g.ID] = it
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	now := e.cfg.Now()
+	var got []int64
+	if err := e.retry(ctx, "reserve", func() error {
+		var err error
+		got, err = e.store.Reserve(ctx, r.holder, ids, now, now.Add(e.cfg.Lease))
+		return err
+	}); err != nil {
+		return err
+	}
+	held := make(map[int64]bool, len(got))
+	for _, id := range got {
+		held[id] = true
+	}
+	for _, id := range ids {
+		if !held[id] {
+			decide(byID[id], wx.Skipped, reasonReserved)
+		}
+	}
+	var release []int64
+	reqs, its := r.capRequests(b.items)
+	if len(reqs) > 0 {
+		var res []string
+		if err := e.retry(ctx, "take caps", func() error {
+			var err error
+			res, err = e.store.TakeCaps(ctx, r.at, reqs)
+			return err
+		}); err != nil {
+			return err
+		}
+		for i, it := range its {
+			if res[i] != "" {
+				decide(it, wx.Skipped, res[i])
+				release = append(release, it.g.ID)
+			} else {
+				it.capped = true
+			}
+		}
+	}
+	var attempts []store.Attempt
+	for _, it := range b.items {
+		if !it.decided {
+			attempts = append(attempts, store.Attempt{Campaign: r.c.Name, Occurrence: r.occ, GrantID: it.g.ID,
+				OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Holder: r.holder})
+		}
+	}
+	if len(attempts) > 0 {
+		var fresh []int64
+		if err := e.retry(ctx, "begin sends", func() error {
+			var err error
+			fresh, err = e.store.BeginSends(ctx, e.cfg.Now(), attempts)
+			return err
+		}); err != nil {
+			return err
+		}
+		ok := make(map[int64]bool, len(fresh))
+		for _, id := range fresh {
+			ok[id] = true
+		}
+		var refs []string
+		for _, a := range attempts {
+			if !ok[a.GrantID] {
+				it := byID[a.GrantID]
+				decide(it, wx.Skipped, reasonOccurrence)
+				release = append(release, a.GrantID)
+				if it.capped {
+					refs = append(refs, it.capRef)
+					it.capped = false
+				}
+			}
+		}
+		if len(refs) > 0 {
+			_ = e.retry(ctx, "return caps", func() error { return e.store.ReturnCaps(ctx, refs) })
+		}
+	}
+	if len(release) > 0 {
+		_ = e.retry(ctx, "release", func() error { return e.store.Release(ctx, r.holder, release) })
+	}
+	return nil
+}
+
+// resolveStale settles send-log rows left in flight by processes that died
+// mid-send, by the ambiguous-send policy.
+func (e *Engine) resolveStale(ctx context.Context) {
+	for range 100 {
+		stale, err := e.store.StaleInflight(ctx, e.cfg.Now(), 500)
+		if err != nil {
+			e.log.WithError(err).Warn("list stale in-flight sends")
+			return
+		}
+		if len(stale) == 0 {
+			return
+		}
+		res := make([]store.Result, len(stale))
+		consume := e.cfg.Ambiguous == AmbiguousConsume
+		for i, a := range stale {
+			res[i] = store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
+				Outcome: wx.Unknown, Reason: reasonHolderDied, Consume: consume, Retain: consume}
+		}
+		if err := e.store.FinishSends(ctx, e.cfg.Now(), res); err != nil {
+			e.log.WithError(err).Warn("resolve stale in-flight sends")
+			return
+		}
+		e.cfg.Metrics.countStale(len(stale))
+		e.log.WithField("count", len(stale)).WithField("policy", e.cfg.Ambiguous).Warn("resolved sends left in flight by a dead process")
+	}
+}
+
+// classify maps a send error to its outcome and whether the run stops.
+func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
+	code, msg := 0, ""
+	var ae *wechat.APIError
+	if errors.As(err, &ae) {
+		code, msg = ae.Code, ae.Msg
+	}
+	label := func(prefix string) string {
+		if code != 0 {
+			return fmt.Sprintf("%s: %d", prefix, code)
+		}
+		return prefix
+	}
+	switch wechat.ClassOf(err) {
+	case wechat.ClassGrantGone:
+		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " no subscription left", Consume: true, Retain: true}, nil, false
+	case wechat.ClassUser:
+		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " touser invalid", Consume: true, Retain: true}, nil, false
+	case wechat.ClassContent:
+		reason := label("failed")
+		if code == 47003 && msg != "" {
+			reason += " " + msg
+		}
+		return store.Result{Outcome: wx.Failed, Reason: reason, Retain: true}, nil, false
+	case wechat.ClassQuota:
+		return store.Result{Outcome: wx.Deferred, Reason: reasonQuota}, nil, true
+	case wechat.ClassMisconfigured:
+		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " campaign misconfigured"},
+			&StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
+	case wechat.ClassConfig, wechat.ClassToken:
+		return store.Result{Outcome: wx.Deferred, Reason: label("deferred") + " engine misconfigured"},
+			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
+	case wechat.ClassAmbiguous:
+		if r.e.cfg.Ambiguous == AmbiguousRetry {
+			return store.Result{Outcome: wx.Deferred, Reason: reasonAmbiguous + ": will retry"}, nil, false
+		}
+		return store.Result{Outcome: wx.Unknown, Reason: reasonAmbiguous, Consume: true, Retain: true}, nil, false
+	case wechat.ClassRetryable:
+		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+	default:
+		return store.Result{Outcome: wx.Failed, Reason: label("failed"), Retain: true}, nil, false
+	}
+}
