@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -190,7 +191,7 @@ func Compile(spec Spec) (*Program, error) {
 		} else if v, ok := constant(prog); ok {
 			if s, _ := v.(string); s != "" {
 				if _, reason := pageText(s); reason != "" {
-					errs = append(errs, atRoot("page", spec.Page, prog, reason))
+					errs = append(errs, atRoot("page", spec.Page, reason))
 				}
 			}
 		}
@@ -222,7 +223,7 @@ func Compile(spec Spec) (*Program, error) {
 		f.prog = prog
 		if v, ok := constant(prog); ok {
 			if _, rerr := p.finish(&f, v); rerr != nil {
-				errs = append(errs, atRoot(where, d.Expr, prog, "constant can never be sent: "+rerr.Reason))
+				errs = append(errs, atRoot(where, d.Expr, "constant can never be sent: "+rerr.Reason))
 			}
 		}
 		p.data = append(p.data, f)
@@ -293,35 +294,18 @@ func compileExpr(where, src string, env map[string]any, w want) (prog *vm.Progra
 		}
 	}
 	if msg != "" {
-		return nil, atRoot(where, src, prog, msg)
+		return nil, atRoot(where, src, msg)
 	}
 	return prog, nil
 }
 
-// atRoot is a CompileError at the start of the expression.
-func atRoot(where, src string, prog *vm.Program, msg string) *CompileError {
-	from := -1
-	root := prog.Node()
-	ast.Walk(&root, visitor(func(n *ast.Node) {
-		if l := (*n).Location(); l.From >= 0 && (from < 0 || l.From < from) && (l.From > 0 || l.To > 0) {
-			from = l.From
-		}
-	}))
-	if from < 0 {
-		from = 0
-	}
-	// The start of the source, not of the first node, when only spaces
-	// or an opening parenthesis come before it.
-	if strings.TrimLeft(string([]rune(src)[:min(from, len([]rune(src)))]), " \t\n(") == "" {
-		from = len([]rune(src)) - len([]rune(strings.TrimLeft(src, " \t\n")))
-	}
+// atRoot is a CompileError about the whole expression, placed at its
+// first character.
+func atRoot(where, src string, msg string) *CompileError {
+	from := utf8.RuneCountInString(src) - utf8.RuneCountInString(strings.TrimLeft(src, " \t\r\n"))
 	line, col := position(src, from)
 	return &CompileError{Field: where, Line: line, Column: col, Msg: msg}
 }
-
-type visitor func(*ast.Node)
-
-func (v visitor) Visit(n *ast.Node) { v(n) }
 
 // constant returns the value of an expression whose result the optimizer
 // folded into a literal.
