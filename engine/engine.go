@@ -19,9 +19,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
-	wx "github.com/wxcampaign/wxcampaign"
 )
 
 // Store is the ledger the engine needs. Every method is atomic across
