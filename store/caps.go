@@ -27,7 +27,9 @@ type Limit struct {
 }
 
 // String describes the limit, e.g. "user_template 1/24h".
-func (l Limit) String() string { return fmt.Sprintf("%s %d/%s", l.Scope, l.Max, FormatWindow(l.Window)) }
+func (l Limit) String() string {
+	return fmt.Sprintf("%s %d/%s", l.Scope, l.Max, FormatWindow(l.Window))
+}
 
 // FormatWindow writes a window the way campaign files do: 30m, 24h, 7d.
 func FormatWindow(d time.Duration) string {
@@ -71,11 +73,11 @@ func scopeKey(scope, openid, template string) (string, error) {
 
 // capPlan is what TakeCaps and CheckCaps need to know about a batch.
 type capPlan struct {
-	keys    []string          // distinct scope keys, sorted
-	windows []time.Duration   // distinct windows
-	reqKeys [][]string        // per request, per limit
-	counts  map[string][]int  // per key, per window index
-	refs    map[string]bool   // refs already taken
+	keys    []string         // distinct scope keys, sorted
+	windows []time.Duration  // distinct windows
+	reqKeys [][]string       // per request, per limit
+	counts  map[string][]int // per key, per window index
+	refs    map[string]bool  // refs already taken
 }
 
 func planCaps(reqs []CapRequest) (*capPlan, error) {
