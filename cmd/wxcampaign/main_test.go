@@ -360,4 +360,3 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
-
