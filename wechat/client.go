@@ -69,10 +69,12 @@ type Client struct {
 	store   TokenStore
 	holder  string
 	ahead   time.Duration
-	log     logrus.FieldLogger
-	now     func() time.Time
-	onRef   func()
-	onRetry func(string)
+	// effAhead is ahead clamped to half the token lifetime, in nanoseconds.
+	effAhead atomic.Int64
+	log      logrus.FieldLogger
+	now      func() time.Time
+	onRef    func()
+	onRetry  func(string)
 
 	mu      sync.Mutex
 	tok     string
@@ -132,6 +134,7 @@ func New(cfg Config) (*Client, error) {
 	if c.holder == "" {
 		c.holder = fmt.Sprintf("wechat-%d", time.Now().UnixNano())
 	}
+	c.effAhead.Store(int64(c.ahead))
 	c.log = c.log.WithField("appid", c.appid)
 	c.redacts.Store(&[]string{})
 	return c, nil

@@ -176,15 +176,18 @@ func Code(err error) int {
 	return 0
 }
 
-// redactedError carries a redacted text in front of the original error so
-// that errors.Is and errors.As still work.
+// redactedError carries a redacted text in front of the original error.
+// errors.Is sees through it (context.DeadlineExceeded, syscall.ECONNREFUSED),
+// but it has no Unwrap or As, so the original text cannot be reached.
 type redactedError struct {
 	msg string
 	err error
 }
 
 func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+
+// Is reports whether the original error matches target.
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // secretParams matches query parameters that carry credentials.
 var secretParams = regexp.MustCompile(`(?i)(access_token|secret|js_code|session_key)=[^&\s"']*`)

@@ -180,21 +180,20 @@ func (c *Client) loadShared(ctx context.Context) (tok string, exp time.Time, fre
 	}
 	c.remember(tok)
 	now := c.now()
-	return tok, exp, now.Before(c.refreshAt(now, exp)), now.Before(exp)
+	return tok, exp, now.Before(c.refreshAt(exp)), now.Before(exp)
 }
 
-// refreshAt returns when a token fetched at now and expiring at exp should
-// be refreshed: RefreshAhead before expiry, but not before half its life.
-func (c *Client) refreshAt(now, exp time.Time) time.Time {
-	ahead := min(c.ahead, exp.Sub(now)/2)
-	return exp.Add(-ahead)
+// refreshAt returns when a token expiring at exp should be refreshed:
+// RefreshAhead before expiry, but at most half the lifetime of the tokens
+// WeChat hands out (learnt at each fetch).
+func (c *Client) refreshAt(exp time.Time) time.Time {
+	return exp.Add(-time.Duration(c.effAhead.Load()))
 }
 
 // cache stores tok as the process's token and returns it.
 func (c *Client) cache(tok string, exp time.Time) string {
-	now := c.now()
 	c.mu.Lock()
-	c.tok, c.exp, c.refresh = tok, exp, c.refreshAt(now, exp)
+	c.tok, c.exp, c.refresh = tok, exp, c.refreshAt(exp)
 	c.mu.Unlock()
 	c.remember(tok)
 	return tok
@@ -249,7 +248,9 @@ func (c *Client) stableToken(ctx context.Context, force bool) (string, time.Time
 		return "", time.Time{}, &APIError{Op: "token", Class: ClassAmbiguous, Err: fmt.Errorf("reply without access_token or expires_in")}
 	}
 	c.remember(r.AccessToken)
-	exp := c.now().Add(time.Duration(r.ExpiresIn) * time.Second)
+	ttl := time.Duration(r.ExpiresIn) * time.Second
+	c.effAhead.Store(int64(min(c.ahead, ttl/2)))
+	exp := c.now().Add(ttl)
 	c.log.WithFields(logrus.Fields{"expires_in": r.ExpiresIn, "force_refresh": force}).Info("wechat: fetched access token")
 	if c.onRef != nil {
 		c.onRef()
