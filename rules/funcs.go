@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/vm/runtime"
 
 	"github.com/wxcampaign/wxcampaign/keyword"
 )
@@ -158,6 +159,52 @@ func (zonePatch) Visit(node *ast.Node) {
 	call.Arguments = append(call.Arguments, now)
 }
 
+// fetchName is the environment entry of fetch. It is not an identifier a
+// campaign author would write, and no fact may take it.
+const fetchName = "__fetch"
+
+var (
+	rowType   = reflect.TypeOf(map[string]any(nil))
+	fetchType = reflect.TypeOf(fetch)
+)
+
+// fetchPatch rewrites a member access on a map[string]any (a fact row,
+// grant.vars), such as product.price, into __fetch(product, "price"): a typed
+// call that indexes the map directly, where expr would go through reflection
+// and allocate on every access. Optional accesses (product?.price) keep
+// expr's own code, which jumps over nil.
+type fetchPatch struct{}
+
+// Visit implements ast.Visitor.
+func (fetchPatch) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Optional || m.Method || m.Node.Type() != rowType {
+		return
+	}
+	callee := &ast.IdentifierNode{Value: fetchName}
+	callee.SetLocation(m.Location())
+	// The checker does not visit again the arguments of a call it has
+	// typed already (num(product.price)): set the types it would set.
+	callee.SetType(fetchType)
+	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{m.Node, m.Property}}
+	call.SetType(m.Type())
+	ast.Patch(node, call)
+}
+
+// fetch is product.price for a row: the value, nil for a missing column, a
+// run-time error for a nil row.
+func fetch(from, key any) any {
+	if m, ok := from.(map[string]any); ok {
+		if k, ok := key.(string); ok {
+			return m[k]
+		}
+	}
+	if from == nil {
+		panic(fmt.Sprintf("cannot fetch %v from <nil>", key))
+	}
+	return runtime.Fetch(from, key)
+}
+
 // functionNames are the functions the rules add; no fact may take their name.
 var functionNames = []string{"num", "money", "date", "clock", "datetime", "truncate", "str"}
 
@@ -168,6 +215,7 @@ func options(env map[string]any) []expr.Option {
 		expr.DisableBuiltin("now"),
 		expr.DisableBuiltin("date"),
 		expr.Patch(zonePatch{}),
+		expr.Patch(fetchPatch{}),
 		fnOption("num", fnNum, numberArg("num", float64Type)),
 		fnOption("money", fnMoney, numberArg("money", stringType)),
 		fnOption("date", fnTime("date", layoutDate), timeArg("date")),

@@ -109,7 +109,7 @@ type Program struct {
 
 // reserved are names a fact may not take.
 var reserved = func() map[string]bool {
-	m := map[string]bool{"grant": true, "now": true, "campaign": true}
+	m := map[string]bool{"grant": true, "now": true, "campaign": true, fetchName: true}
 	for _, w := range []string{"true", "false", "nil", "in", "not", "and", "or", "matches", "contains",
 		"startsWith", "endsWith", "let", "if", "else", "env", "$env"} {
 		m[w] = true
@@ -151,8 +151,8 @@ func Compile(spec Spec) (*Program, error) {
 		add("overflow", "unknown overflow %q: want truncate or skip", spec.Overflow)
 	}
 
-	keyEnv := map[string]any{"grant": &grantEnv{}, "now": time.Time{}, "campaign": &campaignEnv{}}
-	env := map[string]any{"grant": &grantEnv{}, "now": time.Time{}, "campaign": &campaignEnv{}}
+	keyEnv := map[string]any{"grant": &grantEnv{}, "now": time.Time{}, "campaign": &campaignEnv{}, fetchName: fetch}
+	env := map[string]any{"grant": &grantEnv{}, "now": time.Time{}, "campaign": &campaignEnv{}, fetchName: fetch}
 	seenFact := map[string]bool{}
 	for _, f := range spec.Facts {
 		where := "facts." + f.Name
@@ -342,7 +342,8 @@ type Env struct {
 // NewEnv returns an environment for p, with no grant and every fact nil.
 func (p *Program) NewEnv() *Env {
 	e := &Env{p: p, camp: campaignEnv{Name: p.campaign}}
-	e.vars = make(map[string]any, 3+len(p.facts))
+	e.vars = make(map[string]any, 4+len(p.facts))
+	e.vars[fetchName] = fetch
 	e.vars["grant"] = &e.grant
 	e.vars["campaign"] = &e.camp
 	e.vars["now"] = e.now
@@ -374,7 +375,7 @@ func (e *Env) Reset(g *wxcampaign.Grant, now time.Time) {
 // SetFact sets the row of a fact; nil means no row matched. Names that are
 // not facts of the program are ignored.
 func (e *Env) SetFact(name string, row map[string]any) {
-	if _, ok := e.vars[name]; !ok || name == "grant" || name == "now" || name == "campaign" {
+	if _, ok := e.vars[name]; !ok || reserved[name] {
 		return
 	}
 	if row == nil {
@@ -386,7 +387,7 @@ func (e *Env) SetFact(name string, row map[string]any) {
 
 // Fact returns the row of a fact, nil when none matched or name is no fact.
 func (e *Env) Fact(name string) map[string]any {
-	if name == "grant" || name == "now" || name == "campaign" {
+	if reserved[name] {
 		return nil
 	}
 	row, _ := e.vars[name].(map[string]any)

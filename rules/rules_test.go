@@ -155,7 +155,7 @@ func TestCompileValid(t *testing.T) {
 			},
 			Page: `"pages/order/pay?id=" + str(order.id)`,
 		},
-		"no when, no facts": {Data: []Field{{Key: "thing1", Expr: `campaign.name + " " + grant.scene`}}},
+		"no when, no facts":             {Data: []Field{{Key: "thing1", Expr: `campaign.name + " " + grant.scene`}}},
 		"long constant thing, truncate": {Data: []Field{{Key: "thing1", Expr: `"` + strings.Repeat("长", 30) + `"`}}},
 		"enum": {
 			Data:  []Field{{Key: "enum1", Expr: `grant.vars.status`}},
