@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 )
@@ -93,7 +95,7 @@ func (s *Scheduler) run(ctx context.Context, c *campaigns.Campaign) {
 	var catchUp time.Time
 	for {
 		now := e.cfg.Now().In(loc)
-		next := c.Cron.Next(now)
+		next := nextTick(c.Cron, now)
 		if !catchUp.IsZero() && catchUp.After(now) && catchUp.Before(next) {
 			next = catchUp
 		}
@@ -120,4 +122,14 @@ func (s *Scheduler) run(ctx context.Context, c *campaigns.Campaign) {
 			}
 		}
 	}
+}
+
+// nextTick is the schedule's next time after now. An "@every" schedule is
+// aligned to multiples of its interval since the Unix epoch, so that every
+// replica computes the same occurrences (and takes the same run lease).
+func nextTick(s cron.Schedule, now time.Time) time.Time {
+	if d, ok := s.(cron.ConstantDelaySchedule); ok && d.Delay > 0 {
+		return now.Truncate(d.Delay).Add(d.Delay)
+	}
+	return s.Next(now)
 }
