@@ -94,7 +94,9 @@ func (d *dispatcher) send(it *item) store.Result {
 		}
 		start := time.Now()
 		msgid, err := e.sender.Send(context.WithoutCancel(d.ctx), it.msg)
-		e.cfg.Metrics.observeSend(time.Since(start), err)
+		took := time.Since(start)
+		e.cfg.Metrics.observeSend(took, err)
+		r.lat.observe(took)
 		if err == nil {
 			return store.Result{Outcome: wx.Sent, Reason: reasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}

@@ -51,7 +51,11 @@ type Summary struct {
 	Reasons    map[string]int     `json:"reasons"`
 	Duration   time.Duration      `json:"duration_ns"`
 	PerSecond  float64            `json:"messages_per_second"`
-	Error      string             `json:"error,omitempty"`
+	// SendP50 and SendP99 are quantiles of the send calls' latency (live
+	// runs; about 6% resolution).
+	SendP50 time.Duration `json:"send_p50_ns,omitempty"`
+	SendP99 time.Duration `json:"send_p99_ns,omitempty"`
+	Error   string        `json:"error,omitempty"`
 }
 
 func newSummary(campaign string, occ time.Time, dry bool) *Summary {

@@ -55,6 +55,7 @@ type run struct {
 	stopErr error
 	paused  time.Time
 	env     *rules.Env
+	lat     latencies // send-call latencies, for the summary
 }
 
 // item is one grant on its way to WeChat.
@@ -106,6 +107,7 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 	if secs := r.sum.Duration.Seconds(); secs > 0 {
 		r.sum.PerSecond = float64(r.sum.Counts[wx.Sent]) / secs
 	}
+	r.sum.SendP50, r.sum.SendP99 = r.lat.quantile(0.5), r.lat.quantile(0.99)
 	if err != nil {
 		r.sum.Error = err.Error()
 	}
