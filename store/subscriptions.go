@@ -351,7 +351,13 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 	}
 	var rep ImportReport
 	batches := make(chan []*wxcampaign.SubscriptionResult, 2)
-	g, gctx := errgroup.WithContext(ctx)
+	// The writer uses ctx: a read error still lets it commit the whole
+	// batches it was handed. A writer failure stops the reader (rctx).
+	rctx, stopReader := context.WithCancel(ctx)
+	defer stopReader()
+	var g errgroup.Group
+	gctx := ctx
+	readFailed := false // set by the reader before it closes batches
 
 	// Writer: one transaction per batch, or one for all.
 	g.Go(func() error {
@@ -385,12 +391,13 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 				})
 			}
 			if err != nil {
+				stopReader()
 				return err
 			}
 			total.add(st)
 		}
 		if all != nil {
-			if rep.BadCount > 0 { // read after the channel closed: no race
+			if rep.BadCount > 0 || readFailed { // read after the channel closed: no race
 				return nil
 			}
 			if err := all.Commit(); err != nil {
@@ -401,8 +408,11 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 	})
 
 	// Reader: parse lines, hand over batches.
-	g.Go(func() error {
-		defer close(batches)
+	g.Go(func() (err error) {
+		defer func() {
+			readFailed = err != nil
+			close(batches)
+		}()
 		br := bufio.NewReaderSize(r, 256<<10)
 		batch := make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
 		bad := func(line int, msg string) {
@@ -421,8 +431,8 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 			}
 			select {
 			case batches <- batch:
-			case <-gctx.Done():
-				return gctx.Err()
+			case <-rctx.Done():
+				return rctx.Err()
 			}
 			batch = make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
 			return nil
@@ -476,8 +486,8 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			if rep.Lines%4096 == 0 && gctx.Err() != nil {
-				return gctx.Err()
+			if rep.Lines%4096 == 0 && rctx.Err() != nil {
+				return rctx.Err()
 			}
 		}
 		return send()
