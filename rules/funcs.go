@@ -239,7 +239,8 @@ func fnMoney(args ...any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("money: %w", err)
 	}
-	return "¥" + strconv.FormatFloat(f, 'f', 2, 64), nil
+	var buf [32]byte
+	return string(strconv.AppendFloat(append(buf[:0], "¥"...), f, 'f', 2, 64)), nil
 }
 
 func fnTime(name, layout string) func(args ...any) (any, error) {

@@ -94,6 +94,8 @@ type field struct {
 	typ      keyword.Type
 	enum     []string
 	prog     *vm.Program
+	constant bool   // the expression is a literal: value is its text
+	value    string // rendered once at Compile
 }
 
 // Program is a campaign's compiled expressions. It is safe for concurrent
@@ -222,9 +224,11 @@ func Compile(spec Spec) (*Program, error) {
 		}
 		f.prog = prog
 		if v, ok := constant(prog); ok {
-			if _, rerr := p.finish(&f, v); rerr != nil {
+			s, rerr := p.finish(&f, v)
+			if rerr != nil {
 				errs = append(errs, atRoot(where, d.Expr, "constant can never be sent: "+rerr.Reason))
 			}
+			f.constant, f.value = true, s
 		}
 		p.data = append(p.data, f)
 	}
@@ -489,6 +493,9 @@ func (p *Program) Render(e *Env) (Message, error) {
 
 // field evaluates one data field.
 func (p *Program) field(e *Env, f *field) (string, *RenderError) {
+	if f.constant {
+		return f.value, nil
+	}
 	out, err := e.vm.Run(f.prog, e.vars)
 	if err != nil {
 		return "", &RenderError{Key: f.key, Reason: runtimeReason(err)}
