@@ -123,7 +123,7 @@ type env struct {
 
 type option func(*api.Config, *api.Deps)
 
-func setup(t *testing.T, opts ...option) *env {
+func setup(t testing.TB, opts ...option) *env {
 	t.Helper()
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
