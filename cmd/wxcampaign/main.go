@@ -57,8 +57,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(validateCmd(g), migrateCmd(g), grantsCmd(g), previewCmd(g), sendCmd(g), runCmd(g), wxsimCmd(g), demoCmd(g))
+	prof := addProfileFlags(root) // hidden --cpuprofile, --memprofile
+	root.AddCommand(validateCmd(g), migrateCmd(g), grantsCmd(g), previewCmd(g), sendCmd(g), runCmd(g), wxsimCmd(g), demoCmd(g), benchCmd(g))
 	err := root.ExecuteContext(ctx)
+	if perr := prof.stop(); perr != nil {
+		fmt.Fprintln(stderr, "wxcampaign: profile:", perr)
+	}
 	if err == nil {
 		return 0
 	}

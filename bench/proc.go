@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// measure is what one child process (or in-process phase) cost.
+type measure struct {
+	Wall   time.Duration
+	CPU    time.Duration // user + system of the child
+	MaxRSS int64         // KiB, 0 when unknown
+	DBCPU  time.Duration // the database server's CPU over the same time, 0 when unknown
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return strings.TrimSpace(string(t.b)) }
+
+// child runs the wxcampaign binary with args and returns its stdout and
+// what it cost. A non-zero exit is an error carrying the end of stderr.
+func (b *runner) child(ctx context.Context, args ...string) ([]byte, measure, error) {
+	cmd := exec.CommandContext(ctx, b.cfg.Binary, args...)
+	cmd.Env = b.env
+	var out bytes.Buffer
+	errw := &tail{max: 8 << 10}
+	cmd.Stdout, cmd.Stderr = &out, errw
+	db0 := serverCPU(b.dbPID)
+	start := time.Now()
+	err := cmd.Run()
+	m := measure{Wall: time.Since(start)}
+	if d := serverCPU(b.dbPID); d > 0 {
+		m.DBCPU = d - db0
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		m.CPU = ps.UserTime() + ps.SystemTime()
+		m.MaxRSS = maxRSS(ps)
+	}
+	if err != nil {
+		return out.Bytes(), m, fmt.Errorf("bench: wxcampaign %s: %w: %s", args[0], err, errw.String())
+	}
+	return out.Bytes(), m, nil
+}
+
+// sim is a simulator child process.
+type sim struct {
+	cmd  *exec.Cmd
+	base string
+	errw *tail
+}
+
+// startSim runs `wxcampaign wxsim` on a free loopback port with latency
+// and waits until it answers.
+func (b *runner) startSim(ctx context.Context, latency time.Duration) (*sim, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: simulator port: %w", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(b.cfg.Binary, "wxsim", "--config", b.cfgPath(0), "--listen", addr, "--templates", b.templates,
+		"--appid", appID, "--lenient-credits", "--latency", latency.String())
+	cmd.Env = b.env // the secret comes from WXC_WECHAT_SECRET
+	s := &sim{cmd: cmd, base: "http://" + addr, errw: &tail{max: 8 << 10}}
+	cmd.Stderr = s.errw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: start simulator: %w", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/admin/stats", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			_, _ = s.stop()
+			return nil, fmt.Errorf("bench: simulator did not answer on %s: %v %s", addr, err, s.errw.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop interrupts the simulator, waits for it and returns its CPU time
+// and peak RSS.
+func (s *sim) stop() (measure, error) {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		err = <-done
+	}
+	var m measure
+	if ps := s.cmd.ProcessState; ps != nil {
+		m.CPU = ps.UserTime() + ps.SystemTime()
+		m.MaxRSS = maxRSS(ps)
+	}
+	if err != nil {
+		return m, fmt.Errorf("bench: simulator: %w: %s", err, s.errw.String())
+	}
+	return m, nil
+}
