@@ -36,10 +36,18 @@ func newDecoder(file string, data []byte) *decoder {
 		key:      map[string]*yaml.Node{},
 		reported: map[string]bool{},
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		p.lines = append(p.lines, []rune(strings.TrimSuffix(l, "\r")))
+	for _, l := range splitLines(string(data)) {
+		p.lines = append(p.lines, []rune(l))
 	}
 	return p
+}
+
+// lineBreaks replaces every line break YAML knows with "\n".
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n")
+
+// splitLines splits text into lines as a YAML parser counts them.
+func splitLines(s string) []string {
+	return strings.Split(lineBreaks.Replace(s), "\n")
 }
 
 // errorAt records a problem at node n (the top of the file when n is nil) and
@@ -53,6 +61,10 @@ func (p *decoder) errorAt(n *yaml.Node, path, format string, args ...any) {
 }
 
 func (p *decoder) errorPos(line, col int, path, format string, args ...any) {
+	if len(p.lines) > 0 && line > len(p.lines) {
+		line, col = len(p.lines), len(p.lines[len(p.lines)-1])+1 // the end of the input
+	}
+	line, col = max(line, 1), max(col, 1)
 	if path != "" {
 		p.reported[path] = true
 	}
@@ -128,6 +140,7 @@ func (p *decoder) yamlError(err error) {
 		if strings.HasPrefix(m[2], "did not find expected") {
 			line++ // yaml.v3 gives parser errors a 0-based line
 		}
+		line = max(1, min(line, len(p.lines)))
 		p.errorPos(line, 1, "", "invalid YAML: %s", m[2])
 		return
 	}

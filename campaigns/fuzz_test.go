@@ -35,12 +35,7 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &list) || len(list) == 0 {
 			t.Fatalf("error is not a non-empty ErrorList: %T %v", err, err)
 		}
-		lines := 1
-		for _, b := range data {
-			if b == '\n' {
-				lines++
-			}
-		}
+		lines := len(splitLines(string(data)))
 		for _, e := range list {
 			if e.File != "fuzz.yaml" || e.Line < 1 || e.Col < 1 || e.Msg == "" {
 				t.Fatalf("badly positioned error: %#v", e)
