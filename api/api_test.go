@@ -566,6 +566,16 @@ func TestHealth(t *testing.T) {
 		{"application error", func(context.Context) error {
 			return wxcampaign.Errorf(wxcampaign.EUNAVAILABLE, "scheduler stopped")
 		}, 503, `{"status":"unavailable","check":"scheduler stopped"}`},
+		{"raw driver error", func(context.Context) error {
+			return errors.New("dial tcp 127.0.0.1:3306: connect: connection refused")
+		}, 503, `{"status":"unavailable","check":"health check failed"}`},
+		{"named checks", api.HealthChecks(map[string]func(context.Context) error{
+			"store":  func(context.Context) error { return errors.New("dial tcp 10.1.2.3:3306: refused") },
+			"wechat": func(context.Context) error { return errors.New("unreachable") },
+		}), 503, `{"status":"unavailable","check":"store"}`},
+		{"named checks pass", api.HealthChecks(map[string]func(context.Context) error{
+			"store": func(context.Context) error { return nil },
+		}), 200, `{"status":"ok"}`},
 		{"deadline honoured", func(ctx context.Context) error {
 			if _, ok := ctx.Deadline(); !ok {
 				return errors.New("no deadline")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -248,19 +249,50 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkName names the failing check without leaking detail: the message of
-// an application error, else the first element of a Go-style wrapped error
-// ("store: ping: dial tcp ..." gives "store"). The whole error is logged.
+// an application error (HealthChecks reports the check's name so), else the
+// first element of a Go-style wrapped error when it looks like a name
+// ("store: ping: dial tcp ..." gives "store"), else a generic text. The
+// whole error is logged.
 func checkName(err error) string {
 	var app *wxcampaign.Error
 	if errors.As(err, &app) {
 		return app.Message
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, ":"); i >= 0 {
-		msg = msg[:i]
+	name, _, _ := strings.Cut(err.Error(), ":")
+	if !checkNameRE.MatchString(name) {
+		return "health check failed"
 	}
-	if len(msg) > 64 {
-		msg = msg[:64]
+	return name
+}
+
+var checkNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+
+// HealthChecks combines named checks into a Deps.Health function. The
+// checks run in the order of their names; the first failure is reported by
+// /healthz with the check's name only, and logged in full.
+func HealthChecks(checks map[string]func(ctx context.Context) error) func(ctx context.Context) error {
+	names := make([]string, 0, len(checks))
+	for name := range checks {
+		names = append(names, name)
 	}
-	return msg
+	sort.Strings(names)
+	return func(ctx context.Context) error {
+		for _, name := range names {
+			if err := checks[name](ctx); err != nil {
+				return &checkError{name: name, err: err}
+			}
+		}
+		return nil
+	}
+}
+
+// checkError is a failed named health check.
+type checkError struct {
+	name string
+	err  error
+}
+
+func (e *checkError) Error() string { return e.name + ": " + e.err.Error() }
+func (e *checkError) Unwrap() []error {
+	return []error{&wxcampaign.Error{Code: wxcampaign.EUNAVAILABLE, Message: e.name}, e.err}
 }
