@@ -1,0 +1,334 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/wxcampaign/wxcampaign/store/storetest"
+)
+
+// mysqlServer returns the server DSN, failing under CI=true and skipping
+// loudly elsewhere when it does not answer (the storetest convention).
+func mysqlServer(t *testing.T) string {
+	t.Helper()
+	dsn := storetest.MySQLServerDSN()
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("WXC_MYSQL_DSN: %v", err)
+	}
+	c.Timeout = 3 * time.Second
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		db.Close()
+	}
+	if err != nil {
+		msg := "bench: MySQL/MariaDB at WXC_MYSQL_DSN (default " + storetest.DefaultMySQLDSN + ") is not available: " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: a missing server is a failure)")
+		}
+		t.Skip("*** SKIPPING BENCH TEST *** " + msg)
+	}
+	return dsn
+}
+
+// buildBinary builds cmd/wxcampaign into dir (the phases run it as child
+// processes).
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "wxcampaign")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/wxcampaign/wxcampaign/cmd/wxcampaign")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build cmd/wxcampaign: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func randomDB() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return "wxc_t_bench_" + hex.EncodeToString(b[:])
+}
+
+// TestRunTiny runs the whole benchmark at a tiny size so that it cannot
+// rot: every phase, every count check, the table and results.md.
+func TestRunTiny(t *testing.T) {
+	dsn := mysqlServer(t)
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	cfg := Config{
+		Binary: bin, ServerDSN: dsn, Database: randomDB(), Sizes: []int{2000}, Products: 200, Eligible: 0.25,
+		Latencies: []time.Duration{0}, Baseline: 500 * time.Millisecond, Campaign: "../configs/campaigns/price-drop.yaml",
+		Out: filepath.Join(dir, "out"), Log: &log,
+	}
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	phases := map[string]Row{}
+	for _, r := range res.Rows {
+		phases[r.Phase] = r
+	}
+	tests := []struct {
+		phase string
+		count int
+	}{
+		{"import", 2000},
+		{"preview", 2000},
+		{"send", 500},
+	}
+	for _, tt := range tests {
+		r, ok := phases[tt.phase]
+		if !ok {
+			t.Errorf("no %s row", tt.phase)
+			continue
+		}
+		if r.Count != tt.count || r.Wall <= 0 || r.Rate <= 0 {
+			t.Errorf("%s: count %d wall %v rate %v, want count %d and a positive time and rate", tt.phase, r.Count, r.Wall, r.Rate, tt.count)
+		}
+		if r.PeakRSS <= 0 || r.CPU <= 0 {
+			t.Errorf("%s: peak RSS %d KiB, CPU %v: not measured", tt.phase, r.PeakRSS, r.CPU)
+		}
+	}
+	if s := phases["send"]; s.P50 <= 0 || s.P99 < s.P50 {
+		t.Errorf("send latency p50 %v p99 %v", s.P50, s.P99)
+	}
+	if b, ok := phases["baseline"]; !ok || b.Count <= 0 {
+		t.Errorf("baseline: %+v", b)
+	}
+	if len(res.Checks) < 5 || len(res.Failed()) > 0 {
+		t.Errorf("checks: %+v", res.Checks)
+	}
+	md, err := os.ReadFile(filepath.Join(cfg.Out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| import | 2000 |", "| preview | 2000 |", "| send | 2000 | 0s | 64 | 500 |", "| baseline | 2000 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+	// The database is dropped unless Keep.
+	admin, _ := sql.Open("mysql", dsn)
+	defer admin.Close()
+	var n int
+	if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", cfg.Database).Scan(&n); err != nil || n != 0 {
+		t.Errorf("database %s left behind (%d, %v)", cfg.Database, n, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no binary", Config{Out: "x"}, "Binary"},
+		{"no out", Config{Binary: "x"}, "Out"},
+		{"bad database", Config{Binary: "x", Out: "x", Database: "a;drop"}, "database name"},
+		{"few products", Config{Binary: "x", Out: "x", Products: 5}, "at least 10"},
+		{"bad share", Config{Binary: "x", Out: "x", Eligible: 1.5}, "eligible share"},
+		{"bad size", Config{Binary: "x", Out: "x", Sizes: []int{0}}, "size 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Run(context.Background(), tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run: %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGrantsEligibleExactly(t *testing.T) {
+	tests := []struct {
+		n, products int
+		share       float64
+	}{
+		{1000, 100, 0.3}, {999, 10, 0.25}, {10, 10, 0}, {10, 10, 1}, {7, 20, 0.5},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "g.jsonl")
+		if err := writeGrants(path, tt.n, tt.products, tt.share, "tpl"); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) != tt.n {
+			t.Fatalf("%d lines, want %d", len(lines), tt.n)
+		}
+		// Evaluate the campaign's rule by hand on the generated data.
+		eligible := 0
+		openids := map[string]bool{}
+		for _, l := range lines {
+			var r struct {
+				OpenID string         `json:"openId"`
+				BusNo  string         `json:"busNo"`
+				Vars   map[string]any `json:"extraVariableMap"`
+			}
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatal(err)
+			}
+			openids[r.OpenID] = true
+			var p int
+			if _, err := fmt.Sscanf(r.BusNo, "p%06d", &p); err != nil {
+				t.Fatal(err)
+			}
+			pr := makeProduct(p - 1)
+			saved := r.Vars["saved_price"].(string)
+			if pr.nowC < parseCents(t, saved) && pr.stock > 0 {
+				eligible++
+			}
+		}
+		if want := eligibleCount(tt.n, tt.share); eligible != want {
+			t.Errorf("n=%d share=%v: %d eligible, want %d", tt.n, tt.share, eligible, want)
+		}
+		if len(openids) != tt.n {
+			t.Errorf("%d distinct openids, want %d", len(openids), tt.n)
+		}
+	}
+}
+
+func parseCents(t *testing.T, s string) int64 {
+	t.Helper()
+	var a, b int64
+	if _, err := fmt.Sscanf(s, "%d.%02d", &a, &b); err != nil {
+		t.Fatalf("price %q: %v", s, err)
+	}
+	return a*100 + b
+}
+
+func TestConcurrencyFor(t *testing.T) {
+	tests := []struct {
+		lat  time.Duration
+		want int
+	}{
+		{0, 64}, {time.Millisecond, 64}, {10 * time.Millisecond, 128}, {50 * time.Millisecond, 512}, {100 * time.Millisecond, 1024},
+	}
+	for _, tt := range tests {
+		if got := ConcurrencyFor(tt.lat); got != tt.want {
+			t.Errorf("ConcurrencyFor(%v) = %d, want %d", tt.lat, got, tt.want)
+		}
+	}
+}
+
+func TestParsePreview(t *testing.T) {
+	out := "campaign price-drop  occurrence 2026-01-01T02:30:00Z  preview (dry run)\n" +
+		"status preview  grants looked at 1000  duration 1.2s\n" +
+		"outcomes: sent 300, skipped 700\n  700  skipped: rule false\n  300  sent: ok\n"
+	p, err := parsePreview([]byte(out))
+	if err != nil || p.Looked != 1000 || p.Counts["sent"] != 300 || p.Counts["skipped"] != 700 || p.Duration != "1.2s" {
+		t.Errorf("parsePreview = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"", "outcomes: sent 3\n", "grants looked at 5  duration 1s\noutcomes: sent x\n"} {
+		if _, err := parsePreview([]byte(bad)); err == nil {
+			t.Errorf("parsePreview(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseSendSummary(t *testing.T) {
+	s, err := parseSendSummary([]byte(`{"summary":{"campaign":"c","status":"done","counts":{"sent":5},"send_p50_ns":1000,"send_p99_ns":2000}}` + "\n"))
+	if err != nil || s.Counts["sent"] != 5 || s.SendP50 != time.Microsecond || s.SendP99 != 2*time.Microsecond {
+		t.Errorf("parseSendSummary = %+v, %v", s, err)
+	}
+	if _, err := parseSendSummary([]byte(`{"other":1}`)); err == nil {
+		t.Error("no error without a summary")
+	}
+}
+
+func TestParseLists(t *testing.T) {
+	tests := []struct {
+		in      string
+		sizes   []int
+		sizeErr bool
+		lats    []time.Duration
+		latErr  bool
+	}{
+		{"100000,1000000", []int{100000, 1000000}, false, nil, true},
+		{"1_000_000", []int{1000000}, false, nil, true},
+		{"0,50ms", nil, true, []time.Duration{0, 50 * time.Millisecond}, false},
+		{"-5", nil, true, nil, true},
+		{"", nil, true, nil, true},
+	}
+	for _, tt := range tests {
+		s, err := ParseSizes(tt.in)
+		if (err != nil) != tt.sizeErr || !equal(s, tt.sizes) {
+			t.Errorf("ParseSizes(%q) = %v, %v", tt.in, s, err)
+		}
+		l, err := ParseLatencies(tt.in)
+		if (err != nil) != tt.latErr || !equal(l, tt.lats) {
+			t.Errorf("ParseLatencies(%q) = %v, %v", tt.in, l, err)
+		}
+	}
+}
+
+func equal[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTargets(t *testing.T) {
+	r := &Result{Rows: []Row{
+		{Phase: "import", N: 100, Rate: 60000, PeakRSS: 100 << 10},
+		{Phase: "preview", N: 100, Rate: 100000, Unit: "grants/s"},
+		{Phase: "send", N: 100, Latency: 50 * time.Millisecond, Rate: 6000, Unit: "msgs/s"},
+		{Phase: "baseline", N: 100, Latency: 50 * time.Millisecond, Rate: 15},
+		{Phase: "import", N: 1000, Rate: 40000, PeakRSS: 300 << 10},
+		{Phase: "preview", N: 1000, Rate: 95000, Unit: "grants/s"},
+		{Phase: "send", N: 1000, Latency: 50 * time.Millisecond, Rate: 4000, Unit: "msgs/s"},
+	}}
+	got := map[string]bool{}
+	for _, tg := range r.Targets() {
+		got[tg.Name] = tg.Met
+	}
+	want := map[string]bool{
+		"import 100": true, "preview 100": false, "send 100 @50ms": true, "engine/baseline 100 @50ms": true, "peak RSS 100": true,
+		"import 1000": false, "peak RSS 1000": false, "preview 100 vs 1000": true, "send @50ms 100 vs 1000": false,
+	}
+	for name, met := range want {
+		if g, ok := got[name]; !ok || g != met {
+			t.Errorf("target %q: met=%v (present %v), want %v", name, g, ok, met)
+		}
+	}
+	if !strings.Contains(r.Markdown(), "| preview 100 | ≥ 125,000 grants/s (1M in ≤ 8 s) | 100000 grants/s") {
+		t.Errorf("markdown:\n%s", r.Markdown())
+	}
+}
+
+func TestTail(t *testing.T) {
+	tl := &tail{max: 4}
+	_, _ = tl.Write([]byte("abc"))
+	_, _ = tl.Write([]byte("defg"))
+	if tl.String() != "defg" {
+		t.Errorf("tail = %q", tl.String())
+	}
+}
