@@ -32,7 +32,7 @@ func consumeAll(ctx context.Context, db *store.DB, holder, template string, occ 
 	after := int64(rand.IntN(20000)) // start somewhere: more contention
 	for {
 		now := time.Now()
-		page, err := db.ListAvailable(ctx, template, after, 100, now)
+		page, err := db.ListAvailable(ctx, template, after, 250, now)
 		if err != nil {
 			return mine, err
 		}

@@ -189,17 +189,59 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 				}
 			}
 		}
+		// The send_log rows, grouped by (campaign, occurrence, retain): one
+		// statement per group and chunk.
+		type group struct {
+			campaign string
+			occ      time.Time
+			retain   bool
+		}
+		groups := map[group][]Result{}
+		var order []group
 		for _, r := range rs {
-			var err error
-			if r.Retain {
-				_, err = tx.ExecContext(ctx, "UPDATE send_log SET status = ?, reason = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'",
-					string(r.Outcome), truncate(r.Reason, 255), r.MsgID, db.tv(at), r.Campaign, db.tv(r.Occurrence), r.GrantID)
-			} else {
-				_, err = tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'",
-					r.Campaign, db.tv(r.Occurrence), r.GrantID)
+			g := group{r.Campaign, normTime(r.Occurrence), r.Retain}
+			if _, ok := groups[g]; !ok {
+				order = append(order, g)
 			}
-			if err != nil {
-				return fmt.Errorf("send log of grant %d: %w", r.GrantID, err)
+			groups[g] = append(groups[g], r)
+		}
+		for _, g := range order {
+			list := groups[g]
+			for _, c := range chunks(len(list), 300) {
+				part := list[c[0]:c[1]]
+				ids := make([]any, len(part))
+				for i, r := range part {
+					ids[i] = r.GrantID
+				}
+				if !g.retain {
+					args := append([]any{g.campaign, db.tv(g.occ)}, ids...)
+					if _, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
+						return fmt.Errorf("delete send log rows: %w", err)
+					}
+					continue
+				}
+				var q strings.Builder
+				args := make([]any, 0, 7*len(part)+3)
+				for _, col := range []string{"status", "reason", "msgid"} {
+					q.WriteString(col + " = CASE grant_id")
+					for _, r := range part {
+						q.WriteString(" WHEN ? THEN ?")
+						switch col {
+						case "status":
+							args = append(args, r.GrantID, string(r.Outcome))
+						case "reason":
+							args = append(args, r.GrantID, truncate(r.Reason, 255))
+						default:
+							args = append(args, r.GrantID, r.MsgID)
+						}
+					}
+					q.WriteString(" END, ")
+				}
+				args = append(args, db.tv(at), g.campaign, db.tv(g.occ))
+				args = append(args, ids...)
+				if _, err := tx.ExecContext(ctx, "UPDATE send_log SET "+q.String()+"finished_at = ? WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
+					return fmt.Errorf("update send log rows: %w", err)
+				}
 			}
 		}
 		return nil

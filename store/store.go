@@ -21,6 +21,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,7 @@ type DB struct {
 	w      *sqlx.DB // writes (sqlite: one connection, BEGIN IMMEDIATE)
 	r      *sqlx.DB // reads (mysql: the same pool as w)
 	txOpts *sql.TxOptions
+	noBulk atomic.Bool // set when the server refuses LOAD DATA LOCAL INFILE
 }
 
 // Open opens the database described by cfg and checks that it answers. It
@@ -366,6 +368,9 @@ const (
 )
 
 func classify(err error) errClass {
+	if errors.Is(err, errBulkRefused) {
+		return errLock // retried at once with INSERTs
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {

@@ -109,7 +109,24 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	}
 	token := newToken()
 	var inserted int64
+	bulk := db.useBulk(len(fresh))
+	if bulk {
+		var body tsv
+		for _, r := range fresh {
+			body.str(r.RequestID)
+			body.str(token)
+			body.end()
+		}
+		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id", "token"}, &body)
+		if err != nil {
+			return st, fmt.Errorf("claim request ids: %w", err)
+		}
+		inserted = n
+	}
 	for _, c := range chunks(len(fresh), 2000) {
+		if bulk {
+			break
+		}
 		args := make([]any, 0, 2*(c[1]-c[0]))
 		var q strings.Builder
 		q.WriteString(db.insertIgnore() + " INTO subscription_requests (request_id, token) VALUES ")
@@ -242,6 +259,43 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 
 	// 4. Insert grants and events in multi-row statements.
 	atv := db.tv(at)
+	if bulk {
+		var body tsv
+		for _, g := range grants {
+			body.str(g.r.OpenID)
+			body.str(g.tmpl)
+			body.str(string(g.kind))
+			body.str(g.r.Scene)
+			body.str(g.r.BusNo)
+			if g.vars == nil {
+				body.null()
+			} else {
+				body.str(g.vars.(string))
+			}
+			body.time(at)
+			body.str(g.r.RequestID)
+			body.str(g.status)
+			body.end()
+		}
+		if _, err := db.loadData(ctx, tx, "grants", []string{"openid", "template_id", "kind", "scene", "biz_no", "vars", "granted_at", "request_id", "status"}, &body); err != nil {
+			return st, fmt.Errorf("insert grants: %w", err)
+		}
+		body = tsv{}
+		for _, e := range events {
+			body.str(e.r.RequestID)
+			body.str(e.r.OpenID)
+			body.str(e.tmpl)
+			body.str(e.result)
+			body.str(e.r.Scene)
+			body.str(e.r.BusNo)
+			body.time(at)
+			body.end()
+		}
+		if _, err := db.loadData(ctx, tx, "subscription_events", []string{"request_id", "openid", "template_id", "result", "scene", "biz_no", "at"}, &body); err != nil {
+			return st, fmt.Errorf("insert subscription events: %w", err)
+		}
+		return st, nil
+	}
 	for _, c := range chunks(len(grants), 1000) {
 		var q strings.Builder
 		q.Grow(200 + 20*(c[1]-c[0]))
