@@ -528,18 +528,28 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 		if err != nil {
 			return err
 		}
+		// CheckCaps counts, for each request, the takes of the batch's
+		// earlier requests as it would decide them; this preview decides
+		// itself (r.sim, across batches), so it needs the stored count
+		// alone: the usage the first request of a key in the batch saw.
+		stored := map[string]int{}
 		for i, it := range its {
 			failed := ""
 			var checks []CapCheck
-			for j, u := range usage[i] {
+			for _, u := range usage[i] {
 				key := scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID) + "|" + u.Limit.Window.String()
-				used := u.Used + r.sim[key]
-				ok := used < u.Limit.Max
-				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: u.Limit.Window.String(), Used: used, OK: ok})
-				if !ok && failed == "" {
-					failed = fmt.Sprintf("capped: %s %d/%s", u.Limit.Scope, u.Limit.Max, fmtWindow(u.Limit.Window))
+				base, seen := stored[key]
+				if !seen {
+					base = u.Used
+					stored[key] = base
 				}
-				_ = j
+				used := base + r.sim[key]
+				ok := used < u.Limit.Max
+				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
+				if !ok && failed == "" {
+					// The same text as store.TakeCaps gives a live run.
+					failed = "capped: " + u.Limit.String()
+				}
 			}
 			if it.report.Explain != nil {
 				it.report.Explain.Caps = checks
@@ -548,8 +558,13 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 				decide(it, wx.Skipped, failed)
 				continue
 			}
+			took := map[string]bool{} // two limits of one scope and window are one take
 			for _, u := range usage[i] {
-				r.sim[scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID)+"|"+u.Limit.Window.String()]++
+				key := scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID) + "|" + u.Limit.Window.String()
+				if !took[key] {
+					took[key] = true
+					r.sim[key]++
+				}
 			}
 		}
 	}
@@ -570,13 +585,6 @@ func scopeKey(scope, openid, tpl string) string {
 	default:
 		return "ut|" + openid + "|" + tpl
 	}
-}
-
-func fmtWindow(d time.Duration) string {
-	if d%time.Hour == 0 {
-		return strconv.Itoa(int(d/time.Hour)) + "h"
-	}
-	return d.String()
 }
 
 // claim reserves the batch's candidates, takes their caps and writes their
