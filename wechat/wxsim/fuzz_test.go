@@ -3,6 +3,7 @@ package wxsim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -62,6 +63,31 @@ func FuzzSend(f *testing.F) {
 		}
 		if (*r.ErrCode == 0) != (sim.delivered.Load() == before+1) {
 			t.Fatalf("errcode %d but delivered %d -> %d", *r.ErrCode, before, sim.delivered.Load())
+		}
+	})
+}
+
+// FuzzDecodeSend checks that the fast path of decodeSend agrees with
+// encoding/json whenever it accepts a body.
+func FuzzDecodeSend(f *testing.F) {
+	f.Add(benchBody("o1"))
+	f.Add([]byte(`{"touser":"o1","TOUSER":"o2","data":{"a":{"value":"x"},"a":{"value":"y"}}}`))
+	f.Add([]byte(`{"touser":"o\u00e91","data":{"thing1":{"value":"\n"}}}`))
+	f.Add([]byte(`{"touser":"o1","data":null}`))
+	f.Add([]byte(` { "page" : "p" , "data" : { } } `))
+	f.Add([]byte(`{"touser":"\xff"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, slow sendReq
+		ok := fastDecodeSend(data, &fast)
+		err := slowDecodeSend(data, &slow)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json: %v", data, err)
+		}
+		if fmt.Sprintf("%#v", fast) != fmt.Sprintf("%#v", slow) {
+			t.Fatalf("%q:\nfast %#v\nslow %#v", data, fast, slow)
 		}
 	})
 }

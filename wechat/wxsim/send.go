@@ -1,7 +1,6 @@
 package wxsim
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,14 +13,12 @@ import (
 
 // sendReq is the body of subscribeMessage.send.
 type sendReq struct {
-	ToUser     string `json:"touser"`
-	TemplateID string `json:"template_id"`
-	Page       string `json:"page"`
-	State      string `json:"miniprogram_state"`
-	Lang       string `json:"lang"`
-	Data       map[string]struct {
-		Value string `json:"value"`
-	} `json:"data"`
+	ToUser     string            `json:"touser"`
+	TemplateID string            `json:"template_id"`
+	Page       string            `json:"page"`
+	State      string            `json:"miniprogram_state"`
+	Lang       string            `json:"lang"`
+	Data       map[string]string // data values by key
 }
 
 // handleSend answers subscribeMessage.send. The checks run in this order:
@@ -54,7 +51,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req sendReq
-	err = json.Unmarshal(*bp, &req)
+	err = decodeSend(*bp, &req)
 	bodyPool.Put(bp)
 	if err != nil {
 		s.writeErr(w, 47001, "data format error")
@@ -125,10 +122,6 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.quotaUsed.Add(1)
 	}
 
-	data := make(map[string]string, len(req.Data))
-	for k, v := range req.Data {
-		data[k] = v.Value
-	}
 	ck := ""
 	if t.oneTime && !s.loose {
 		ck = creditKey(req.ToUser, req.TemplateID)
@@ -157,7 +150,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.dropped.Add(int64(drop))
 	}
 	sh.msgs = append(sh.msgs, Delivered{MsgID: id, ToUser: req.ToUser, TemplateID: req.TemplateID, Page: req.Page,
-		State: req.State, Lang: req.Lang, Data: data, At: s.now()})
+		State: req.State, Lang: req.Lang, Data: req.Data, At: s.now()})
 	sh.mu.Unlock()
 
 	if n := s.delivered.Add(1); f.ExpireTokenEvery > 0 && n%int64(f.ExpireTokenEvery) == 0 {
@@ -219,7 +212,7 @@ func (t *template) checkData(req *sendReq) string {
 		return "argument invalid! data." + extra[0] + " is not in template"
 	}
 	for _, k := range t.keys {
-		if err := keyword.CheckType(k.typ, req.Data[k.name].Value, k.enum); err != nil {
+		if err := keyword.CheckType(k.typ, req.Data[k.name], k.enum); err != nil {
 			return "argument invalid! data." + k.name + ".value invalid"
 		}
 	}
