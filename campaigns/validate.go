@@ -343,6 +343,9 @@ func (p *decoder) compileError(ce *rules.CompileError) {
 		p.errorPos(1, 1, path, "%s: %s", path, ce.Msg)
 		return
 	}
+	if k := p.key[path]; k != nil && n.Kind != yaml.ScalarNode {
+		n = k // a problem with a whole fact or list: point at its name
+	}
 	if p.val[path] == n {
 		if line, col, ok := p.exprPos(n, ce.Line, ce.Column); ok {
 			p.errorPos(line, col, path, "%s: %s", path, ce.Msg)
