@@ -530,3 +530,18 @@ func TestLoadFileMissing(t *testing.T) {
 		t.Errorf("err = %#v", err)
 	}
 }
+
+// BenchmarkParse loads the price-drop example: decoding, validation and
+// compilation of its expressions.
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile("testdata/valid/price-drop.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("price-drop.yaml", data, engineDefaults); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
