@@ -28,9 +28,9 @@ func (r *runner) baselineRun(ctx context.Context, n int, lat time.Duration) erro
 		_, _ = s.stop()
 		return fmt.Errorf("bench: baseline: %w", err)
 	}
-	cpu0, db0 := selfCPU(), serverCPU(r.dbPID)
+	cpu0, db0, st0 := selfCPU(), serverCPU(r.dbPID), r.dbStatus(ctx)
 	br, err := Baseline(ctx, r.db, client, r.camp.Template.ID, r.cfg.Baseline)
-	m := measure{Wall: br.Wall, CPU: selfCPU() - cpu0}
+	m := measure{Wall: br.Wall, CPU: selfCPU() - cpu0, DB: r.dbStatus(ctx).sub(st0)}
 	if d := serverCPU(r.dbPID); d > 0 {
 		m.DBCPU = d - db0
 	}

@@ -52,6 +52,7 @@ type Config struct {
 	Concurrency int             // sends in flight; 0 = ConcurrencyFor(latency)
 	Baseline    time.Duration   // how long the baseline runs per latency; default 20s, negative = skip
 	Campaign    string          // the price-drop campaign; default configs/campaigns/price-drop.yaml
+	BatchSize   int             // override the campaign's batch_size (an experiment knob); 0 = the file's
 	At          time.Time       // the campaign's run time (--at); default today 10:30 in its zone
 	Out         string          // results folder (required)
 	Profile     bool            // CPU and heap profiles of preview and send into Out/profiles
@@ -275,6 +276,10 @@ func (r *runner) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: campaign: %w", err)
 	}
+	if cfg.BatchSize > 0 {
+		src = withBatchSize(src, cfg.BatchSize)
+		r.camp.BatchSize = cfg.BatchSize
+	}
 	r.campDir = filepath.Join(cfg.Out, "campaigns")
 	if err := os.WriteFile(filepath.Join(r.campDir, filepath.Base(cfg.Campaign)), src, 0o644); err != nil {
 		return fmt.Errorf("bench: campaign: %w", err)
@@ -449,6 +454,9 @@ func (r *runner) profileArgs(name string) []string {
 // add completes a row with its measure and appends it.
 func (r *runner) add(row Row, m measure) {
 	row.Wall, row.CPU, row.PeakRSS, row.DBCPU = m.Wall, m.CPU, m.MaxRSS, m.DBCPU
+	if db := m.DB.String(); db != "" {
+		row.Note = strings.TrimPrefix(row.Note+"; "+db, "; ")
+	}
 	if s := m.Wall.Seconds(); s > 0 {
 		row.Rate = float64(row.Count) / s
 	}
@@ -510,8 +518,23 @@ func (r *runner) command() string {
 	if c.Concurrency > 0 {
 		s += fmt.Sprintf(" --concurrency %d", c.Concurrency)
 	}
+	if c.BatchSize > 0 {
+		s += fmt.Sprintf(" --batch-size %d", c.BatchSize)
+	}
 	if c.Profile {
 		s += " --profile"
 	}
 	return s
+}
+
+// withBatchSize sets the top-level batch_size of a campaign file.
+func withBatchSize(src []byte, n int) []byte {
+	lines := strings.Split(string(src), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "batch_size:") {
+			lines[i] = fmt.Sprintf("batch_size: %d", n)
+			return []byte(strings.Join(lines, "\n"))
+		}
+	}
+	return []byte(strings.TrimRight(string(src), "\n") + fmt.Sprintf("\nbatch_size: %d\n", n))
 }

@@ -332,3 +332,16 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail = %q", tl.String())
 	}
 }
+
+func TestWithBatchSize(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"name: x\nbatch_size: 500\nlimits: []\n", "name: x\nbatch_size: 2000\nlimits: []\n"},
+		{"name: x\n", "name: x\nbatch_size: 2000\n"},
+		{"name: x\n  batch_size: 1\n", "name: x\n  batch_size: 1\nbatch_size: 2000\n"},
+	}
+	for _, tt := range tests {
+		if got := string(withBatchSize([]byte(tt.in), 2000)); got != tt.want {
+			t.Errorf("withBatchSize(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

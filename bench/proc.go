@@ -18,6 +18,51 @@ type measure struct {
 	CPU    time.Duration // user + system of the child
 	MaxRSS int64         // KiB, 0 when unknown
 	DBCPU  time.Duration // the database server's CPU over the same time, 0 when unknown
+	DB     dbDelta       // server status counters over the same time (every client's)
+}
+
+// dbDelta is the change of a few global status counters of the server:
+// statements, InnoDB log fsyncs and rows read and written. Other clients
+// of the same server count too.
+type dbDelta struct{ Questions, Fsyncs, RowsRead, RowsWritten int64 }
+
+func (d dbDelta) String() string {
+	if d == (dbDelta{}) {
+		return ""
+	}
+	return fmt.Sprintf("db: %d statements, %d log fsyncs, %d rows read, %d written", d.Questions, d.Fsyncs, d.RowsRead, d.RowsWritten)
+}
+
+// dbStatus reads the counters of dbDelta (zero on error).
+func (b *runner) dbStatus(ctx context.Context) dbDelta {
+	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_os_log_fsyncs','Innodb_rows_read','Innodb_rows_inserted','Innodb_rows_updated','Innodb_rows_deleted')")
+	if err != nil {
+		return dbDelta{}
+	}
+	defer rows.Close()
+	var d dbDelta
+	for rows.Next() {
+		var name string
+		var v int64
+		if rows.Scan(&name, &v) != nil {
+			return dbDelta{}
+		}
+		switch name {
+		case "Questions":
+			d.Questions = v
+		case "Innodb_os_log_fsyncs":
+			d.Fsyncs = v
+		case "Innodb_rows_read":
+			d.RowsRead = v
+		default:
+			d.RowsWritten += v
+		}
+	}
+	return d
+}
+
+func (d dbDelta) sub(o dbDelta) dbDelta {
+	return dbDelta{d.Questions - o.Questions, d.Fsyncs - o.Fsyncs, d.RowsRead - o.RowsRead, d.RowsWritten - o.RowsWritten}
 }
 
 // tail keeps the last max bytes written to it.
@@ -44,10 +89,11 @@ func (b *runner) child(ctx context.Context, args ...string) ([]byte, measure, er
 	var out bytes.Buffer
 	errw := &tail{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = &out, errw
-	db0 := serverCPU(b.dbPID)
+	db0, st0 := serverCPU(b.dbPID), b.dbStatus(ctx)
 	start := time.Now()
 	err := cmd.Run()
 	m := measure{Wall: time.Since(start)}
+	m.DB = b.dbStatus(ctx).sub(st0)
 	if d := serverCPU(b.dbPID); d > 0 {
 		m.DBCPU = d - db0
 	}

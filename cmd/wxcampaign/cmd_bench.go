@@ -79,6 +79,7 @@ and writes it to --out/results.md.`,
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the database and the grants file")
 	f.Float64Var(&baseline, "baseline-seconds", 20, "how long the baseline runs at each latency (0 = skip)")
 	f.StringVar(&cfg.Campaign, "campaign", "configs/campaigns/price-drop.yaml", "the price-drop campaign file")
+	f.IntVar(&cfg.BatchSize, "batch-size", 0, "override the campaign's batch_size (experiment; 0 = the file's)")
 	f.StringVar(&cfg.Out, "out", "bench-results", "results folder (results.md, results.json, profiles)")
 	f.BoolVar(&cfg.Profile, "profile", false, "write CPU and heap profiles of preview and send to --out/profiles")
 	return cmd
