@@ -85,6 +85,9 @@ type world struct {
 	clock *clock
 	eng   *engine.Engine
 	log   *logrus.Logger
+	// timeout is the WeChat client's per-request timeout of the engines
+	// newEngine builds; 5s unless a test sets it.
+	timeout time.Duration
 }
 
 // newWorld opens a fresh store of nc's driver, starts a simulator knowing
@@ -102,7 +105,7 @@ func newWorld(t *testing.T, nc storetest.NamedConfig, tpls ...wxsim.TemplateDef)
 	t.Cleanup(srv.Close)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	w := &world{t: t, ctx: ctx, db: db, sim: sim, srv: srv, clock: &clock{t: at(3, 10, 0)}, log: log}
+	w := &world{t: t, ctx: ctx, db: db, sim: sim, srv: srv, clock: &clock{t: at(3, 10, 0)}, log: log, timeout: 5 * time.Second}
 	w.eng = w.newEngine("e2e-a")
 	return w
 }
@@ -112,7 +115,7 @@ func newWorld(t *testing.T, nc storetest.NamedConfig, tpls ...wxsim.TemplateDef)
 func (w *world) newEngine(holder string) *engine.Engine {
 	w.t.Helper()
 	client, err := wechat.New(wechat.Config{BaseURL: w.srv.URL, AppID: e2eAppID, Secret: e2eSecret, Tokens: w.db,
-		Holder: holder, Logger: w.log, Timeout: 5 * time.Second})
+		Holder: holder, Logger: w.log, Timeout: w.timeout})
 	if err != nil {
 		w.t.Fatalf("wechat client: %v", err)
 	}

@@ -36,6 +36,9 @@ func TestE2E(t *testing.T) {
 		{"misconfigured_template_40037", testMisconfiguredTemplate},
 		{"quota_45009_pause", testQuotaPause},
 		{"retryable_faults", testRetryableFaults},
+		{"token_expiry_refresh", testTokenExpiry},
+		{"ambiguous_timeout", testAmbiguousTimeout},
+		{"preview_matches_send_overlapping_limits", testPreviewOverlappingLimits},
 	}
 	eachDriver(t, func(t *testing.T, nc storetest.NamedConfig) {
 		for _, sc := range scenarios {
@@ -653,11 +656,26 @@ func testPreviewMatchesSend(t *testing.T, nc storetest.NamedConfig) {
 	// The campaign has every kind of skip: rule false, in-run dedup, a
 	// user cap that another campaign already used (2-day window), and a
 	// global template cap that runs out across batches.
-	c := priceCampaign(t, "price-drop", "tplPriceDrop", `batch_size: 6
+	previewMatchesSend(t, nc, `batch_size: 6
 limits:
   - {scope: user, max: 1, window: 2d}
   - {scope: template, max: 9, window: 24h}
 `)
+}
+
+func testPreviewOverlappingLimits(t *testing.T, nc storetest.NamedConfig) {
+	// Two limits of one scope and window are one take per message, in a
+	// preview as in a live run.
+	previewMatchesSend(t, nc, `batch_size: 6
+limits:
+  - {scope: user, max: 1, window: 2d}
+  - {scope: template, max: 9, window: 24h}
+  - {scope: template, max: 12, window: 24h}
+`)
+}
+
+func previewMatchesSend(t *testing.T, nc storetest.NamedConfig, limits string) {
+	c := priceCampaign(t, "price-drop", "tplPriceDrop", limits)
 	warm := simpleCampaign(t, "warm-up", "tplWarm", "limits:\n  - {scope: user, max: 1, window: 2d}\n")
 	w := newWorld(t, nc, simTemplate(c), simTemplate(warm))
 	w.seedProducts()
@@ -763,7 +781,9 @@ func testMisconfiguredTemplate(t *testing.T, nc storetest.NamedConfig) {
 }
 
 func testQuotaPause(t *testing.T, nc storetest.NamedConfig) {
-	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 8\n")
+	// The cap must be given back for every grant the pause held back, or
+	// the next morning (within 24h) would find them capped.
+	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 8\nlimits:\n  - {scope: user_template, max: 1, window: 24h}\n")
 	w := newWorld(t, nc, simTemplate(c))
 	w.seedProducts()
 	us := w.seedPriceUsers(c.Template.ID, "oQuota", 60, nil)
@@ -812,7 +832,9 @@ func testQuotaPause(t *testing.T, nc storetest.NamedConfig) {
 }
 
 func testRetryableFaults(t *testing.T, nc storetest.NamedConfig) {
-	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 16\n")
+	// A deferred grant's cap is given back, or the next tick would find it
+	// capped.
+	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 16\nlimits:\n  - {scope: user_template, max: 1, window: 24h}\n")
 	w := newWorld(t, nc, simTemplate(c))
 	w.seedProducts()
 	us := w.seedPriceUsers(c.Template.ID, "oFault", 100, nil)
@@ -848,4 +870,61 @@ func testRetryableFaults(t *testing.T, nc storetest.NamedConfig) {
 	if st.Overlaps != 0 {
 		t.Errorf("%d concurrent sends to one openid (43108)", st.Overlaps)
 	}
+}
+
+func testTokenExpiry(t *testing.T, nc storetest.NamedConfig) {
+	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 10\n")
+	w := newWorld(t, nc, simTemplate(c))
+	w.seedProducts()
+	us := w.seedPriceUsers(c.Template.ID, "oTok", 60, nil)
+	want := eligibleOpenIDs(us)
+	// WeChat expires the token in use after every 4 deliveries: the client
+	// drops it (also from the shared store), fetches another and retries.
+	w.sim.SetFaults(wxsim.Faults{ExpireTokenEvery: 4})
+	r := w.mustRun(c, at(3, 10, 0))
+	if r.sum.Counts[wx.Sent] != len(want) || r.sum.Status != "done" {
+		t.Errorf("summary = %+v, want %d sent", r.sum, len(want))
+	}
+	equalSets(t, "recipients", w.recipients(c.Template.ID), want)
+	noDuplicates(t, w.sim)
+	st := w.sim.Stats()
+	if st.Errors[42001] == 0 || st.TokensIssued < int64(len(want)/4) {
+		t.Errorf("token expiry not exercised: %+v", st)
+	}
+}
+
+func testAmbiguousTimeout(t *testing.T, nc storetest.NamedConfig) {
+	c := priceCampaign(t, "price-drop", "tplPriceDrop", "batch_size: 10\n")
+	w := newWorld(t, nc, simTemplate(c))
+	w.timeout = 300 * time.Millisecond
+	w.eng = w.newEngine("e2e-short-timeout")
+	w.seedProducts()
+	us := w.seedPriceUsers(c.Template.ID, "oAmb", 40, nil)
+	want := eligibleOpenIDs(us)
+	// A quarter of the deliveries have their reply held past the client's
+	// timeout: the message arrived, the engine cannot know. It must not
+	// retry (a second message) and must consume the grant as unknown.
+	w.sim.SetFaults(wxsim.Faults{WithholdAfterDeliver: 0.25, WithholdFor: 5 * time.Second, Seed: 3})
+	r := w.mustRun(c, at(3, 10, 0))
+	equalSets(t, "recipients", w.recipients(c.Template.ID), want)
+	noDuplicates(t, w.sim)
+	unknown := r.sum.Counts[wx.Unknown]
+	if withheld := int(w.sim.Stats().Withheld); unknown < withheld || withheld == 0 {
+		t.Errorf("unknown = %d, withheld replies = %d", unknown, withheld)
+	}
+	if unknown+r.sum.Counts[wx.Sent] != len(want) {
+		t.Errorf("summary = %+v, want sent+unknown = %d", r.sum, len(want))
+	}
+	avail := w.available(c.Template.ID)
+	for _, rep := range r.reports {
+		if rep.Outcome == wx.Unknown && slices.Contains(avail, rep.GrantID) {
+			t.Errorf("grant %d ended unknown and is still available", rep.GrantID)
+		}
+	}
+	// The next tick sends nothing more.
+	r = w.mustRun(c, at(3, 10, 10))
+	if r.sum.Counts[wx.Sent]+r.sum.Counts[wx.Unknown] != 0 {
+		t.Errorf("next tick = %+v", r.sum)
+	}
+	noDuplicates(t, w.sim)
 }
