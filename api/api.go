@@ -94,6 +94,7 @@ type Server struct {
 	log     logrus.FieldLogger
 	tokens  [][sha256.Size]byte
 	handler http.Handler
+	batch   *batcher // nil unless Deps.Subs implements BatchSubscriptions
 }
 
 // New validates cfg and builds the API. It returns an error when no token is
@@ -134,6 +135,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
 		s.log = l
+	}
+	if many, ok := d.Subs.(BatchSubscriptions); ok {
+		s.batch = &batcher{one: d.Subs, many: many, kindOf: d.Catalog.KindOf}
 	}
 	s.handler = s.routes()
 	return s, nil

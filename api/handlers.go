@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
@@ -69,7 +70,12 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "decode subscription", err)
 		return
 	}
-	rec, err := s.deps.Subs.RecordSubscription(r.Context(), res, s.cfg.Now(), s.deps.Catalog.KindOf)
+	var rec store.RecordResult
+	if s.batch != nil {
+		rec, err = s.batch.record(r.Context(), res, s.cfg.Now())
+	} else {
+		rec, err = s.deps.Subs.RecordSubscription(r.Context(), res, s.cfg.Now(), s.deps.Catalog.KindOf)
+	}
 	if err != nil {
 		s.fail(w, r, "record subscription", err)
 		return
