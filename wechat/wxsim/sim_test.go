@@ -348,8 +348,10 @@ func TestOverlap(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if codes[0] != 0 || codes[1] != 43108 || codes[2] != 0 {
-		t.Fatalf("errcodes = %v, want [0 43108 0]", codes)
+	// Under load the second o1 send may reach the simulator first: exactly
+	// one of the two must be refused.
+	if codes[0]+codes[1] != 43108 || codes[0]*codes[1] != 0 || codes[2] != 0 {
+		t.Fatalf("errcodes = %v, want one of the o1 sends 43108, the other and o2 0", codes)
 	}
 	if c := e.sim.Credits("o1", "T-ALL"); c != 9 {
 		t.Errorf("o1 credits = %d, want 9 (43108 consumes none)", c)
