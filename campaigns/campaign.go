@@ -82,7 +82,8 @@ type Campaign struct {
 	Program       *rules.Program
 	File          string // the path it was loaded from
 
-	nameLine, nameCol int // position of the name value, for duplicate errors
+	nameLine, nameCol int       // position of the name value, for duplicate errors
+	pos               positions // positions of the fields CheckTemplates blames
 }
 
 // Template is the WeChat template a campaign sends.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 )
 
@@ -78,4 +79,35 @@ func ExampleLoadPaths() {
 	// appointment-reminder */5 * * * *    long_term
 	// order-unpaid         @every 5m      one_time
 	// price-drop           */10 * * * *   one_time
+}
+
+func ExampleCheckTemplates() {
+	src := `name: shipping
+schedule: "@every 5m"
+template:
+  id: T-SHIP
+  kind: one_time
+when: "true"
+data:
+  thing1: grant.biz_no
+  enum2: grant.vars.status
+`
+	c, err := campaigns.Parse("shipping.yaml", []byte(src), campaigns.Defaults{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// What getTemplateList says about the account's templates.
+	ts := []campaigns.TemplateInfo{{ID: "T-SHIP", Kind: wxcampaign.OneTime, Keys: []string{"thing1", "enum2"},
+		Enums: map[string][]string{"enum2": {"shipped", "delivered"}}}}
+	fmt.Println(campaigns.CheckTemplates([]*campaigns.Campaign{c}, ts).Err())
+	fmt.Println(c.Enums) // adopted from the template
+
+	ts[0].Kind, ts[0].Keys = wxcampaign.LongTerm, []string{"thing1", "enum2", "time3"}
+	fmt.Println(campaigns.CheckTemplates([]*campaigns.Campaign{c}, ts))
+	// Output:
+	// <nil>
+	// map[enum2:[shipped delivered]]
+	// shipping.yaml:5:9: template.kind is one_time, but template T-SHIP is long_term in the account's template list
+	// shipping.yaml:7:1: data: missing key time3 of template T-SHIP (its keys: thing1, enum2, time3)
 }

@@ -34,6 +34,7 @@ func Parse(file string, data []byte, d Defaults) (*Campaign, error) {
 		p.decode(root, c)
 		p.validate(c)
 		p.compile(c)
+		p.recordPositions(c)
 	}
 	if len(p.errs) > 0 {
 		p.errs.sortByPosition()
