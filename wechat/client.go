@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,7 @@ type Config struct {
 	HTTPClient   *http.Client  // default: a tuned keep-alive client
 	Timeout      time.Duration // per request, default 5s
 	Tokens       TokenStore    // optional cache shared across processes; nil = in-process only
-	Holder       string        // this process's id for the token refresh lease; default host:pid-like random id
+	Holder       string        // this process's id for the token refresh lease; default a per-client unique id
 	RefreshAhead time.Duration // refresh this long before expiry, default 5m (at most half the token's lifetime)
 	Logger       logrus.FieldLogger
 	Now          func() time.Time
@@ -132,13 +133,16 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.holder == "" {
-		c.holder = fmt.Sprintf("wechat-%d", time.Now().UnixNano())
+		c.holder = fmt.Sprintf("wechat-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), holderSeq.Add(1))
 	}
 	c.effAhead.Store(int64(c.ahead))
 	c.log = c.log.WithField("appid", c.appid)
 	c.redacts.Store(&[]string{})
 	return c, nil
 }
+
+// holderSeq makes default lease holder ids unique within a process.
+var holderSeq atomic.Int64
 
 // NewHTTPClient returns the tuned client New uses by default: keep-alive,
 // a large idle pool per host and the given overall timeout.
