@@ -1,0 +1,72 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wxcampaign/wxcampaign/store"
+)
+
+func FuzzParseLine(f *testing.F) {
+	f.Add([]byte(`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1"}`))
+	f.Add([]byte(`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1"} {}`))
+	f.Add([]byte(`{"openId":"u1","extraVariableMap":{"a":[1,{"b":null}]},"rejectTemplateIds":["A"],"requestId":"r1","x":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		r, err := store.ParseLine(line)
+		if err != nil {
+			if r != nil {
+				t.Fatal("result with error")
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("accepted an invalid result: %v", err)
+		}
+	})
+}
+
+func FuzzExpandKeys(f *testing.F) {
+	for _, s := range []string{
+		"SELECT * FROM t WHERE id IN (:keys)",
+		"SELECT ':keys', \":keys\", `:keys` FROM t WHERE a IN (:keys) AND b IN (:keys) -- :keys\n",
+		"SELECT a::int, :keyset FROM t /* :keys */ WHERE x = 'it''s :keys'",
+		"SELECT 'unterminated :keys",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		out, n := store.ExpandKeys(q)
+		if strings.Count(out, "?")-strings.Count(q, "?") != n {
+			t.Fatalf("%q -> %q: %d replacements but ? count moved by %d", q, out, n, strings.Count(out, "?")-strings.Count(q, "?"))
+		}
+		if n == 0 && out != q {
+			t.Fatalf("%q changed without replacements: %q", q, out)
+		}
+		if len(out) != len(q)-4*n {
+			t.Fatalf("%q -> %q: length", q, out)
+		}
+	})
+}
+
+func TestExpandKeys(t *testing.T) {
+	tests := []struct {
+		in, want string
+		n        int
+	}{
+		{"SELECT * FROM t WHERE id IN (:keys)", "SELECT * FROM t WHERE id IN (?)", 1},
+		{"a IN (:keys) OR b IN (:keys)", "a IN (?) OR b IN (?)", 2},
+		{"':keys' \":keys\" `:keys`", "':keys' \":keys\" `:keys`", 0},
+		{"x = 'it''s' AND y IN (:keys)", "x = 'it''s' AND y IN (?)", 1},
+		{"x = 'a\\'b' AND y IN (:keys)", "x = 'a\\'b' AND y IN (?)", 1},
+		{"-- :keys\nIN (:keys)", "-- :keys\nIN (?)", 1},
+		{"/* :keys */ IN (:keys)", "/* :keys */ IN (?)", 1},
+		{":keyset, ::keys, :keys", ":keyset, ::keys, ?", 1},
+	}
+	for _, tc := range tests {
+		got, n := store.ExpandKeys(tc.in)
+		if got != tc.want || n != tc.n {
+			t.Errorf("ExpandKeys(%q) = %q, %d; want %q, %d", tc.in, got, n, tc.want, tc.n)
+		}
+	}
+}
