@@ -164,11 +164,15 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 	}
 	var finish []store.Result
 	var refs []string
+	resume := false // a grant of the batch must be looked at again when the tick resumes
 	for i, it := range b.items {
 		if !it.decided && d != nil {
 			res := results[i]
 			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
 			finish = append(finish, res)
+			if res.Reason == reasonShutdown {
+				resume = true
+			}
 			it.report.Outcome, it.report.Reason, it.report.MsgID = res.Outcome, res.Reason, res.MsgID
 			if it.capped && res.Outcome != wx.Sent && res.Outcome != wx.Unknown {
 				refs = append(refs, it.capRef)
@@ -185,10 +189,19 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 		if len(refs) > 0 {
 			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
 		}
-		if err := e.retry(bg, "checkpoint", func() error {
-			return e.store.Checkpoint(bg, r.c.Name, r.occ, r.holder, b.lastID)
-		}); err != nil {
-			return err
+		// The checkpoint moves only past a batch whose every grant has its
+		// outcome for this occurrence: one held back by a shutdown is not
+		// done, and the run that resumes the tick must see it again. Once
+		// the run is ending no later batch moves it either (a batch of
+		// grants that were all decided before the shutdown would jump it
+		// past the held-back ones); looking at a finished grant again is
+		// harmless.
+		if !resume && ctx.Err() == nil {
+			if err := e.retry(bg, "checkpoint", func() error {
+				return e.store.Checkpoint(bg, r.c.Name, r.occ, r.holder, b.lastID)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	for _, it := range b.items {

@@ -114,13 +114,19 @@ func newWorld(t *testing.T, nc storetest.NamedConfig, tpls ...wxsim.TemplateDef)
 // simulator and clock, with its own WeChat client and lease holder id.
 func (w *world) newEngine(holder string) *engine.Engine {
 	w.t.Helper()
+	return w.newEngineOn(holder, w.db)
+}
+
+// newEngineOn is newEngine on st, a wrapper of the world's store.
+func (w *world) newEngineOn(holder string, st engine.Store) *engine.Engine {
+	w.t.Helper()
 	client, err := wechat.New(wechat.Config{BaseURL: w.srv.URL, AppID: e2eAppID, Secret: e2eSecret, Tokens: w.db,
 		Holder: holder, Logger: w.log, Timeout: w.timeout})
 	if err != nil {
 		w.t.Fatalf("wechat client: %v", err)
 	}
 	eng, err := engine.New(engine.Config{Holder: holder, AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 8,
-		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, w.db, w.db.Facts(), client)
+		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, st, w.db.Facts(), client)
 	if err != nil {
 		w.t.Fatalf("engine: %v", err)
 	}
@@ -357,4 +363,34 @@ func (w *world) tableDump() map[string]string {
 		out[tb] = fmt.Sprintf("%d rows\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	return out
+}
+
+// hookStore is the world's store with a hook before BeginSends, to stop a
+// run at a chosen point.
+type hookStore struct {
+	*store.DB
+	mu          sync.Mutex
+	beginCalls  int
+	beforeBegin func(call int)
+}
+
+func (h *hookStore) BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error) {
+	h.mu.Lock()
+	h.beginCalls++
+	n := h.beginCalls
+	h.mu.Unlock()
+	if h.beforeBegin != nil {
+		h.beforeBegin(n)
+	}
+	return h.DB.BeginSends(ctx, at, attempts)
+}
+
+// count runs a COUNT(*) query.
+func (w *world) count(q string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.db.SQLX().GetContext(w.ctx, &n, q, args...); err != nil {
+		w.t.Fatalf("%s: %v", q, err)
+	}
+	return n
 }

@@ -588,8 +588,11 @@ func scopeKey(scope, openid, tpl string) string {
 }
 
 // claim reserves the batch's candidates, takes their caps and writes their
-// send-log gate rows; whatever fails a step is decided and let go.
-func (r *run) claim(ctx context.Context, b *batch) error {
+// send-log gate rows; whatever fails a step is decided and let go. When
+// claim fails (shutdown, store outage) after reserving, it gives the
+// reservations and the caps it took back, so that nothing stays held for
+// messages that were never sent.
+func (r *run) claim(ctx context.Context, b *batch) (err error) {
 	e := r.e
 	var ids []int64
 	byID := map[int64]*item{}
@@ -611,6 +614,25 @@ func (r *run) claim(ctx context.Context, b *batch) error {
 	}); err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		bg := context.WithoutCancel(ctx)
+		var refs []string
+		for _, it := range b.items {
+			if it.capped {
+				refs = append(refs, it.capRef)
+				it.capped = false
+			}
+		}
+		if len(refs) > 0 {
+			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
+		}
+		if len(got) > 0 {
+			_ = e.retry(bg, "release", func() error { return e.store.Release(bg, r.holder, got) })
+		}
+	}()
 	held := make(map[int64]bool, len(got))
 	for _, id := range got {
 		held[id] = true
