@@ -17,32 +17,57 @@ import (
 )
 
 func validateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate PATH...",
+	var templates string
+	cmd := &cobra.Command{
+		Use:   "validate [--templates FILE] PATH...",
 		Short: "Check campaign files and directories; errors as file:line:col: message",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Check campaign files and directories; errors as file:line:col: message.
+
+With --templates FILE (the simulator's templates format, as served by
+"wxcampaign wxsim --templates"), also check every campaign against that
+template list: the template id must be listed, the kind must match, the data
+keys must be exactly the template's keys, and enum values must be the
+template's.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.config()
 			if err != nil {
 				return err
 			}
+			var ts []campaigns.TemplateInfo
+			if templates != "" {
+				if ts, err = loadTemplateInfos(templates); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			}
 			loc, _ := time.LoadLocation(cfg.Timezone)
 			cs, err := campaigns.LoadPaths(args, campaigns.Defaults{Location: loc, State: cfg.WeChat.State, Lang: cfg.WeChat.Lang})
-			if err != nil {
-				var list campaigns.ErrorList
-				if errors.As(err, &list) {
-					for _, e := range list {
-						fmt.Fprintln(g.stderr, e.Error())
-					}
-				} else {
-					fmt.Fprintln(g.stderr, err)
+			var list campaigns.ErrorList
+			if err != nil && !errors.As(err, &list) {
+				fmt.Fprintln(g.stderr, err)
+				return &exitError{code: 1}
+			}
+			if templates != "" {
+				// Only the campaigns that loaded: a broken file has its
+				// errors already.
+				list = append(list, campaigns.CheckTemplates(cs, ts)...)
+			}
+			if len(list) > 0 {
+				for _, e := range list {
+					fmt.Fprintln(g.stderr, e.Error())
 				}
 				return &exitError{code: 1}
+			}
+			if templates != "" {
+				fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid, templates match %s\n", len(cs), templates)
+				return nil
 			}
 			fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid\n", len(cs))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&templates, "templates", "", "also check the campaigns against this template list (the simulator's templates file)")
+	return cmd
 }
 
 // runFlags are the flags of preview and send.
