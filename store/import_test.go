@@ -254,3 +254,27 @@ func TestImportBulkEscaping(t *testing.T) {
 		}
 	})
 }
+
+// TestImportLongTermOrder: within one batch a reject revokes the earlier
+// long-term accepts of that user and template, not the later ones.
+func TestImportLongTermOrder(t *testing.T) {
+	in := `{"openId":"u1","agreeTemplateIds":["LT"],"longTermTemplateIds":["LT"],"requestId":"a1"}
+{"openId":"u2","agreeTemplateIds":["LT"],"longTermTemplateIds":["LT"],"requestId":"a2"}
+{"openId":"u1","rejectTemplateIds":["LT"],"requestId":"a3"}
+{"openId":"u1","agreeTemplateIds":["LT"],"longTermTemplateIds":["LT"],"requestId":"a4"}
+`
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Import(ctx, strings.NewReader(in), store.ImportOptions{Now: func() time.Time { return t0 }}); err != nil {
+			t.Fatal(err)
+		}
+		gs := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 10, t0))
+		var got []string
+		for _, g := range gs {
+			got = append(got, g.OpenID+"/"+string(g.Kind))
+		}
+		if want := "[u2/long_term u1/long_term]"; fmt.Sprint(got) != want {
+			t.Errorf("available %v, want %s", got, want)
+		}
+	})
+}

@@ -195,6 +195,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	var events []eventRow
 	var revokes []userTemplate
 	revokeSeen := map[userTemplate]bool{}
+	longTermAt := map[userTemplate][]int{} // active long-term grants of the batch
 	for _, r := range fresh {
 		var vars any
 		if len(r.ExtraVariableMap) > 0 {
@@ -209,6 +210,8 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			k := kind(id)
 			grants = append(grants, grantRow{r: r, tmpl: id, kind: k, vars: vars, status: StatusActive})
 			if k == wxcampaign.LongTerm {
+				ut := userTemplate{r.OpenID, id}
+				longTermAt[ut] = append(longTermAt[ut], len(grants)-1)
 				st.longTerm++
 			} else {
 				st.credits++
@@ -225,12 +228,10 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 					continue
 				}
 				ut := userTemplate{r.OpenID, id}
-				for i := range grants {
-					g := &grants[i]
-					if g.kind == wxcampaign.LongTerm && g.status == StatusActive && g.r.OpenID == ut.openid && g.tmpl == ut.template {
-						g.status = StatusRevoked
-					}
+				for _, i := range longTermAt[ut] {
+					grants[i].status = StatusRevoked
 				}
+				delete(longTermAt, ut)
 				if !revokeSeen[ut] {
 					revokeSeen[ut] = true
 					revokes = append(revokes, ut)
