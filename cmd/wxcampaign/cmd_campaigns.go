@@ -190,6 +190,9 @@ func sendCmd(g *globals) *cobra.Command {
 			if _, err := client.Token(cmd.Context()); err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("WeChat: %w", err)}
 			}
+			if _, bad := a.checkAgainstAccount(cmd.Context(), client, []*campaigns.Campaign{c}); len(bad) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}
+			}
 			eng, err := a.engine(client, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}

@@ -19,6 +19,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/api"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/engine"
+	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 func runCmd(g *globals) *cobra.Command {
@@ -70,6 +71,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	cs = a.checked(ctx, client, cs)
 	cat := engine.NewCatalog(cs)
 	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxBody: cfg.HTTP.MaxBody},
 		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log,
@@ -103,6 +105,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 				log.WithError(err).Error("reload: campaigns invalid, keeping the current set")
 				continue
 			}
+			next = a.checked(ctx, client, next)
 			cat.Set(next)
 			sched.Apply(next)
 			log.WithField("campaigns", len(next)).Info("reloaded campaigns")
@@ -121,4 +124,14 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			return nil
 		}
 	}
+}
+
+// checked drops (and logs) the campaigns that do not match the account's
+// templates: they would fail on every send.
+func (a *app) checked(ctx context.Context, c *wechat.Client, cs []*campaigns.Campaign) []*campaigns.Campaign {
+	ok, bad := a.checkAgainstAccount(ctx, c, cs)
+	for _, e := range bad {
+		a.log.WithField("error", e.Error()).Error("campaign does not match the account's templates: not scheduled")
+	}
+	return ok
 }

@@ -48,7 +48,12 @@ type WeChatConfig struct {
 	MaxAttempts int           `yaml:"max_attempts"`
 	RetryBase   time.Duration `yaml:"retry_base"`
 	Ambiguous   string        `yaml:"ambiguous"`
+	// CheckTemplates checks campaigns against the account's template list
+	// (getTemplateList) before sending; default true.
+	CheckTemplates *bool `yaml:"check_templates"`
 }
+
+func (w WeChatConfig) checkTemplates() bool { return w.CheckTemplates == nil || *w.CheckTemplates }
 
 // HTTPConfig configures the API server of `run`.
 type HTTPConfig struct {

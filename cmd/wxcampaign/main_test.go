@@ -360,3 +360,17 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSendRefusesCampaignNotMatchingAccountTemplates(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
+	body := strings.Replace(campaignYAML, "  amount2: money(product.price)\n", "  amount2: money(product.price)\n  thing9: '\"多余\"'\n", 1)
+	must(t, os.WriteFile(camp, []byte(body), 0o644))
+	code, _, errOut := run(t, w.env, "send", "--config", w.cfgPath, camp)
+	if code != 1 || !strings.Contains(errOut, "thing9 is not a key of template") || !strings.Contains(errOut, "price-drop.yaml:") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := len(w.sim.Messages()); n != 0 {
+		t.Fatalf("%d messages sent", n)
+	}
+}
