@@ -703,3 +703,29 @@ func TestFacts(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordSubscriptions(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.RecordSubscription(ctx, sub("old", "u0", "A"), t0, nil); err != nil {
+			t.Fatal(err)
+		}
+		rs := []wxcampaign.SubscriptionResult{sub("n1", "u1", "A", "B"), sub("old", "u0", "A"), sub("n1", "u1", "A"),
+			{OpenID: "u2", RequestID: "n2", RejectTemplateIDs: []string{"A"}}}
+		got, err := db.RecordSubscriptions(ctx, rs, t0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.RecordResult{{Credits: 2}, {Duplicate: true}, {Duplicate: true}, {Rejected: 1}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+		bad := append(rs, wxcampaign.SubscriptionResult{OpenID: "x"})
+		if _, err := db.RecordSubscriptions(ctx, bad, t0, nil); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
+			t.Errorf("invalid element: %v", err)
+		}
+		if n := must[int](t)(db.CountAvailable(ctx, "A", t0)); n != 2 {
+			t.Errorf("credits A = %d, want 2", n)
+		}
+	})
+}

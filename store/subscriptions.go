@@ -55,13 +55,39 @@ func (db *DB) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionR
 	var st batchStats
 	err := db.tx(ctx, "record subscription", func(tx *sqlx.Tx) error {
 		var err error
-		st, err = db.writeBatch(ctx, tx, []*wxcampaign.SubscriptionResult{&r}, at, kindOf)
+		st, err = db.writeBatch(ctx, tx, []*wxcampaign.SubscriptionResult{&r}, at, kindOf, nil)
 		return err
 	})
 	if err != nil {
 		return RecordResult{}, err
 	}
 	return RecordResult{Credits: st.credits, LongTerm: st.longTerm, Rejected: st.rejected, Duplicate: st.duplicates > 0}, nil
+}
+
+// RecordSubscriptions records rs in order in one transaction (group
+// commit) and returns one RecordResult per element; a requestId already
+// stored, or repeated earlier in rs, is reported with Duplicate set. An
+// invalid element is a wxcampaign.EINVALID error and nothing is recorded.
+func (db *DB) RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time, kindOf func(templateID string) wxcampaign.Kind) ([]RecordResult, error) {
+	ptrs := make([]*wxcampaign.SubscriptionResult, len(rs))
+	for i := range rs {
+		if err := rs[i].Validate(); err != nil {
+			return nil, fmt.Errorf("store: record subscriptions: result %d: %w", i, err)
+		}
+		ptrs[i] = &rs[i]
+	}
+	out := make([]RecordResult, len(rs))
+	if len(rs) == 0 {
+		return out, nil
+	}
+	err := db.tx(ctx, "record subscriptions", func(tx *sqlx.Tx) error {
+		_, err := db.writeBatch(ctx, tx, ptrs, at, kindOf, out)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 type batchStats struct {
@@ -94,8 +120,16 @@ type userTemplate struct{ openid, template string }
 // writeBatch records results in tx. Results are applied in order; a result
 // whose requestId is already stored (or repeated earlier in the batch) is a
 // duplicate and adds nothing.
-func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (batchStats, error) {
+func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind, per []RecordResult) (batchStats, error) {
 	var st batchStats
+	var pos map[*wxcampaign.SubscriptionResult]int // for per: result -> index
+	if per != nil {
+		pos = make(map[*wxcampaign.SubscriptionResult]int, len(rs))
+		for i, r := range rs {
+			pos[r] = i
+			per[i] = RecordResult{Duplicate: true} // until recorded below
+		}
+	}
 	// 1. Claim the request ids with this call's token.
 	seen := make(map[string]bool, len(rs))
 	fresh := make([]*wxcampaign.SubscriptionResult, 0, len(rs))
@@ -197,6 +231,13 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	revokeSeen := map[userTemplate]bool{}
 	longTermAt := map[userTemplate][]int{} // active long-term grants of the batch
 	for _, r := range fresh {
+		var pr *RecordResult
+		if per != nil {
+			pr = &per[pos[r]]
+			pr.Duplicate = false
+		} else {
+			pr = &RecordResult{}
+		}
 		var vars any
 		if len(r.ExtraVariableMap) > 0 {
 			b, err := json.Marshal(r.ExtraVariableMap)
@@ -213,8 +254,10 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 				ut := userTemplate{r.OpenID, id}
 				longTermAt[ut] = append(longTermAt[ut], len(grants)-1)
 				st.longTerm++
+				pr.LongTerm++
 			} else {
 				st.credits++
+				pr.Credits++
 			}
 		}
 		for _, list := range []struct {
@@ -224,6 +267,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			for _, id := range list.ids {
 				events = append(events, eventRow{r: r, tmpl: id, result: list.result})
 				st.rejected++
+				pr.Rejected++
 				if list.result == EventFilter {
 					continue
 				}
@@ -434,14 +478,14 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 			var st batchStats
 			var err error
 			if all != nil {
-				st, err = db.writeBatch(gctx, all, b, opt.Now(), opt.KindOf)
+				st, err = db.writeBatch(gctx, all, b, opt.Now(), opt.KindOf, nil)
 				if err != nil {
 					err = fmt.Errorf("store: import: %w", err)
 				}
 			} else {
 				err = db.tx(gctx, "import", func(tx *sqlx.Tx) error {
 					var err error
-					st, err = db.writeBatch(gctx, tx, b, opt.Now(), opt.KindOf)
+					st, err = db.writeBatch(gctx, tx, b, opt.Now(), opt.KindOf, nil)
 					return err
 				})
 			}
