@@ -66,12 +66,16 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// eachDriver runs fn against a fresh store on SQLite and on MariaDB. The
+// eachDriver runs fn against a fresh store on SQLite and on MariaDB, the
+// two drivers in parallel (MariaDB mostly waits on its server). The
 // MariaDB half skips loudly without a server (fails under CI=true).
 func eachDriver(t *testing.T, fn func(t *testing.T, nc storetest.NamedConfig)) {
 	t.Helper()
 	for _, name := range []string{store.SQLite, store.MySQL} {
-		t.Run(name, func(t *testing.T) { fn(t, storetest.NamedConfig{Name: name}) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, storetest.NamedConfig{Name: name})
+		})
 	}
 }
 
