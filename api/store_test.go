@@ -12,10 +12,15 @@ import (
 	"github.com/wxcampaign/wxcampaign/api"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
+	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
-// Compile-time check: the store is what the API records subscriptions in.
-var _ api.Subscriptions = (*store.DB)(nil)
+// Compile-time checks: the store records subscriptions and the WeChat
+// client exchanges login codes, as the daemon wires them.
+var (
+	_ api.Subscriptions = (*store.DB)(nil)
+	_ api.Sessions      = (*wechat.Client)(nil)
+)
 
 // setupStore serves the API over a real, migrated store.
 func setupStore(t *testing.T, cfg store.Config) (*env, *store.DB) {
