@@ -35,6 +35,20 @@ func (l *limiter) wait(ctx context.Context) error {
 	return l.l.Wait(ctx)
 }
 
+// userLocks keeps one send in flight per openid across the runs of one
+// engine (WeChat answers 43108 to overlapping sends): a send holds the
+// stripe of its openid. A run's dispatcher already sends one openid from
+// one worker; the stripes also order two campaigns running at once. With
+// a worker count that divides len(userLocks), two openids of one stripe
+// share a worker, so a run never waits on itself.
+type userLocks [1024]sync.Mutex
+
+func (l *userLocks) lock(openid string) func() {
+	m := &l[shard(openid, len(l))]
+	m.Lock()
+	return m.Unlock
+}
+
 // dispatcher sends items with a bounded pool of workers. An openid always
 // goes to the same worker, so one openid never has two sends in flight.
 type dispatcher struct {
@@ -92,8 +106,10 @@ func (d *dispatcher) send(it *item) store.Result {
 		if err := e.limit.wait(d.ctx); err != nil {
 			return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
 		}
+		unlock := e.users.lock(it.g.OpenID)
 		start := time.Now()
 		msgid, err := e.sender.Send(context.WithoutCancel(d.ctx), it.msg)
+		unlock()
 		took := time.Since(start)
 		e.cfg.Metrics.observeSend(took, err)
 		r.lat.observe(took)

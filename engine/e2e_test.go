@@ -42,6 +42,7 @@ func TestE2E(t *testing.T) {
 		{"preview_matches_send_overlapping_limits", testPreviewOverlappingLimits},
 		{"shutdown_mid_dispatch", testShutdownMidDispatch},
 		{"shutdown_mid_claim", testShutdownMidClaim},
+		{"concurrent_campaigns_one_user", testConcurrentCampaignsOneUser},
 	}
 	eachDriver(t, func(t *testing.T, nc storetest.NamedConfig) {
 		for _, sc := range scenarios {
@@ -1022,4 +1023,36 @@ func testShutdownMidClaim(t *testing.T, nc storetest.NamedConfig) {
 	}
 	equalSets(t, "recipients", w.recipients(c.Template.ID), want)
 	noDuplicates(t, w.sim)
+}
+
+func testConcurrentCampaignsOneUser(t *testing.T, nc storetest.NamedConfig) {
+	a := simpleCampaign(t, "news-a", "tplNewsA", "")
+	b := simpleCampaign(t, "news-b", "tplNewsB", "")
+	w := newWorld(t, nc, simTemplate(a), simTemplate(b))
+	var users []string
+	for i := range 24 {
+		u := fmt.Sprintf("oBoth%02d", i)
+		users = append(users, u)
+		w.subscribe(u, a.Template.ID, "", nil, true)
+		w.subscribe(u, b.Template.ID, "", nil, true)
+	}
+	w.sim.SetFaults(wxsim.Faults{Latency: 10 * time.Millisecond})
+	T := at(3, 10, 0)
+	w.clock.Set(T)
+	var ra, rb runResult
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ra = runWith(w.ctx, w.eng, a, engine.Options{At: T}) }()
+	go func() { defer wg.Done(); rb = runWith(w.ctx, w.eng, b, engine.Options{At: T}) }()
+	wg.Wait()
+	if ra.err != nil || rb.err != nil {
+		t.Fatalf("runs: %v, %v", ra.err, rb.err)
+	}
+	equalSets(t, "a recipients", w.recipients(a.Template.ID), users)
+	equalSets(t, "b recipients", w.recipients(b.Template.ID), users)
+	// Two campaigns of one engine never have two sends in flight to one
+	// openid (WeChat answers 43108).
+	if n := w.sim.Stats().Overlaps; n != 0 {
+		t.Errorf("%d sends overlapped another send to the same openid (43108)", n)
+	}
 }

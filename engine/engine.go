@@ -102,6 +102,7 @@ type Engine struct {
 	sender Sender
 	log    logrus.FieldLogger
 	limit  *limiter
+	users  userLocks // one send in flight per openid across all runs
 }
 
 // New returns an engine. sender may be nil for an engine that only previews.
