@@ -24,6 +24,12 @@ type Attempt struct {
 	OpenID     string    `db:"openid" json:"openid"`
 	TemplateID string    `db:"template_id" json:"template_id"`
 	Holder     string    `db:"holder" json:"holder"`
+	// StartedAt is when the send_log row was written (filled by
+	// StaleInflight; BeginSends uses its at argument instead).
+	StartedAt time.Time `db:"-" json:"started_at,omitzero"`
+	// Kind is the grant's kind (filled by StaleInflight; BeginSends
+	// ignores it).
+	Kind wxcampaign.Kind `db:"kind" json:"kind,omitempty"`
 }
 
 type sendKey struct {
@@ -261,12 +267,15 @@ func truncate(s string, n int) string {
 
 type attemptRow struct {
 	Attempt
-	Occ dbTime `db:"occurrence"`
+	Occ     dbTime `db:"occurrence"`
+	Started dbTime `db:"started_at"`
 }
 
 // StaleInflight lists up to limit inflight rows whose holder no longer has
 // a live reservation of the grant at now (the holder died mid-send), oldest
-// first.
+// first, with the row's StartedAt and the grant's Kind. Settle one with
+// FinishSends: it works without the reservation (MatchDelivery tells
+// whether WeChat reported the message delivered).
 func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]Attempt, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -274,7 +283,7 @@ func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]At
 	var rows []attemptRow
 	err := db.retry(ctx, "stale inflight", func() error {
 		rows = rows[:0]
-		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder
+		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder, s.started_at, COALESCE(g.kind, '') AS kind
 FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id
 WHERE s.status = 'inflight'
   AND (g.id IS NULL OR g.reserved_by IS NULL OR g.reserved_by <> s.holder OR g.reserved_until IS NULL OR g.reserved_until <= ?)
@@ -287,6 +296,7 @@ ORDER BY s.id LIMIT ?`, db.tv(now), limit)
 	for i, r := range rows {
 		out[i] = r.Attempt
 		out[i].Occurrence = r.Occ.Time
+		out[i].StartedAt = r.Started.Time
 	}
 	return out, nil
 }
