@@ -18,8 +18,9 @@ import (
 // Compile-time checks: the store records subscriptions and the WeChat
 // client exchanges login codes, as the daemon wires them.
 var (
-	_ api.Subscriptions = (*store.DB)(nil)
-	_ api.Sessions      = (*wechat.Client)(nil)
+	_ api.Subscriptions      = (*store.DB)(nil)
+	_ api.BatchSubscriptions = (*store.DB)(nil) // group commit
+	_ api.Sessions           = (*wechat.Client)(nil)
 )
 
 // setupStore serves the API over a real, migrated store.
