@@ -345,3 +345,19 @@ func TestWithBatchSize(t *testing.T) {
 		}
 	}
 }
+
+func TestSubcommand(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"preview", "--config", "x"}, "preview"},
+		{[]string{"--cpuprofile", "a", "--memprofile", "b", "send", "x"}, "send"},
+		{[]string{"--config", "x"}, "?"},
+	}
+	for _, tt := range tests {
+		if got := subcommand(tt.args); got != tt.want {
+			t.Errorf("subcommand(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -102,7 +102,7 @@ func (b *runner) child(ctx context.Context, args ...string) ([]byte, measure, er
 		m.MaxRSS = maxRSS(ps)
 	}
 	if err != nil {
-		return out.Bytes(), m, fmt.Errorf("bench: wxcampaign %s: %w: %s", args[0], err, errw.String())
+		return out.Bytes(), m, fmt.Errorf("bench: wxcampaign %s: %w: %s", subcommand(args), err, errw.String())
 	}
 	return out.Bytes(), m, nil
 }
@@ -171,4 +171,17 @@ func (s *sim) stop() (measure, error) {
 		return m, fmt.Errorf("bench: simulator: %w: %s", err, s.errw.String())
 	}
 	return m, nil
+}
+
+// subcommand names a child for errors: its first argument that is not a
+// flag or a flag's value (every flag the benchmark passes takes a value).
+func subcommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			i++
+			continue
+		}
+		return args[i]
+	}
+	return "?"
 }
