@@ -25,8 +25,9 @@ type sendReq struct {
 // injected HTTP 503/500, access token, JSON body, touser, overlap with
 // another send to the same openid (43108), latency, injected -1, template,
 // page, miniprogram_state, lang, data keys and values, quota (45009),
-// credit (43101); then the message is delivered and, at the injected rate,
-// its reply withheld.
+// credit (43101); then the message is delivered, its subscribe_msg_sent_event
+// queued for Config.PushURL (unless dropped at Faults.PushDropRate) and, at
+// the injected rate, its reply withheld.
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	f := s.faults.Load()
@@ -142,6 +143,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := s.msgID.Add(1)
+	at := s.now()
 	if len(sh.msgs) >= s.perShard {
 		drop := max(1, len(sh.msgs)/2)
 		n := copy(sh.msgs, sh.msgs[drop:])
@@ -150,11 +152,16 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.dropped.Add(int64(drop))
 	}
 	sh.msgs = append(sh.msgs, Delivered{MsgID: id, ToUser: req.ToUser, TemplateID: req.TemplateID, Page: req.Page,
-		State: req.State, Lang: req.Lang, Data: req.Data, At: s.now()})
+		State: req.State, Lang: req.Lang, Data: req.Data, At: at})
 	sh.mu.Unlock()
 
 	if n := s.delivered.Add(1); f.ExpireTokenEvery > 0 && n%int64(f.ExpireTokenEvery) == 0 {
 		s.expireToken(tok)
+	}
+	if s.push != nil && !s.roll(f.PushDropRate) {
+		s.push.enqueue(pushJob{openid: req.ToUser, templateID: req.TemplateID, msgID: id, at: at.Unix()})
+	} else if s.push != nil {
+		s.push.dropped.Add(1)
 	}
 	if s.roll(f.WithholdAfterDeliver) {
 		s.withheld.Add(1)

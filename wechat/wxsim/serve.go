@@ -12,7 +12,7 @@ import (
 )
 
 // ListenAndServe runs a simulator for cfg on addr until ctx ends, then shuts
-// it down gracefully. It backs `wxcampaign wxsim --listen ADDR --templates FILE`.
+// it down gracefully (pending pushes get the rest of the 5 s grace period). It backs `wxcampaign wxsim --listen ADDR --templates FILE`.
 func ListenAndServe(ctx context.Context, addr string, cfg Config, log logrus.FieldLogger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -29,6 +29,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config, log logrus.FieldLog
 		ln.Close()
 		return err
 	}
+	defer s.Close()
 	if log == nil {
 		l := logrus.New()
 		l.SetLevel(logrus.PanicLevel)
@@ -40,7 +41,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config, log logrus.FieldLog
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "appid": cfg.AppID, "templates": len(cfg.Templates)}).Info("wxsim: serving the WeChat simulator")
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "appid": cfg.AppID, "templates": len(cfg.Templates), "push": cfg.PushURL != ""}).Info("wxsim: serving the WeChat simulator")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -52,6 +53,9 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config, log logrus.FieldLog
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
+	}
+	if err := s.FlushPushes(sctx); err != nil {
+		log.WithError(err).Warn("wxsim: pushes left unsent at shutdown")
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("wxsim: serve: %w", err)

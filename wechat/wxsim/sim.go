@@ -62,6 +62,23 @@ type Config struct {
 	// 1,000,000; older ones are dropped (Stats.Dropped counts them).
 	MessageLimit int
 	Now          func() time.Time
+
+	// PushURL, if set, is the mini program's message push URL: after every
+	// delivered message (a withheld reply too) the simulator POSTs a
+	// subscribe_msg_sent_event there, as WeChat does, in JSON (List an
+	// object, MsgID and ErrorCode strings, CreateTime a number), with
+	// ?signature=&timestamp=&nonce= signed with PushToken (wechat.SignPush).
+	// Pushes go from PushWorkers goroutines fed by a queue of PushQueue;
+	// a full queue drops the push. A failed POST (transport error or a
+	// non-2xx status) is retried PushRetries times. Close stops the pusher.
+	PushURL      string
+	PushToken    string        // required with PushURL
+	PushUserName string        // ToUserName of pushes, default "gh_wxsim"
+	PushWorkers  int           // default 4
+	PushQueue    int           // default 10,000
+	PushRetries  int           // retries of a failed POST, default 5; negative: none
+	PushBackoff  time.Duration // delay before the first retry, doubled each time (at most 2s), default 50ms
+	PushTimeout  time.Duration // per POST, default 5s
 }
 
 // Faults are injected into subscribeMessage.send at the given rates (0..1).
@@ -78,6 +95,9 @@ type Faults struct {
 	QuotaAfter           int   // 45009 after this many delivered sends (0 = off); ResetQuota resets
 	ExpireTokenEvery     int   // expire the token used after every N delivered sends (0 = off): 42001
 	Seed                 int64 // seed of the fault dice
+	// PushDropRate is the rate of delivered sends whose push
+	// (Config.PushURL) never comes, as when WeChat loses it.
+	PushDropRate float64
 }
 
 // faultsJSON is the admin form of Faults, with durations as strings.
@@ -91,11 +111,12 @@ type faultsJSON struct {
 	QuotaAfter           int     `json:"quota_after"`
 	ExpireTokenEvery     int     `json:"expire_token_every"`
 	Seed                 int64   `json:"seed"`
+	PushDropRate         float64 `json:"push_drop_rate"`
 }
 
 // MarshalJSON encodes f with snake_case names and durations as "200ms".
 func (f Faults) MarshalJSON() ([]byte, error) {
-	j := faultsJSON{f.SystemBusy, f.HTTP500, f.HTTP503, "", f.WithholdAfterDeliver, "", f.QuotaAfter, f.ExpireTokenEvery, f.Seed}
+	j := faultsJSON{f.SystemBusy, f.HTTP500, f.HTTP503, "", f.WithholdAfterDeliver, "", f.QuotaAfter, f.ExpireTokenEvery, f.Seed, f.PushDropRate}
 	if f.Latency != 0 {
 		j.Latency = f.Latency.String()
 	}
@@ -112,7 +133,7 @@ func (f *Faults) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	out := Faults{SystemBusy: j.SystemBusy, HTTP500: j.HTTP500, HTTP503: j.HTTP503, WithholdAfterDeliver: j.WithholdAfterDeliver,
-		QuotaAfter: j.QuotaAfter, ExpireTokenEvery: j.ExpireTokenEvery, Seed: j.Seed}
+		QuotaAfter: j.QuotaAfter, ExpireTokenEvery: j.ExpireTokenEvery, Seed: j.Seed, PushDropRate: j.PushDropRate}
 	var err error
 	if j.Latency != "" {
 		if out.Latency, err = time.ParseDuration(j.Latency); err != nil {
@@ -129,7 +150,7 @@ func (f *Faults) UnmarshalJSON(data []byte) error {
 }
 
 func (f Faults) validate() error {
-	for _, r := range []float64{f.SystemBusy, f.HTTP500, f.HTTP503, f.WithholdAfterDeliver} {
+	for _, r := range []float64{f.SystemBusy, f.HTTP500, f.HTTP503, f.WithholdAfterDeliver, f.PushDropRate} {
 		if math.IsNaN(r) || r < 0 || r > 1 {
 			return fmt.Errorf("wxsim: fault rate %v is not between 0 and 1", r)
 		}
@@ -162,6 +183,13 @@ type Stats struct {
 	Withheld     int64         `json:"withheld"`      // delivered sends whose reply was held
 	TokensIssued int64         `json:"tokens_issued"` // access tokens made
 	Dropped      int64         `json:"dropped"`       // delivered messages dropped from the list (MessageLimit)
+	// Pushes (Config.PushURL): posted with a 2xx reply; failed after every
+	// retry; dropped (never posted: Faults.PushDropRate, a full queue, or
+	// abandoned by Close); retries of failed POSTs.
+	Pushed      int64 `json:"pushed"`
+	PushFailed  int64 `json:"push_failed"`
+	PushDropped int64 `json:"push_dropped"`
+	PushRetries int64 `json:"push_retries"`
 }
 
 const nShards = 64
@@ -217,6 +245,7 @@ type Server struct {
 	codesM sync.Map // jscode2session codes used: code -> struct{}
 
 	handler http.Handler
+	push    *pusher // nil without Config.PushURL
 }
 
 // New returns a simulator for cfg.
@@ -283,6 +312,11 @@ func New(cfg Config) (*Server, error) {
 	s.faults.Store(&f)
 	s.dice.Store(uint64(f.Seed))
 	s.tokens.Store(&tokenSet{m: map[string]tokenEntry{}})
+	if cfg.PushURL != "" {
+		if s.push, err = newPusher(cfg, s.now); err != nil {
+			return nil, fmt.Errorf("wxsim: new: %w", err)
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -391,6 +425,9 @@ func (s *Server) Reset() {
 	s.otherMu.Lock()
 	clear(s.other)
 	s.otherMu.Unlock()
+	if s.push != nil {
+		s.push.reset()
+	}
 	s.SetFaults(s.initFaults)
 }
 
@@ -416,6 +453,9 @@ func (s *Server) Stats() Stats {
 		st.Errors[code] += n
 	}
 	s.otherMu.Unlock()
+	if p := s.push; p != nil {
+		st.Pushed, st.PushFailed, st.PushDropped, st.PushRetries = p.pushed.Load(), p.failed.Load(), p.dropped.Load(), p.retried.Load()
+	}
 	if n := s.http500.Load(); n != 0 {
 		st.HTTP[500] = n
 	}

@@ -82,6 +82,7 @@ func setup(t *testing.T, mod func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { sim.Close() })
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	e := &env{t: t, sim: sim, srv: srv, clock: clock}
