@@ -9,7 +9,7 @@ import (
 )
 
 func wxsimCmd(g *globals) *cobra.Command {
-	var listen, templates, appid, secret string
+	var listen, templates, appid, secret, pushURL, pushToken string
 	var faults wxsim.Faults
 	var lenient bool
 	cmd := &cobra.Command{
@@ -30,13 +30,20 @@ func wxsimCmd(g *globals) *cobra.Command {
 			if appid == "" || secret == "" {
 				return &exitError{code: 2, err: fmt.Errorf("wxsim: --appid and --secret (or wechat.appid/secret, %s/%s) are required", envAppID, envSecret)}
 			}
+			if (pushURL == "") != (pushToken == "") {
+				return &exitError{code: 2, err: fmt.Errorf("wxsim: --push-url and --push-token go together")}
+			}
 			defs, err := wxsim.LoadTemplates(templates)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), listen)
+			if pushURL != "" {
+				fmt.Fprintf(g.stdout, "wxsim: pushing subscribe_msg_sent_event to %s\n", pushURL)
+			}
 			err = wxsim.ListenAndServe(cmd.Context(), listen, wxsim.Config{
 				AppID: appid, Secret: secret, Templates: defs, Faults: faults, LooseCredits: lenient,
+				PushURL: pushURL, PushToken: pushToken,
 			}, g.logger(cfg))
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -58,6 +65,9 @@ func wxsimCmd(g *globals) *cobra.Command {
 	f.DurationVar(&faults.WithholdFor, "withhold-for", 0, "how long a withheld reply hangs")
 	f.IntVar(&faults.QuotaAfter, "quota-after", 0, "answer 45009 after this many sends (0 = off)")
 	f.IntVar(&faults.ExpireTokenEvery, "expire-token-every", 0, "invalidate the token after every N sends (0 = off)")
+	f.StringVar(&pushURL, "push-url", "", "message push URL: POST a subscribe_msg_sent_event there after every delivered message")
+	f.StringVar(&pushToken, "push-token", "", "token that signs pushes (signature = sha1 of sorted token, timestamp, nonce)")
+	f.Float64Var(&faults.PushDropRate, "fault-push-drop", 0, "rate of delivered messages whose push never comes")
 	_ = cmd.MarkFlagRequired("templates")
 	return cmd
 }
