@@ -127,7 +127,7 @@ func (d *dispatcher) send(it *item) store.Result {
 		case stop != nil:
 			r.stop(stop, time.Time{})
 			return res
-		case wechat.ClassOf(err) == wechat.ClassRetryable && attempt < e.cfg.MaxAttempts:
+		case retryable(err) && attempt < e.cfg.MaxAttempts:
 			e.cfg.Metrics.countRetry(res.Reason)
 			if !sleep(d.ctx, backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)) {
 				return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
@@ -185,7 +185,11 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 		if !it.decided && d != nil {
 			res := results[i]
 			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
-			finish = append(finish, res)
+			if res.Reason != reasonAwaitingEvent {
+				// An ambiguous send under the reconcile policy stays in
+				// flight and reserved until its delivery event settles it.
+				finish = append(finish, res)
+			}
 			if res.Reason == reasonShutdown {
 				resume = true
 			}
@@ -228,4 +232,12 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 		}
 	}
 	return nil
+}
+
+// retryable reports whether err proves nothing was delivered, so the send
+// may be tried again: -1, 43108, 502/503, refused connections, and a token
+// rejected again after the client's own refresh.
+func retryable(err error) bool {
+	c := wechat.ClassOf(err)
+	return c == wechat.ClassRetryable || c == wechat.ClassToken
 }

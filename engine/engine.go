@@ -44,6 +44,7 @@ type Store interface {
 	FinishRun(ctx context.Context, campaign string, occurrence time.Time, holder string, summary string) error
 	SetPause(ctx context.Context, key string, until time.Time, reason string) error
 	PausedUntil(ctx context.Context, key string, now time.Time) (time.Time, string, error)
+	MatchDelivery(ctx context.Context, openid, templateID string, since time.Time) (int64, error)
 }
 
 // Facts runs a campaign's fact query for a batch of keys.
@@ -74,7 +75,17 @@ const (
 	// AmbiguousRetry releases the grant so a later run sends it again: no
 	// message is lost, at the risk of a second delivery.
 	AmbiguousRetry AmbiguousPolicy = "retry"
+	// AmbiguousReconcile leaves the send in flight and settles it from
+	// WeChat's delivery events (subscribe_msg_sent_event, received by the
+	// API's message-push endpoint): sent when the event comes, released
+	// for a later run when none came within ReconcileGrace. Exact, when
+	// the message push is configured.
+	AmbiguousReconcile AmbiguousPolicy = "reconcile"
 )
+
+// deliverySkew allows for the clocks of WeChat and of this process, and for
+// the second precision of an event's CreateTime.
+const deliverySkew = 5 * time.Second
 
 // Config tunes the engine. The zero value of every field has a default.
 type Config struct {
@@ -88,10 +99,13 @@ type Config struct {
 	RetryBase   time.Duration // first backoff; default 1s (doubles, with jitter)
 	RetryMax    time.Duration // backoff ceiling; default 30s
 	Ambiguous   AmbiguousPolicy
-	QuotaZone   *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
-	Now         func() time.Time
-	Logger      logrus.FieldLogger
-	Metrics     *Metrics // nil = no metrics
+	// ReconcileGrace is how long the reconcile policy waits for a delivery
+	// event before it takes a send as not delivered; default 2m.
+	ReconcileGrace time.Duration
+	QuotaZone      *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
+	Now            func() time.Time
+	Logger         logrus.FieldLogger
+	Metrics        *Metrics // nil = no metrics
 }
 
 // Engine runs campaigns against a store, a facts source and a sender.
@@ -131,9 +145,12 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	switch cfg.Ambiguous {
 	case "":
 		cfg.Ambiguous = AmbiguousConsume
-	case AmbiguousConsume, AmbiguousRetry:
+	case AmbiguousConsume, AmbiguousRetry, AmbiguousReconcile:
 	default:
-		return nil, fmt.Errorf("engine: unknown ambiguous-send policy %q (want consume or retry)", cfg.Ambiguous)
+		return nil, fmt.Errorf("engine: unknown ambiguous-send policy %q (want consume, retry or reconcile)", cfg.Ambiguous)
+	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = 2 * time.Minute
 	}
 	if cfg.QuotaZone == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")

@@ -705,10 +705,15 @@ func (r *run) claim(ctx context.Context, b *batch) (err error) {
 }
 
 // resolveStale settles send-log rows left in flight by processes that died
-// mid-send, by the ambiguous-send policy.
+// mid-send (and, with the reconcile policy, sends whose reply never came).
+// With the reconcile policy a row is settled by WeChat's delivery events: a
+// matching subscribe_msg_sent_event makes it sent; none within the grace
+// period means it was not delivered and the grant is available again.
+// Otherwise the ambiguous-send policy decides.
 func (e *Engine) resolveStale(ctx context.Context) {
 	for range 100 {
-		stale, err := e.store.StaleInflight(ctx, e.cfg.Now(), 500)
+		now := e.cfg.Now()
+		stale, err := e.store.StaleInflight(ctx, now, 500)
 		if err != nil {
 			e.log.WithError(err).Warn("list stale in-flight sends")
 			return
@@ -716,18 +721,53 @@ func (e *Engine) resolveStale(ctx context.Context) {
 		if len(stale) == 0 {
 			return
 		}
-		res := make([]store.Result, len(stale))
-		consume := e.cfg.Ambiguous == AmbiguousConsume
-		for i, a := range stale {
-			res[i] = store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
-				Outcome: wx.Unknown, Reason: reasonHolderDied, Consume: consume, Retain: consume}
+		var res []store.Result
+		settled := 0
+		for _, a := range stale {
+			r := store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder}
+			switch e.cfg.Ambiguous {
+			case AmbiguousReconcile:
+				msgid, err := e.store.MatchDelivery(ctx, a.OpenID, a.TemplateID, a.StartedAt.Add(-deliverySkew))
+				if err != nil {
+					e.log.WithError(err).Warn("match delivery events")
+					return
+				}
+				switch {
+				case msgid > 0:
+					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, reasonConfirmed, msgid, true
+					r.Consume = a.Kind != wx.LongTerm
+				case now.Sub(a.StartedAt) >= e.cfg.ReconcileGrace:
+					r.Outcome, r.Reason = wx.Deferred, reasonNoEvent
+				default:
+					continue // the event may still come
+				}
+				// One at a time: the next row of the same user and template
+				// must not match the same event.
+				if err := e.store.FinishSends(ctx, now, []store.Result{r}); err != nil {
+					e.log.WithError(err).Warn("settle in-flight send")
+					return
+				}
+				settled++
+			case AmbiguousRetry:
+				r.Outcome, r.Reason = wx.Deferred, reasonHolderDied+": will retry"
+				res = append(res, r)
+			default:
+				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, true, true
+				res = append(res, r)
+			}
 		}
-		if err := e.store.FinishSends(ctx, e.cfg.Now(), res); err != nil {
-			e.log.WithError(err).Warn("resolve stale in-flight sends")
+		if len(res) > 0 {
+			if err := e.store.FinishSends(ctx, now, res); err != nil {
+				e.log.WithError(err).Warn("resolve stale in-flight sends")
+				return
+			}
+			settled += len(res)
+		}
+		if settled == 0 {
 			return
 		}
-		e.cfg.Metrics.countStale(len(stale))
-		e.log.WithField("count", len(stale)).WithField("policy", e.cfg.Ambiguous).Warn("resolved sends left in flight by a dead process")
+		e.cfg.Metrics.countStale(settled)
+		e.log.WithField("count", settled).WithField("policy", e.cfg.Ambiguous).Warn("settled sends left in flight")
 	}
 }
 
@@ -760,12 +800,20 @@ func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
 	case wechat.ClassMisconfigured:
 		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " campaign misconfigured"},
 			&StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
-	case wechat.ClassConfig, wechat.ClassToken:
+	case wechat.ClassToken:
+		// The client already dropped the token and retried once: token churn
+		// (another process refreshing), retried with backoff like -1.
+		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+	case wechat.ClassConfig:
 		return store.Result{Outcome: wx.Deferred, Reason: label("deferred") + " engine misconfigured"},
 			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
 	case wechat.ClassAmbiguous:
-		if r.e.cfg.Ambiguous == AmbiguousRetry {
+		switch r.e.cfg.Ambiguous {
+		case AmbiguousRetry:
 			return store.Result{Outcome: wx.Deferred, Reason: reasonAmbiguous + ": will retry"}, nil, false
+		case AmbiguousReconcile:
+			// Left in flight: settled later from WeChat's delivery events.
+			return store.Result{Outcome: wx.Unknown, Reason: reasonAwaitingEvent}, nil, false
 		}
 		return store.Result{Outcome: wx.Unknown, Reason: reasonAmbiguous, Consume: true, Retain: true}, nil, false
 	case wechat.ClassRetryable:

@@ -48,6 +48,11 @@ type WeChatConfig struct {
 	MaxAttempts int           `yaml:"max_attempts"`
 	RetryBase   time.Duration `yaml:"retry_base"`
 	Ambiguous   string        `yaml:"ambiguous"`
+	// ReconcileGrace is how long the reconcile policy waits for a delivery
+	// event (message push) before it takes a send as not delivered.
+	ReconcileGrace time.Duration `yaml:"reconcile_grace"`
+	// PushToken is the token of the message-push URL (signature check).
+	PushToken string `yaml:"push_token"`
 	// CheckTemplates checks campaigns against the account's template list
 	// (getTemplateList) before sending; default true.
 	CheckTemplates *bool `yaml:"check_templates"`
@@ -84,6 +89,7 @@ const (
 	envSecret         = "WXC_WECHAT_SECRET"
 	envBaseURL        = "WXC_WECHAT_BASE_URL"
 	envHTTPToken      = "WXC_HTTP_TOKEN"
+	envPushToken      = "WXC_WECHAT_PUSH_TOKEN"
 )
 
 func defaultConfig() Config {
@@ -133,6 +139,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	if v := getenv(envBaseURL); v != "" {
 		cfg.WeChat.BaseURL = v
 	}
+	if v := getenv(envPushToken); v != "" {
+		cfg.WeChat.PushToken = v
+	}
 	if v := getenv(envHTTPToken); v != "" {
 		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, v)
 	}
@@ -161,9 +170,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 		return cfg, fmt.Errorf("config: log.format %q: want text or json", cfg.Log.Format)
 	}
 	switch cfg.WeChat.Ambiguous {
-	case "", "consume", "retry":
+	case "", "consume", "retry", "reconcile":
 	default:
-		return cfg, fmt.Errorf("config: wechat.ambiguous %q: want consume or retry", cfg.WeChat.Ambiguous)
+		return cfg, fmt.Errorf("config: wechat.ambiguous %q: want consume, retry or reconcile", cfg.WeChat.Ambiguous)
 	}
 	return cfg, nil
 }

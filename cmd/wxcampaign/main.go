@@ -200,7 +200,7 @@ func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, e
 	}
 	return engine.New(engine.Config{
 		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
-		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous),
+		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous), ReconcileGrace: w.ReconcileGrace,
 		Lease: a.cfg.Engine.Lease, Logger: a.log, Metrics: m,
 	}, a.db, a.facts, s)
 }
