@@ -1,7 +1,9 @@
 // Package wechat is the client of the WeChat mini program server API used by
 // the engine: access tokens (stable_token, shared across processes through a
 // TokenStore), subscribeMessage.send, getTemplateList, jscode2session and the
-// API quota.
+// API quota; and the message push URL's side: VerifyPushSignature and
+// ParsePush for the events WeChat posts (subscribe_msg_sent_event tells that
+// a message whose send reply was lost did arrive).
 //
 // Every error is an *APIError with a Class that tells the caller what to do
 // (retry, stop the campaign, mark the grant used up, ...). The client tells

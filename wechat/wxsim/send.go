@@ -158,10 +158,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	if n := s.delivered.Add(1); f.ExpireTokenEvery > 0 && n%int64(f.ExpireTokenEvery) == 0 {
 		s.expireToken(tok)
 	}
-	if s.push != nil && !s.roll(f.PushDropRate) {
-		s.push.enqueue(pushJob{openid: req.ToUser, templateID: req.TemplateID, msgID: id, at: at.Unix()})
-	} else if s.push != nil {
-		s.push.dropped.Add(1)
+	if s.push != nil {
+		if s.roll(f.PushDropRate) {
+			s.push.dropped.Add(1) // the push that never comes
+		} else {
+			s.push.enqueue(pushJob{openid: req.ToUser, templateID: req.TemplateID, msgID: id, at: at.Unix()})
+		}
 	}
 	if s.roll(f.WithholdAfterDeliver) {
 		s.withheld.Add(1)

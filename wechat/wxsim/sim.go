@@ -6,7 +6,9 @@
 // lang; it keeps a ledger of one-time credits per (openid, template) and
 // answers 43101 without one, 43108 when two sends to one openid overlap,
 // and injects faults at set rates. Admin endpoints feed credits, set faults
-// and list delivered messages.
+// and list delivered messages. With Config.PushURL it posts, as WeChat does,
+// a signed subscribe_msg_sent_event to the message push URL after every
+// delivered message (FlushPushes waits for them, Close stops the pusher).
 //
 // Choices where WeChat's behaviour is not published (see docs/wechat.md):
 //   - An injected HTTP 500 delivers nothing (a 500 after delivery is what
