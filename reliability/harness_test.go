@@ -1,0 +1,265 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/store/storetest"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
+)
+
+// binPath is the wxcampaign binary built once for the process-level tests.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wxc-reliability-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "wxcampaign")
+	build := exec.Command("go", "build", "-o", binPath, "../cmd/wxcampaign")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build wxcampaign:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	templateID = "tplReliability000000000000000000000000000001"
+	appID      = "wxreliability01"
+	appSecret  = "reliability-secret-0123456789"
+	pushToken  = "reliability-push-token"
+)
+
+const campaignYAML = `name: reliable-drop
+schedule: "@every 1s"
+timezone: Asia/Shanghai
+template:
+  id: ` + templateID + `
+  kind: one_time
+  page: '"pages/goods/detail?id=" + grant.biz_no + "&g=" + str(grant.id)'
+facts:
+  product:
+    query: SELECT id, name, price, stock FROM products WHERE id IN (:keys)
+    key: grant.biz_no
+    column: id
+when: product != nil && product.price < num(grant.vars.saved_price)
+data:
+  thing1: product.name
+  amount2: money(product.price)
+per_user_per_run: 0
+batch_size: %d
+`
+
+// world is one MariaDB database with n eligible grants (and n/10
+// ineligible ones), a simulator with a credit per grant, and a config file
+// for engine processes.
+type world struct {
+	t        *testing.T
+	dir      string
+	cfg      store.Config
+	db       *store.DB
+	sim      *wxsim.Server
+	simURL   string
+	cfgPath  string
+	campaign string
+	eligible map[int64]bool // grant ids that must be delivered exactly once
+
+}
+
+type worldOpts struct {
+	grants   int
+	perUser  int // grants per openid (accepts add up)
+	batch    int
+	lease    string
+	extraCfg string // more YAML for the engine config
+	wechat   string // more keys of the engine config's wechat map, e.g. "ambiguous: reconcile"
+	push     bool   // the simulator pushes delivery events to a receiver writing to the store
+	sim      func(*wxsim.Config)
+}
+
+func newWorld(t *testing.T, o worldOpts) *world {
+	t.Helper()
+	if o.batch == 0 {
+		o.batch = 200
+	}
+	if o.lease == "" {
+		o.lease = "2s"
+	}
+	if o.perUser == 0 {
+		o.perUser = 1
+	}
+	w := &world{t: t, dir: t.TempDir(), cfg: storetest.MySQL(t), eligible: map[int64]bool{}}
+	w.db = storetest.Open(t, w.cfg)
+	ctx := context.Background()
+	exec1 := func(q string, args ...any) {
+		if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec1(`CREATE TABLE products (id VARCHAR(64) PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2), stock INT)`)
+	var vals []string
+	for i := range 100 {
+		vals = append(vals, fmt.Sprintf("('p%03d','商品%d号',10.00,5)", i, i))
+	}
+	exec1("INSERT INTO products VALUES " + strings.Join(vals, ","))
+
+	scfg := wxsim.Config{AppID: appID, Secret: appSecret,
+		Templates: []wxsim.TemplateDef{{ID: templateID, Kind: "one_time", Keys: []string{"thing1", "amount2"}}}}
+	if o.push {
+		recv := httptest.NewServer(pushReceiver(t, w.db))
+		t.Cleanup(recv.Close)
+		scfg.PushURL, scfg.PushToken = recv.URL+"/wechat/push", pushToken
+	}
+	if o.sim != nil {
+		o.sim(&scfg)
+	}
+	sim, err := wxsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sim = sim
+	t.Cleanup(func() { _ = sim.Close() })
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	w.simURL = srv.URL
+
+	var lines bytes.Buffer
+	total := o.grants + o.grants/10
+	for i := range total {
+		openid := fmt.Sprintf("u%06d", i/o.perUser)
+		saved := "20.00"
+		if i >= o.grants {
+			saved = "5.00" // price 10 is not below: never eligible
+		}
+		sim.AddCredits(openid, templateID, 1)
+		fmt.Fprintf(&lines, `{"openId":%q,"scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":%q},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"req-%d"}`+"\n",
+			openid, i%100, saved, templateID, i)
+	}
+	rep, err := w.db.Import(ctx, &lines, store.ImportOptions{})
+	if err != nil || rep.Imported != total {
+		t.Fatalf("import: %+v %v", rep, err)
+	}
+	var ids []int64
+	if err := w.db.SQLX().SelectContext(ctx, &ids, `SELECT id FROM grants WHERE vars LIKE '%20.00%'`); err != nil || len(ids) != o.grants {
+		t.Fatalf("eligible grants: %d, %v", len(ids), err)
+	}
+	for _, id := range ids {
+		w.eligible[id] = true
+	}
+	campDir := filepath.Join(w.dir, "campaigns")
+	if err := os.MkdirAll(campDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.campaign = filepath.Join(campDir, "reliable-drop.yaml")
+	if err := os.WriteFile(w.campaign, fmt.Appendf(nil, campaignYAML, o.batch), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.cfgPath = filepath.Join(w.dir, "wxcampaign.yaml")
+	conf := fmt.Sprintf(`database: {driver: mysql, dsn: %q, auto_migrate: false}
+wechat: {base_url: %q, appid: %q, concurrency: 16, retry_base: 5ms, timeout: 1s, %s}
+campaigns: %q
+engine: {lease: %s}
+log: {level: warning, format: json}
+%s`, w.cfg.DSN, w.simURL, appID, o.wechat, campDir, o.lease, o.extraCfg)
+	if err := os.WriteFile(w.cfgPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// cmd returns an engine process (not started) with its output in logs.
+func (w *world) cmd(name string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	c := exec.Command(binPath, args...)
+	c.Env = append(os.Environ(), "WXC_WECHAT_SECRET="+appSecret, "WXC_HTTP_TOKEN=reliability-api-token")
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	return c, &out
+}
+
+// send runs `send --at at` to completion and returns its JSON summary.
+func (w *world) send(at string) (map[string]any, string, error) {
+	c, out := w.cmd("send", "send", "--config", w.cfgPath, "--format", "json", "--at", at, w.campaign)
+	err := c.Run()
+	var sum map[string]any
+	for _, line := range strings.Split(out.String(), "\n") {
+		var m map[string]map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["summary"] != nil {
+			sum = m["summary"]
+		}
+	}
+	return sum, out.String(), err
+}
+
+// verify checks the promise: every eligible grant delivered exactly once,
+// nothing else delivered, and the ledger agrees.
+func (w *world) verify() (delivered, dups int) {
+	t := w.t
+	t.Helper()
+	count := map[int64]int{}
+	for _, m := range w.sim.Messages() {
+		u, err := url.Parse(m.Page)
+		id, err2 := strconv.ParseInt(u.Query().Get("g"), 10, 64)
+		if err != nil || err2 != nil || m.TemplateID != templateID || m.Data["amount2"] != "¥10.00" {
+			t.Errorf("bad message %+v", m)
+			continue
+		}
+		count[id]++
+	}
+	var missing, extra int
+	for id := range w.eligible {
+		switch n := count[id]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	for id := range count {
+		if !w.eligible[id] {
+			extra++
+		}
+	}
+	delivered = len(w.sim.Messages())
+	if missing > 0 || dups > 0 || extra > 0 {
+		t.Errorf("delivery log: %d eligible grants, %d messages, %d missing, %d duplicates, %d for ineligible grants",
+			len(w.eligible), delivered, missing, dups, extra)
+	}
+	ctx := context.Background()
+	var consumed, reservedLive, inflight, consumedIneligible int
+	q := w.db.SQLX()
+	for _, c := range []struct {
+		dst *int
+		q   string
+	}{
+		{&consumed, `SELECT COUNT(*) FROM grants WHERE status = 'consumed'`},
+		{&reservedLive, `SELECT COUNT(*) FROM grants WHERE reserved_until > UTC_TIMESTAMP(6)`},
+		{&inflight, `SELECT COUNT(*) FROM send_log WHERE status = 'inflight'`},
+		{&consumedIneligible, `SELECT COUNT(*) FROM grants WHERE status = 'consumed' AND vars LIKE '%5.00%'`},
+	} {
+		if err := q.GetContext(ctx, c.dst, c.q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if consumed != len(w.eligible) || reservedLive != 0 || inflight != 0 || consumedIneligible != 0 {
+		t.Errorf("ledger: %d consumed (want %d), %d still reserved, %d send-log rows in flight, %d ineligible consumed",
+			consumed, len(w.eligible), reservedLive, inflight, consumedIneligible)
+	}
+	return delivered, dups
+}
