@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign"
@@ -73,8 +74,14 @@ type Config struct {
 	// MaxTemplates limits each list of template ids returned for a scene;
 	// 0 means DefaultMaxTemplates, at most MaxMaxTemplates.
 	MaxTemplates int
-	// Now is the clock stamped on recorded subscriptions; nil means time.Now.
+	// Now is the clock stamped on recorded subscriptions and deliveries and
+	// against which push timestamps are checked; nil means time.Now.
 	Now func() time.Time
+	// PushToken, when set, serves WeChat's message push at PushPath
+	// (GET: URL verification, POST: events), authenticated by the
+	// signature WeChat computes with this token (the "Token" of the mini
+	// program console's message push settings). Empty: PushPath is 404.
+	PushToken string
 }
 
 // Deps are the collaborators of the API.
@@ -85,6 +92,12 @@ type Deps struct {
 	Health   func(ctx context.Context) error // optional: without it /healthz always answers ok
 	Metrics  http.Handler                    // optional: mounted at GET /metrics without auth
 	Logger   logrus.FieldLogger              // optional: nil discards the logs
+	// Deliveries stores subscribe_msg_sent_event entries; required when
+	// Config.PushToken is set, unused otherwise.
+	Deliveries Deliveries
+	// Registerer, when set, gets the push counters (PushStats) as
+	// wxcampaign_push_requests_total and wxcampaign_push_items_total.
+	Registerer prometheus.Registerer
 }
 
 // Server is the HTTP API. Build it with New and serve Handler.
@@ -95,6 +108,9 @@ type Server struct {
 	tokens  [][sha256.Size]byte
 	handler http.Handler
 	batch   *batcher // nil unless Deps.Subs implements BatchSubscriptions
+
+	push       pushCounters
+	deliveries *deliveryBatcher // nil without Config.PushToken
 }
 
 // New validates cfg and builds the API. It returns an error when no token is
@@ -139,6 +155,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if many, ok := d.Subs.(BatchSubscriptions); ok {
 		s.batch = &batcher{one: d.Subs, many: many, kindOf: d.Catalog.KindOf}
 	}
+	if cfg.PushToken != "" {
+		if d.Deliveries == nil {
+			return nil, errors.New("api: new: Deps.Deliveries is required with Config.PushToken (delivery events would be dropped)")
+		}
+		s.deliveries = &deliveryBatcher{d: d.Deliveries}
+	}
+	if d.Registerer != nil {
+		if err := s.registerPushMetrics(d.Registerer); err != nil {
+			return nil, fmt.Errorf("api: new: register push metrics: %w", err)
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -159,6 +186,12 @@ func (s *Server) routes() http.Handler {
 	v1("/v1/scenes/{scene}/templates", methodNotAllowed("GET, HEAD"))
 	v1("/v1/session", methodNotAllowed("POST"))
 
+	if s.cfg.PushToken != "" {
+		// No bearer token: WeChat signs the query with the push token.
+		mux.HandleFunc("GET "+PushPath, s.handlePushVerify)
+		mux.HandleFunc("POST "+PushPath, s.handlePush)
+		mux.HandleFunc(PushPath, methodNotAllowed("GET, HEAD, POST"))
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
 	if s.deps.Metrics != nil {
