@@ -85,7 +85,8 @@ type world struct {
 
 type worldOpts struct {
 	grants   int
-	perUser  int // grants per openid (accepts add up)
+	users    int // distinct openids, grants spread round-robin (0: one grant per user)
+	logLevel string
 	batch    int
 	lease    string
 	extraCfg string // more YAML for the engine config
@@ -102,8 +103,11 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	if o.lease == "" {
 		o.lease = "2s"
 	}
-	if o.perUser == 0 {
-		o.perUser = 1
+	if o.users == 0 {
+		o.users = o.grants + o.grants/10
+	}
+	if o.logLevel == "" {
+		o.logLevel = "warning"
 	}
 	w := &world{t: t, dir: t.TempDir(), cfg: storetest.MySQL(t), eligible: map[int64]bool{}}
 	w.db = storetest.Open(t, w.cfg)
@@ -143,7 +147,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	var lines bytes.Buffer
 	total := o.grants + o.grants/10
 	for i := range total {
-		openid := fmt.Sprintf("u%06d", i/o.perUser)
+		openid := fmt.Sprintf("u%06d", i%o.users)
 		saved := "20.00"
 		if i >= o.grants {
 			saved = "5.00" // price 10 is not below: never eligible
@@ -176,8 +180,8 @@ func newWorld(t *testing.T, o worldOpts) *world {
 wechat: {base_url: %q, appid: %q, concurrency: 16, retry_base: 5ms, timeout: 1s, %s}
 campaigns: %q
 engine: {lease: %s}
-log: {level: warning, format: json}
-%s`, w.cfg.DSN, w.simURL, appID, o.wechat, campDir, o.lease, o.extraCfg)
+log: {level: %s, format: json}
+%s`, w.cfg.DSN, w.simURL, appID, o.wechat, campDir, o.lease, o.logLevel, o.extraCfg)
 	if err := os.WriteFile(w.cfgPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
