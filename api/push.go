@@ -50,13 +50,13 @@ type PushStats struct {
 	Invalid      int64 // bodies refused with 400 or 413 (garbage, safe mode, too large)
 	Failed       int64 // POSTs answered 500 (store errors): WeChat retries them
 
-	Delivered      int64 // sent-event entries stored for the first time
-	DuplicateSent  int64 // sent-event entries already stored (a repeated push)
-	Rejects        int64 // change-event rejects recorded (long-term grants revoked)
-	DuplicateRejct int64 // change-event rejects already recorded (a repeated push)
-	ChangeIgnored  int64 // change-event entries with a status other than reject
-	Popups         int64 // popup-event entries (logged and counted only)
-	OtherEvents    int64 // pushes of any other event or message type (ignored)
+	Delivered        int64 // sent-event entries stored for the first time
+	DuplicateSent    int64 // sent-event entries already stored (a repeated push)
+	Rejects          int64 // change-event rejects recorded (long-term grants revoked)
+	DuplicateRejects int64 // change-event rejects already recorded (a repeated push)
+	ChangeIgnored    int64 // change-event entries with a status other than reject
+	Popups           int64 // popup-event entries (logged and counted only)
+	OtherEvents      int64 // pushes of any other event or message type (ignored)
 }
 
 // pushCounters are the live counters behind PushStats.
@@ -73,7 +73,7 @@ func (s *Server) PushStats() PushStats {
 		Verified: c.verified.Load(), Accepted: c.accepted.Load(), Unauthorized: c.unauthorized.Load(),
 		Invalid: c.invalid.Load(), Failed: c.failed.Load(),
 		Delivered: c.delivered.Load(), DuplicateSent: c.dupSent.Load(), Rejects: c.rejects.Load(),
-		DuplicateRejct: c.dupRejects.Load(), ChangeIgnored: c.changeIgnored.Load(),
+		DuplicateRejects: c.dupRejects.Load(), ChangeIgnored: c.changeIgnored.Load(),
 		Popups: c.popups.Load(), OtherEvents: c.other.Load(),
 	}
 }
