@@ -73,9 +73,11 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	}
 	cs = a.checked(ctx, client, cs)
 	cat := engine.NewCatalog(cs)
-	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxBody: cfg.HTTP.MaxBody},
-		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log,
-			Health:  func(ctx context.Context) error { return a.db.SQLX().PingContext(ctx) },
+	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken},
+		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log, Deliveries: a.db, Registerer: reg,
+			Health: api.HealthChecks(map[string]func(context.Context) error{
+				"store": func(ctx context.Context) error { return a.db.SQLX().PingContext(ctx) },
+			}),
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
 		return fmt.Errorf("http api: %w (set http.token or %s)", err, envHTTPToken)
