@@ -301,6 +301,9 @@ func (s *Server) pushChange(ctx context.Context, ev wechat.PushEvent) error {
 			RejectTemplateIDs: []string{it.TemplateID},
 			RequestID:         changeRequestID(ev.OpenID, it.TemplateID, ev.CreateTime),
 		}
+		if err := res.Validate(); err != nil {
+			return err
+		}
 		rec, err := s.deps.Subs.RecordSubscription(ctx, res, s.cfg.Now(), s.deps.Catalog.KindOf)
 		if err != nil {
 			return err

@@ -139,7 +139,11 @@ func pushURL(q url.Values) string { return api.PushPath + "?" + q.Encode() }
 
 func TestPushVerify(t *testing.T) {
 	e := setupPush(t)
-	good := func() url.Values { q := signedQuery(pushToken, fixedNow, "n1"); q.Set("echostr", "8187411539287382371"); return q }
+	good := func() url.Values {
+		q := signedQuery(pushToken, fixedNow, "n1")
+		q.Set("echostr", "8187411539287382371")
+		return q
+	}
 	tests := []struct {
 		name   string
 		q      func() url.Values
