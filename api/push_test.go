@@ -446,3 +446,26 @@ func TestPushConcurrent(t *testing.T) {
 		t.Errorf("stats %+v, want %d delivered", st, n-1)
 	}
 }
+
+// TestPushChangeLongIDs: a change event whose readable requestId would be
+// over 128 bytes gets a hashed one, still the same on a repeated push.
+func TestPushChangeLongIDs(t *testing.T) {
+	e := setupPush(t)
+	body := strings.NewReplacer("o-dave", strings.Repeat("o", 100), `"T-long"`, `"`+strings.Repeat("T", 100)+`"`).Replace(changeReject)
+	for i := range 2 {
+		if r := e.raw(t, "POST", pushURL(signedQuery(pushToken, fixedNow, fmt.Sprint(i))), body); r.status != 200 {
+			t.Fatalf("push %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if len(e.subs.seen) != 1 {
+		t.Fatalf("%d results recorded, want 1", len(e.subs.seen))
+	}
+	for id := range e.subs.seen {
+		if !strings.HasPrefix(id, "push:change:sha256:") || len(id) > 128 {
+			t.Errorf("requestId %q, want a push:change:sha256: id of at most 128 bytes", id)
+		}
+	}
+	if st := e.server.PushStats(); st.Rejects != 1 || st.DuplicateRejects != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
