@@ -1,9 +1,12 @@
 // Package api is the HTTP API that the mini program's backend calls: it
 // records subscription results (grants), lists the template ids to offer in a
 // scene for wx.requestSubscribeMessage, and exchanges a login code for an
-// openid. It exists as its own package because it owns one clear thing, the
-// HTTP surface, and depends on the store, the campaign catalog and the WeChat
-// client only through the small interfaces declared here.
+// openid. With Config.PushToken it also receives WeChat's message push at
+// /wechat/push (delivery events, subscription changes), authenticated by
+// WeChat's signature instead of a bearer token. It exists as its own package
+// because it owns one clear thing, the HTTP surface, and depends on the
+// store, the campaign catalog and the WeChat client only through the small
+// interfaces declared here.
 //
 // Every /v1 endpoint requires a bearer token; errors are JSON objects
 // {"error":{"code":"invalid","message":"..."}} whose code and HTTP status come
