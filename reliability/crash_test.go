@@ -37,7 +37,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- c.Wait() }()
-		delay := time.Duration(150+rng.IntN(900)) * time.Millisecond
+		delay := time.Duration(400+rng.IntN(2000)) * time.Millisecond
 		select {
 		case err := <-done:
 			// Finished before the kill (or could not take the lease yet).

@@ -25,10 +25,10 @@ func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	// 10 ms per send makes a run outlast a tick, so runs of different
+	// 20 ms per send makes a run outlast a tick, so runs of different
 	// replicas overlap and compete for the same grants.
 	w := newWorld(t, worldOpts{grants: n, users: 1500, batch: 100, logLevel: "info",
-		sim: func(c *wxsim.Config) { c.Faults.Latency = 10 * time.Millisecond }})
+		sim: func(c *wxsim.Config) { c.Faults.Latency = 20 * time.Millisecond }})
 	type replica struct {
 		cmd  *exec.Cmd
 		out  *bytes.Buffer
@@ -101,8 +101,17 @@ func TestReplicas(t *testing.T) {
 		s := r.out.String()
 		r.mu.Unlock()
 		logs.WriteString(s)
-		if strings.Contains(s, `"status":"done"`) {
+		runs := regexp.MustCompile(`"msg":"run finished".*"sent":([1-9][0-9]*)`).FindAllStringSubmatch(s, -1)
+		if len(runs) > 0 {
 			ran++
+		}
+		t.Logf("replica %d: %d runs that sent messages", i, len(runs))
+		if testing.Verbose() {
+			for _, l := range strings.Split(s, "\n") {
+				if strings.Contains(l, "run finished") || strings.Contains(l, "error") {
+					t.Log(l)
+				}
+			}
 		}
 	}
 	if ran < 3 {
