@@ -113,23 +113,46 @@ func planCaps(reqs []CapRequest) (*capPlan, error) {
 
 // load reads the current counts and the refs already taken.
 func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs []CapRequest, now time.Time) error {
+	// One statement per chunk of keys for every window: the longest window
+	// bounds the range, each window is a conditional sum.
+	longest := slices.Max(p.windows)
+	var sel strings.Builder
+	for wi := range p.windows {
+		fmt.Fprintf(&sel, ", SUM(CASE WHEN taken_at > ? THEN 1 ELSE 0 END) AS n%d", wi)
+	}
 	for _, c := range chunks(len(p.keys), maxIDsPerStatement) {
 		part := p.keys[c[0]:c[1]]
-		for wi, w := range p.windows {
-			args := []any{db.tv(now.Add(-w))}
-			for _, k := range part {
-				args = append(args, k)
-			}
-			var rows []struct {
-				Key string `db:"scope_key"`
-				N   int    `db:"n"`
-			}
-			if err := sqlx.SelectContext(ctx, q, &rows, "SELECT scope_key, COUNT(*) AS n FROM cap_takes WHERE taken_at > ? AND scope_key IN "+in(len(part))+" GROUP BY scope_key", args...); err != nil {
+		args := make([]any, 0, len(p.windows)+1+len(part))
+		for _, w := range p.windows {
+			args = append(args, db.tv(now.Add(-w)))
+		}
+		args = append(args, db.tv(now.Add(-longest)))
+		for _, k := range part {
+			args = append(args, k)
+		}
+		rows, err := q.QueryxContext(ctx, "SELECT scope_key"+sel.String()+" FROM cap_takes WHERE taken_at > ? AND scope_key IN "+in(len(part))+" GROUP BY scope_key", args...)
+		if err != nil {
+			return fmt.Errorf("count cap takes: %w", err)
+		}
+		dest := make([]any, 1+len(p.windows))
+		var key string
+		ns := make([]int, len(p.windows))
+		dest[0] = &key
+		for wi := range ns {
+			dest[wi+1] = &ns[wi]
+		}
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
 				return fmt.Errorf("count cap takes: %w", err)
 			}
-			for _, r := range rows {
-				p.counts[r.Key][wi] = r.N
-			}
+			copy(p.counts[key], ns)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("count cap takes: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("count cap takes: %w", err)
 		}
 	}
 	refs := make([]string, 0, len(reqs))
@@ -210,43 +233,26 @@ func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([
 	if _, err := planCaps(reqs); err != nil {
 		return nil, fmt.Errorf("store: take caps: %w", err)
 	}
-	// The key rows exist before the transaction so that it only takes
-	// exclusive locks (no shared-to-exclusive upgrade deadlocks).
-	keysPlan, _ := planCaps(reqs)
-	if !db.sqlite() {
-		for _, c := range chunks(len(keysPlan.keys), 500) {
-			part := keysPlan.keys[c[0]:c[1]]
-			args := make([]any, len(part))
-			vals := make([]string, len(part))
-			for i, k := range part {
-				args[i], vals[i] = k, "(?)"
-			}
-			if err := db.retry(ctx, "take caps: keys", func() error {
-				_, err := db.w.ExecContext(ctx, "INSERT IGNORE INTO cap_keys (scope_key) VALUES "+strings.Join(vals, ","), args...)
-				return err
-			}); err != nil {
-				return nil, err
-			}
-		}
-	}
 	var out []string
 	err := db.tx(ctx, "take caps", func(tx *sqlx.Tx) error {
 		p, _ := planCaps(reqs)
-		for _, c := range chunks(len(p.keys), 500) {
+		// Create and lock the key rows in one statement, in sorted order
+		// (no lock-order deadlocks): an INSERT ... ON DUPLICATE KEY UPDATE
+		// takes an exclusive lock on an existing key row as well, so there
+		// is no shared-to-exclusive upgrade. SQLite: the write transaction
+		// is the lock.
+		upsert := "INSERT INTO cap_keys (scope_key) VALUES %s ON DUPLICATE KEY UPDATE scope_key = scope_key"
+		if db.sqlite() {
+			upsert = "INSERT OR IGNORE INTO cap_keys (scope_key) VALUES %s"
+		}
+		for _, c := range chunks(len(p.keys), maxIDsPerStatement) {
 			part := p.keys[c[0]:c[1]]
 			args := make([]any, len(part))
 			for i, k := range part {
 				args[i] = k
 			}
-			if db.sqlite() {
-				vals := strings.TrimSuffix(strings.Repeat("(?),", len(part)), ",")
-				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO cap_keys (scope_key) VALUES "+vals, args...); err != nil {
-					return fmt.Errorf("cap keys: %w", err)
-				}
-				continue
-			}
-			var locked []string
-			if err := tx.SelectContext(ctx, &locked, "SELECT scope_key FROM cap_keys WHERE scope_key IN "+in(len(part))+" ORDER BY scope_key FOR UPDATE", args...); err != nil {
+			vals := strings.TrimSuffix(strings.Repeat("(?),", len(part)), ",")
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(upsert, vals), args...); err != nil {
 				return fmt.Errorf("lock cap keys: %w", err)
 			}
 		}
@@ -255,7 +261,7 @@ func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([
 		}
 		var takes [][2]string
 		out, _, takes = p.decide(reqs)
-		for _, c := range chunks(len(takes), 500) {
+		for _, c := range chunks(len(takes), maxIDsPerStatement) {
 			var q strings.Builder
 			q.WriteString("INSERT INTO cap_takes (scope_key, ref, taken_at) VALUES ")
 			args := make([]any, 0, 3*(c[1]-c[0]))

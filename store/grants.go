@@ -143,9 +143,17 @@ func (db *DB) Reserve(ctx context.Context, holder string, ids []int64, now, unti
 			part := ids[c[0]:c[1]]
 			args := append([]any{holder, db.tv(until)}, int64Args(part)...)
 			args = append(args, db.tv(now), holder)
-			if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = ?, reserved_until = ? WHERE id IN "+in(len(part))+
-				" AND status = 'active' AND (reserved_until IS NULL OR reserved_until <= ? OR reserved_by = ?)", args...); err != nil {
+			res, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = ?, reserved_until = ? WHERE id IN "+in(len(part))+
+				" AND status = 'active' AND (reserved_until IS NULL OR reserved_until <= ? OR reserved_by = ?)", args...)
+			if err != nil {
 				return err
+			}
+			// Affected rows count matched rows (MySQL: clientFoundRows;
+			// SQLite: changes()): all of them taken is the common case and
+			// needs no read back.
+			if n, err := res.RowsAffected(); err == nil && int(n) == len(part) {
+				taken = append(taken, part...)
+				continue
 			}
 			var got []int64
 			args = append(int64Args(part), holder)

@@ -87,8 +87,9 @@ func (t *tsv) end() {
 }
 
 // loadData loads body into table's columns in tx (IGNORE: rows hitting a
-// unique key are skipped) and returns the rows inserted.
-func (db *DB) loadData(ctx context.Context, tx *sqlx.Tx, table string, cols []string, body *tsv) (int64, error) {
+// unique key are skipped) and returns the rows inserted. set, if not
+// empty, is a LOAD DATA SET clause of constants (no placeholders).
+func (db *DB) loadData(ctx context.Context, tx *sqlx.Tx, table string, cols []string, set string, body *tsv) (int64, error) {
 	if body.rows == 0 {
 		return 0, nil
 	}
@@ -97,7 +98,7 @@ func (db *DB) loadData(ctx context.Context, tx *sqlx.Tx, table string, cols []st
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
 	res, err := tx.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::"+name+"' IGNORE INTO TABLE "+table+
-		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+strings.Join(cols, ", ")+")")
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ("+strings.Join(cols, ", ")+")"+setClause(set))
 	if err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1148 || me.Number == 3948 || me.Number == 4166) {
@@ -119,4 +120,11 @@ const bulkMinRows = 64
 // useBulk reports whether a batch of n results is loaded with LOAD DATA.
 func (db *DB) useBulk(n int) bool {
 	return db.driver == MySQL && n >= bulkMinRows && !db.noBulk.Load()
+}
+
+func setClause(set string) string {
+	if set == "" {
+		return ""
+	}
+	return " SET " + set
 }

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,27 +151,30 @@ type Result struct {
 // gets its outcome, reason and msgid (or is deleted when Retain is false);
 // Consume consumes the grant; every grant's reservation by the result's
 // holder is released. It is idempotent: rows no longer inflight and grants
-// no longer active are left as they are.
+// no longer active are left as they are. It does not need the holder's
+// reservation to be live (a stale attempt of a dead holder is settled the
+// same way).
+//
+// A batch costs a constant number of statements: one UPDATE consuming the
+// grants (which also drops their reservations), one releasing the others
+// per holder, and per (campaign, occurrence) one DELETE and one UPDATE of
+// the send_log rows; on MySQL the UPDATE joins a JSON_TABLE of (grant id,
+// status, reason, msgid) on the unique key, on SQLite it is one prepared
+// statement run per row inside the transaction.
 func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) error {
 	if len(results) == 0 {
 		return nil
 	}
 	rs := slices.Clone(results)
-	slices.SortStableFunc(rs, func(a, b Result) int {
-		switch {
-		case a.GrantID < b.GrantID:
-			return -1
-		case a.GrantID > b.GrantID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(rs, func(a, b Result) int { return cmp.Compare(a.GrantID, b.GrantID) })
 	var consume []int64
 	release := map[string][]int64{}
 	var holders []string
 	for _, r := range rs {
 		if r.Consume {
+			// The consume drops every reservation of the grant.
 			consume = append(consume, r.GrantID)
+			continue
 		}
 		if _, ok := release[r.Holder]; !ok {
 			holders = append(holders, r.Holder)
@@ -176,6 +182,28 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 		release[r.Holder] = append(release[r.Holder], r.GrantID)
 	}
 	slices.Sort(holders)
+	// The send_log rows, grouped by (campaign, occurrence).
+	type group struct {
+		campaign string
+		occ      time.Time
+	}
+	type rows struct{ keep, drop []Result }
+	groups := map[group]*rows{}
+	var order []group
+	for _, r := range rs {
+		g := group{r.Campaign, normTime(r.Occurrence)}
+		gr := groups[g]
+		if gr == nil {
+			gr = &rows{}
+			groups[g] = gr
+			order = append(order, g)
+		}
+		if r.Retain {
+			gr.keep = append(gr.keep, r)
+		} else {
+			gr.drop = append(gr.drop, r)
+		}
+	}
 	return db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
 		for _, c := range chunks(len(consume), maxIDsPerStatement) {
 			part := consume[c[0]:c[1]]
@@ -195,63 +223,84 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 				}
 			}
 		}
-		// The send_log rows, grouped by (campaign, occurrence, retain): one
-		// statement per group and chunk.
-		type group struct {
-			campaign string
-			occ      time.Time
-			retain   bool
-		}
-		groups := map[group][]Result{}
-		var order []group
-		for _, r := range rs {
-			g := group{r.Campaign, normTime(r.Occurrence), r.Retain}
-			if _, ok := groups[g]; !ok {
-				order = append(order, g)
-			}
-			groups[g] = append(groups[g], r)
-		}
 		for _, g := range order {
-			list := groups[g]
-			for _, c := range chunks(len(list), 300) {
-				part := list[c[0]:c[1]]
-				ids := make([]any, len(part))
-				for i, r := range part {
-					ids[i] = r.GrantID
+			gr := groups[g]
+			for _, c := range chunks(len(gr.drop), maxIDsPerStatement) {
+				part := gr.drop[c[0]:c[1]]
+				args := make([]any, 0, len(part)+2)
+				args = append(args, g.campaign, db.tv(g.occ))
+				for _, r := range part {
+					args = append(args, r.GrantID)
 				}
-				if !g.retain {
-					args := append([]any{g.campaign, db.tv(g.occ)}, ids...)
-					if _, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
-						return fmt.Errorf("delete send log rows: %w", err)
-					}
-					continue
+				if _, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
+					return fmt.Errorf("delete send log rows: %w", err)
 				}
-				var q strings.Builder
-				args := make([]any, 0, 7*len(part)+3)
-				for _, col := range []string{"status", "reason", "msgid"} {
-					q.WriteString(col + " = CASE grant_id")
-					for _, r := range part {
-						q.WriteString(" WHEN ? THEN ?")
-						switch col {
-						case "status":
-							args = append(args, r.GrantID, string(r.Outcome))
-						case "reason":
-							args = append(args, r.GrantID, truncate(r.Reason, 255))
-						default:
-							args = append(args, r.GrantID, r.MsgID)
-						}
-					}
-					q.WriteString(" END, ")
-				}
-				args = append(args, db.tv(at), g.campaign, db.tv(g.occ))
-				args = append(args, ids...)
-				if _, err := tx.ExecContext(ctx, "UPDATE send_log SET "+q.String()+"finished_at = ? WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
-					return fmt.Errorf("update send log rows: %w", err)
-				}
+			}
+			if err := db.setOutcomes(ctx, tx, g.campaign, g.occ, at, gr.keep); err != nil {
+				return fmt.Errorf("update send log rows: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+// setOutcomes writes status, reason, msgid and finished_at on the inflight
+// send_log rows of (campaign, occ) named by rs.
+func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ, at time.Time, rs []Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if db.sqlite() {
+		// In-process: a prepared statement per row is cheap, and SQLite
+		// would drive an UPDATE ... FROM json_each(?) from the send_log
+		// side (a scan of the campaign's rows per batch).
+		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		atv, occv := db.tv(at), db.tv(occ)
+		for _, r := range rs {
+			if _, err := st.ExecContext(ctx, string(r.Outcome), truncate(r.Reason, 255), r.MsgID, atv, campaign, occv, r.GrantID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// MySQL: one statement; JSON_TABLE drives an eq_ref join on
+	// send_log_once (campaign, occurrence, grant_id).
+	for _, c := range chunks(len(rs), 5000) {
+		var js []byte
+		js = append(js, '[')
+		for i, r := range rs[c[0]:c[1]] {
+			if i > 0 {
+				js = append(js, ',')
+			}
+			js = append(js, '[')
+			js = strconv.AppendInt(js, r.GrantID, 10)
+			js = append(js, ',')
+			js = appendJSONString(js, string(r.Outcome))
+			js = append(js, ',')
+			js = appendJSONString(js, truncate(r.Reason, 255))
+			js = append(js, ',')
+			js = strconv.AppendInt(js, r.MsgID, 10)
+			js = append(js, ']')
+		}
+		js = append(js, ']')
+		if _, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(255) PATH '$[2]', m BIGINT PATH '$[3]')) v
+STRAIGHT_JOIN send_log s ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
+SET s.status = v.st, s.reason = v.re, s.msgid = v.m, s.finished_at = ?
+WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return append(dst, b...)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.

@@ -151,7 +151,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			body.str(token)
 			body.end()
 		}
-		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id", "token"}, &body)
+		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id", "token"}, "", &body)
 		if err != nil {
 			return st, fmt.Errorf("claim request ids: %w", err)
 		}
@@ -287,13 +287,14 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	// 3. Revoke stored long-term grants (before inserting this batch's).
 	for _, c := range chunks(len(revokes), 200) {
 		var q strings.Builder
-		q.WriteString("UPDATE grants SET status = 'revoked', reserved_by = NULL, reserved_until = NULL WHERE kind = 'long_term' AND status = 'active' AND (")
+		// lt_openid is set on long-term grants only (index grants_long_term).
+		q.WriteString("UPDATE grants SET status = 'revoked', reserved_by = NULL, reserved_until = NULL WHERE lt_openid IS NOT NULL AND status = 'active' AND (")
 		args := make([]any, 0, 2*(c[1]-c[0]))
 		for i, ut := range revokes[c[0]:c[1]] {
 			if i > 0 {
 				q.WriteString(" OR ")
 			}
-			q.WriteString("(openid = ? AND template_id = ?)")
+			q.WriteString("(lt_openid = ? AND template_id = ?)")
 			args = append(args, ut.openid, ut.template)
 		}
 		q.WriteByte(')')
@@ -317,12 +318,19 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			} else {
 				body.str(g.vars.(string))
 			}
-			body.time(at)
 			body.str(g.r.RequestID)
 			body.str(g.status)
+			if g.kind == wxcampaign.LongTerm {
+				body.str(g.r.OpenID)
+			} else {
+				body.null()
+			}
 			body.end()
 		}
-		if _, err := db.loadData(ctx, tx, "grants", []string{"openid", "template_id", "kind", "scene", "biz_no", "vars", "granted_at", "request_id", "status"}, &body); err != nil {
+		// granted_at is the same for the whole batch: a temporal literal in
+		// SET spares parsing it on every row.
+		if _, err := db.loadData(ctx, tx, "grants", []string{"openid", "template_id", "kind", "scene", "biz_no", "vars", "request_id", "status", "lt_openid"},
+			"granted_at = TIMESTAMP'"+normTime(at).Format(sqliteTimeFormat)+"'", &body); err != nil {
 			return st, fmt.Errorf("insert grants: %w", err)
 		}
 		body = tsv{}
@@ -336,7 +344,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			body.time(at)
 			body.end()
 		}
-		if _, err := db.loadData(ctx, tx, "subscription_events", []string{"request_id", "openid", "template_id", "result", "scene", "biz_no", "at"}, &body); err != nil {
+		if _, err := db.loadData(ctx, tx, "subscription_events", []string{"request_id", "openid", "template_id", "result", "scene", "biz_no", "at"}, "", &body); err != nil {
 			return st, fmt.Errorf("insert subscription events: %w", err)
 		}
 		return st, nil
@@ -344,14 +352,18 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	for _, c := range chunks(len(grants), 1000) {
 		var q strings.Builder
 		q.Grow(200 + 20*(c[1]-c[0]))
-		q.WriteString("INSERT INTO grants (openid, template_id, kind, scene, biz_no, vars, granted_at, request_id, status) VALUES ")
-		args := make([]any, 0, 9*(c[1]-c[0]))
+		q.WriteString("INSERT INTO grants (openid, template_id, kind, scene, biz_no, vars, granted_at, request_id, status, lt_openid) VALUES ")
+		args := make([]any, 0, 10*(c[1]-c[0]))
 		for i, g := range grants[c[0]:c[1]] {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?)")
-			args = append(args, g.r.OpenID, g.tmpl, string(g.kind), g.r.Scene, g.r.BusNo, g.vars, atv, g.r.RequestID, g.status)
+			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			var lt any
+			if g.kind == wxcampaign.LongTerm {
+				lt = g.r.OpenID
+			}
+			args = append(args, g.r.OpenID, g.tmpl, string(g.kind), g.r.Scene, g.r.BusNo, g.vars, atv, g.r.RequestID, g.status, lt)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return st, fmt.Errorf("insert grants: %w", err)
