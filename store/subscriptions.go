@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -468,7 +469,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 	defer stopReader()
 	var g errgroup.Group
 	gctx := ctx
-	readFailed := false // set by the reader before it closes batches
+	readFailed := false // set by the collector before it closes batches
 
 	// Writer: one transaction per batch, or one for all.
 	g.Go(func() error {
@@ -518,13 +519,41 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 		return nil
 	})
 
-	// Reader: parse lines, hand over batches.
+	// Reader: split the input into chunks of lines; parsers decode them in
+	// parallel; the collector takes the chunks in input order, counts,
+	// reports bad lines and hands over batches.
+	chunksOrdered := make(chan *lineChunk, 2*importParsers())
+	work := make(chan *lineChunk, 2*importParsers())
+	var readErr error // set by the reader before it closes chunksOrdered
+	g.Go(func() error {
+		defer close(work)
+		defer close(chunksOrdered)
+		readErr = readChunks(rctx, r, work, chunksOrdered)
+		if readErr != nil && rctx.Err() != nil && ctx.Err() == nil {
+			return nil // stopped by the writer, which reports its error
+		}
+		return readErr
+	})
+	for range importParsers() {
+		g.Go(func() error {
+			for c := range work {
+				c.parse()
+			}
+			return nil
+		})
+	}
 	g.Go(func() (err error) {
+		stopped := false // by rctx: the reader may still be running
 		defer func() {
-			readFailed = err != nil
+			readFailed = err != nil || stopped || readErr != nil
 			close(batches)
 		}()
-		br := bufio.NewReaderSize(r, 256<<10)
+		// Stopped by the writer's failure (rctx), the writer reports it;
+		// stopped by the caller (ctx), ctx.Err().
+		halt := func() error {
+			stopped = true
+			return ctx.Err()
+		}
 		batch := make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
 		bad := func(line int, msg string) {
 			rep.BadCount++
@@ -543,50 +572,26 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 			select {
 			case batches <- batch:
 			case <-rctx.Done():
-				return rctx.Err()
+				return halt()
 			}
 			batch = make([]*wxcampaign.SubscriptionResult, 0, opt.BatchSize)
 			return nil
 		}
-		var long []byte
-		overflow := false
-		for {
-			chunk, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				if len(long)+len(chunk) <= maxLineBytes+1 {
-					long = append(long, chunk...)
-				} else {
-					overflow = true
-				}
-				continue
+		for c := range chunksOrdered {
+			select {
+			case <-c.done:
+			case <-rctx.Done():
+				return halt()
 			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("store: import: read line %d: %w", rep.Lines+1, err)
-			}
-			if len(chunk) == 0 && len(long) == 0 && !overflow && errors.Is(err, io.EOF) {
-				break
-			}
-			line := chunk
-			if len(long) > 0 || overflow {
-				line = append(long, chunk...)
-				long = long[:0]
-			}
-			if len(line) > maxLineBytes+1 {
-				overflow = true
-			}
-			rep.Lines++
-			switch {
-			case overflow:
-				overflow = false
-				bad(rep.Lines, "line longer than 1 MiB")
-			case len(bytes.TrimSpace(line)) == 0:
-				rep.Blank++
-			default:
-				res, perr := ParseLine(line)
-				if perr != nil {
-					bad(rep.Lines, perr.Error())
-				} else {
-					batch = append(batch, res)
+			for i := range c.n {
+				rep.Lines++
+				switch {
+				case c.errs[i] != "":
+					bad(c.first+i, c.errs[i])
+				case c.res[i] == nil:
+					rep.Blank++
+				default:
+					batch = append(batch, c.res[i])
 					if len(batch) >= opt.BatchSize {
 						if err := send(); err != nil {
 							return err
@@ -594,12 +599,9 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 					}
 				}
 			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if rep.Lines%4096 == 0 && rctx.Err() != nil {
-				return rctx.Err()
-			}
+		}
+		if readErr != nil {
+			return nil // the reader reports it; the partial batch is not written
 		}
 		return send()
 	})
@@ -608,4 +610,124 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 		rep.Imported, rep.Duplicates, rep.Credits, rep.LongTerm, rep.Rejected = 0, 0, 0, 0, 0
 	}
 	return rep, err
+}
+
+// importParsers is the number of goroutines decoding JSON lines.
+func importParsers() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// linesPerChunk is the unit of work of the import's parsers.
+const linesPerChunk = 256
+
+// lineChunk is consecutive input lines and, once done is closed, their
+// parsed results: per line a result, or an error text, or neither (blank).
+type lineChunk struct {
+	first    int    // line number of the first line
+	n        int    // lines
+	buf      []byte // the lines' bytes
+	ends     []int  // end offset of each line in buf
+	overflow []bool // line longer than maxLineBytes (not kept in buf)
+	res      []*wxcampaign.SubscriptionResult
+	errs     []string
+	done     chan struct{}
+}
+
+func (c *lineChunk) add(line []byte, overflow bool) {
+	if !overflow {
+		c.buf = append(c.buf, line...)
+	}
+	c.ends = append(c.ends, len(c.buf))
+	c.overflow = append(c.overflow, overflow)
+	c.n++
+}
+
+// parse decodes every line of c and closes done.
+func (c *lineChunk) parse() {
+	c.res = make([]*wxcampaign.SubscriptionResult, c.n)
+	c.errs = make([]string, c.n)
+	start := 0
+	for i := range c.n {
+		line := c.buf[start:c.ends[i]]
+		start = c.ends[i]
+		switch {
+		case c.overflow[i]:
+			c.errs[i] = "line longer than 1 MiB"
+		case len(bytes.TrimSpace(line)) == 0:
+		default:
+			res, err := ParseLine(line)
+			if err != nil {
+				c.errs[i] = err.Error()
+			} else {
+				c.res[i] = res
+			}
+		}
+	}
+	close(c.done)
+}
+
+// readChunks splits r into chunks of lines and hands each to the parsers
+// (work) and, in input order, to the collector (ordered). It returns a
+// read error with the line number where it happened.
+func readChunks(ctx context.Context, r io.Reader, work, ordered chan<- *lineChunk) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	lines := 0
+	newChunk := func() *lineChunk {
+		return &lineChunk{first: lines + 1, buf: make([]byte, 0, 64<<10), done: make(chan struct{})}
+	}
+	c := newChunk()
+	flush := func() error {
+		if c.n == 0 {
+			return nil
+		}
+		for _, ch := range []chan<- *lineChunk{ordered, work} {
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		c = newChunk()
+		return nil
+	}
+	var long []byte
+	overflow := false
+	for {
+		part, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(long)+len(part) <= maxLineBytes+1 {
+				long = append(long, part...)
+			} else {
+				overflow = true
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("store: import: read line %d: %w", lines+1, err)
+		}
+		if len(part) == 0 && len(long) == 0 && !overflow && errors.Is(err, io.EOF) {
+			break
+		}
+		line := part
+		if len(long) > 0 || overflow {
+			line = append(long, part...)
+			long = long[:0]
+		}
+		if len(line) > maxLineBytes+1 {
+			overflow = true
+		}
+		lines++
+		c.add(line, overflow)
+		overflow = false
+		if c.n >= linesPerChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	return flush()
 }
