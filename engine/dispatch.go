@@ -162,28 +162,42 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deliver sends a prepared batch (live) or only reports it (dry run), then
-// records every outcome in one transaction and advances the checkpoint.
-func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
-	e := r.e
-	results := make([]store.Result, len(b.items))
-	if d != nil {
-		var wg sync.WaitGroup
-		for i, it := range b.items {
-			if it.decided {
-				continue
-			}
-			wg.Add(1)
-			d.queues[shard(it.g.OpenID, len(d.queues))] <- job{it: it, res: &results[i], done: &wg}
-		}
-		wg.Wait()
+// sending is a batch handed to the dispatcher.
+type sending struct {
+	b       *batch
+	results []store.Result
+	wg      sync.WaitGroup
+}
+
+// dispatch hands a prepared batch's messages to the workers and returns at
+// once (it blocks only while the workers' queues are full).
+func (r *run) dispatch(b *batch, d *dispatcher) *sending {
+	s := &sending{b: b, results: make([]store.Result, len(b.items))}
+	if d == nil {
+		return s
 	}
+	for i, it := range b.items {
+		if it.decided {
+			continue
+		}
+		s.wg.Add(1)
+		d.queues[shard(it.g.OpenID, len(d.queues))] <- job{it: it, res: &s.results[i], done: &s.wg}
+	}
+	return s
+}
+
+// record waits for a dispatched batch's sends (live) and records every
+// outcome in one transaction, then advances the checkpoint; a dry run only
+// reports. Batches are recorded in order.
+func (r *run) record(ctx context.Context, s *sending, live bool) error {
+	e, b := r.e, s.b
+	s.wg.Wait()
 	var finish []store.Result
 	var refs []string
 	resume := false // a grant of the batch must be looked at again when the tick resumes
 	for i, it := range b.items {
-		if !it.decided && d != nil {
-			res := results[i]
+		if !it.decided && live {
+			res := s.results[i]
 			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
 			if res.Reason != reasonAwaitingEvent {
 				// An ambiguous send under the reconcile policy stays in
@@ -199,7 +213,7 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 			}
 		}
 	}
-	if d != nil {
+	if live {
 		bg := context.WithoutCancel(ctx)
 		if len(finish) > 0 {
 			if err := e.retry(bg, "record sends", func() error { return e.store.FinishSends(bg, e.cfg.Now(), finish) }); err != nil {
@@ -212,11 +226,13 @@ func (r *run) deliver(ctx context.Context, b *batch, d *dispatcher) error {
 		// The checkpoint moves only past a batch whose every grant has its
 		// outcome for this occurrence: one held back by a shutdown is not
 		// done, and the run that resumes the tick must see it again. Once
-		// the run is ending no later batch moves it either (a batch of
-		// grants that were all decided before the shutdown would jump it
-		// past the held-back ones); looking at a finished grant again is
-		// harmless.
-		if !resume && ctx.Err() == nil {
+		// a batch was held back, or the run is ending, no later batch moves
+		// it either (it would jump past the held-back grants); looking at a
+		// finished grant again is harmless.
+		if resume {
+			r.holdCP = true
+		}
+		if !r.holdCP && ctx.Err() == nil {
 			if err := e.retry(bg, "checkpoint", func() error {
 				return e.store.Checkpoint(bg, r.c.Name, r.occ, r.holder, b.lastID)
 			}); err != nil {

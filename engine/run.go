@@ -49,8 +49,9 @@ type run struct {
 	occ     time.Time // occurrence key (UTC, second precision)
 	holder  string
 	sum     *Summary
-	seen    map[string]int // in-run dedup: openid|template -> messages
-	sim     map[string]int // preview: simulated cap takes per scope key
+	seen    map[uint64]int32 // in-run dedup: hash of openid|template -> messages
+	sim     map[uint64]int32 // preview: simulated cap takes per hashed scope key
+	holdCP  bool             // a batch was held back: the checkpoint stays put
 	mu      sync.Mutex
 	stopErr error
 	paused  time.Time
@@ -92,8 +93,8 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 		e: e, c: c, opt: opt, at: at, occ: occ,
 		holder: fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
 		sum:    newSummary(c.Name, occ, opt.DryRun),
-		seen:   map[string]int{},
-		sim:    map[string]int{},
+		seen:   map[uint64]int32{},
+		sim:    map[uint64]int32{},
 		env:    c.Program.NewEnv(),
 	}
 	if !opt.DryRun && (opt.OpenID != "" || opt.Explain) {
@@ -231,30 +232,56 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	if size <= 0 {
 		size = 500
 	}
-	batches := make(chan *batch, 1)
+	// Three stages overlap: a pager reads the next page while the current
+	// one is prepared (facts, rule, render, claim); prepared batches are
+	// dispatched as they come, several in flight at once; a recorder
+	// records them in order, so the checkpoint only ever moves past
+	// batches whose every outcome is recorded.
+	pctx, stopPager := context.WithCancel(ctx)
+	defer stopPager()
+	pages := make(chan []wx.Grant, 1)
+	var pageErr error
+	go func() {
+		defer close(pages)
+		for pctx.Err() == nil && !r.stopped() {
+			var grants []wx.Grant
+			err := r.e.retry(pctx, "list grants", func() error {
+				var err error
+				grants, err = r.e.store.ListAvailable(pctx, r.c.Template.ID, after, size, r.e.cfg.Now())
+				return err
+			})
+			if err != nil || len(grants) == 0 {
+				if pctx.Err() == nil {
+					pageErr = err
+				}
+				return
+			}
+			after = grants[len(grants)-1].ID
+			select {
+			case pages <- grants:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+
+	sending := make(chan *sending, maxBatchesInFlight)
 	var sendErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for b := range batches {
-			if err := r.deliver(ctx, b, d); err != nil && sendErr == nil {
+		for s := range sending {
+			if err := r.record(ctx, s, d != nil); err != nil && sendErr == nil {
 				sendErr = err
 			}
 		}
 	}()
 	var err error
-	for ctx.Err() == nil && !r.stopped() {
-		var grants []wx.Grant
-		err = r.e.retry(ctx, "list grants", func() error {
-			var err error
-			grants, err = r.e.store.ListAvailable(ctx, r.c.Template.ID, after, size, r.e.cfg.Now())
-			return err
-		})
-		if err != nil || len(grants) == 0 {
+	for grants := range pages {
+		if ctx.Err() != nil || r.stopped() {
 			break
 		}
-		after = grants[len(grants)-1].ID
 		var b *batch
 		b, err = r.prepare(ctx, grants)
 		if err != nil {
@@ -265,11 +292,17 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 			}
 			break
 		}
-		b.lastID = after
-		batches <- b
+		b.lastID = grants[len(grants)-1].ID
+		sending <- r.dispatch(b, d)
 	}
-	close(batches)
+	stopPager()
+	for range pages {
+	}
+	close(sending)
 	wg.Wait()
+	if err == nil {
+		err = pageErr
+	}
 	if err == nil {
 		err = sendErr
 	}
@@ -278,6 +311,9 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	}
 	return err
 }
+
+// maxBatchesInFlight bounds the batches dispatched but not yet recorded.
+const maxBatchesInFlight = 4
 
 func (r *run) stopped() bool {
 	r.mu.Lock()
@@ -372,8 +408,8 @@ func (r *run) prepare(ctx context.Context, grants []wx.Grant) (*batch, error) {
 			}
 			continue
 		}
-		key := it.g.OpenID + "|" + c.Template.ID
-		if c.PerUserPerRun > 0 && r.seen[key] >= c.PerUserPerRun {
+		key := hashKey(it.g.OpenID, c.Template.ID)
+		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
 			decide(it, wx.Skipped, reasonDedup)
 			continue
 		}
@@ -532,18 +568,18 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 		// earlier requests as it would decide them; this preview decides
 		// itself (r.sim, across batches), so it needs the stored count
 		// alone: the usage the first request of a key in the batch saw.
-		stored := map[string]int{}
+		stored := map[uint64]int{}
 		for i, it := range its {
 			failed := ""
 			var checks []CapCheck
 			for _, u := range usage[i] {
-				key := scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID) + "|" + u.Limit.Window.String()
+				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
 				base, seen := stored[key]
 				if !seen {
 					base = u.Used
 					stored[key] = base
 				}
-				used := base + r.sim[key]
+				used := base + int(r.sim[key])
 				ok := used < u.Limit.Max
 				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
 				if !ok && failed == "" {
@@ -558,9 +594,9 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 				decide(it, wx.Skipped, failed)
 				continue
 			}
-			took := map[string]bool{} // two limits of one scope and window are one take
+			took := map[uint64]bool{} // two limits of one scope and window are one take
 			for _, u := range usage[i] {
-				key := scopeKey(u.Limit.Scope, it.g.OpenID, r.c.Template.ID) + "|" + u.Limit.Window.String()
+				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
 				if !took[key] {
 					took[key] = true
 					r.sim[key]++
@@ -574,6 +610,30 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 		}
 	}
 	return nil
+}
+
+// hashKey is a 64-bit FNV-1a hash of parts joined by "|": the in-run maps
+// hold a hash per user, not strings, to keep a million-grant run small. A
+// collision (about 1 in 10^7 at a million users) can only hold a grant back
+// for a later run.
+func hashKey(parts ...string) uint64 {
+	h := uint64(14695981039346656037)
+	for i, p := range parts {
+		if i > 0 {
+			h ^= '|'
+			h *= 1099511628211
+		}
+		for j := 0; j < len(p); j++ {
+			h ^= uint64(p[j])
+			h *= 1099511628211
+		}
+	}
+	return h
+}
+
+// capKey identifies one cap counter: scope key and window.
+func capKey(l store.Limit, openid, tpl string) uint64 {
+	return hashKey(scopeKey(l.Scope, openid, tpl), l.Window.String())
 }
 
 func scopeKey(scope, openid, tpl string) string {
