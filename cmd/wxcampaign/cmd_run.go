@@ -86,6 +86,9 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
@@ -96,9 +99,6 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	sched.Apply(cs)
 	log.WithField("campaigns", len(cs)).WithField("listen", ln.Addr().String()).Info("wxcampaign running")
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
@@ -111,6 +111,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			cat.Set(next)
 			sched.Apply(next)
 			log.WithField("campaigns", len(next)).Info("reloaded campaigns")
+			fmt.Fprintf(g.stdout, "reloaded %d campaign(s)\n", len(next))
 		case err := <-httpErr:
 			sched.Stop()
 			return fmt.Errorf("http server: %w", err)

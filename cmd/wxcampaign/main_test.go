@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -372,5 +373,94 @@ func TestSendRefusesCampaignNotMatchingAccountTemplates(t *testing.T) {
 	}
 	if n := len(w.sim.Messages()); n != 0 {
 		t.Fatalf("%d messages sent", n)
+	}
+}
+
+func TestDaemonReloadOnSIGHUP(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--config", w.cfgPath, "--listen", "127.0.0.1:0"}, strings.NewReader(""), out, errb,
+			func(k string) string { return w.env[k] })
+	}()
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	var base string
+	waitFor := func(what func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !what(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out:\n%s\n%s", out, errb)
+			}
+		}
+	}
+	waitFor(func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	})
+	scene := func(name string) string {
+		req, _ := http.NewRequest("GET", base+"/v1/scenes/"+name+"/templates", nil)
+		req.Header.Set("Authorization", "Bearer test-api-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
+	// A bad file: the reload is refused and the old set keeps serving.
+	must(t, os.WriteFile(camp, []byte(strings.Replace(campaignYAML, "scenes: [add_to_cart]", "scenes: [add_to_cart]\ncolour: red", 1)), 0o644))
+	must(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	waitFor(func() bool { return strings.Contains(errb.String(), "keeping the current set") })
+	if !strings.Contains(errb.String(), "price-drop.yaml:") || !strings.Contains(scene("add_to_cart"), "tplPriceDrop") {
+		t.Fatalf("bad reload: %s / %s", errb, scene("add_to_cart"))
+	}
+	// A good file with another scene: the catalog follows.
+	must(t, os.WriteFile(camp, []byte(strings.Replace(campaignYAML, "scenes: [add_to_cart]", "scenes: [checkout]", 1)), 0o644))
+	must(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	waitFor(func() bool { return strings.Contains(out.String(), "reloaded 1 campaign(s)") })
+	if !strings.Contains(scene("checkout"), "tplPriceDrop") || strings.Contains(scene("add_to_cart"), "tplPriceDrop") {
+		t.Fatalf("after reload: checkout %s, add_to_cart %s", scene("checkout"), scene("add_to_cart"))
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+}
+
+func TestPreviewExplainsOneUser(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	file := filepath.Join(w.dir, "grants.jsonl")
+	must(t, os.WriteFile(file, []byte(`{"openId":"u1","scene":"add_to_cart","busNo":"p1","extraVariableMap":{"saved_price":"15.00"},"agreeTemplateIds":["tplPriceDrop0000000000000000000000000000001"],"rejectTemplateIds":[],"requestId":"r1"}
+{"openId":"u2","scene":"add_to_cart","busNo":"p2","extraVariableMap":{"saved_price":"29.00"},"agreeTemplateIds":["tplPriceDrop0000000000000000000000000000001"],"rejectTemplateIds":[],"requestId":"r2"}
+`), 0o644))
+	if code, out, errOut := run(t, w.env, "grants", "import", "--config", w.cfgPath, file); code != 0 {
+		t.Fatalf("import: %s %s", out, errOut)
+	}
+	camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
+	code, out, errOut := run(t, w.env, "preview", "--config", w.cfgPath, "--at", "2026-11-22T10:00:00+08:00", "--openid", "u2", camp)
+	if code != 0 {
+		t.Fatalf("preview: exit %d %s", code, errOut)
+	}
+	for _, want := range []string{`"openid": "u2"`, `"outcome": "skipped"`, `"reason": "rule false"`, `"price": 30`, `"when": false`, `"product": "p2"`, "outside quiet hours"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explanation lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `"openid": "u1"`) {
+		t.Errorf("explanation shows another user:\n%s", out)
+	}
+	_, out, _ = run(t, w.env, "preview", "--config", w.cfgPath, "--at", "2026-11-22T10:00:00+08:00", "--openid", "u1", camp)
+	for _, want := range []string{`"outcome": "sent"`, `"scope": "user_template"`, `"used": 0`, `"ok": true`, `"amount2": "¥12.50"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explanation of u1 lacks %s:\n%s", want, out)
+		}
 	}
 }
