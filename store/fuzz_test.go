@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -69,4 +70,62 @@ func TestExpandKeys(t *testing.T) {
 			t.Errorf("ExpandKeys(%q) = %q, %d; want %q, %d", tc.in, got, n, tc.want, tc.n)
 		}
 	}
+}
+
+// fastCases are lines for the differential test of the fast line parser.
+var fastCases = []string{
+	`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"oUpF8uMuAJO_M2pxb1Q9zNjW1","scene":"cart","busNo":"sku-1","extraVariableMap":{"price":100.5,"title":"Spring sale"},"agreeTemplateIds":["tmpl-price","tmpl-stock"],"rejectTemplateIds":[],"requestId":"req-1"}` + "\n",
+	` { "openId" : "中文" , "agreeTemplateIds" : [ "A" , "B" ] , "longTermTemplateIds":["B"], "banTemplateIds":["C"], "filterTemplateIds":["D"], "requestId":"r" } ` + "\r\n",
+	`{"openId":"u1","extraVariableMap":{"a":[1,{"b":null}],"s":"x\"}y","n":-1.5e3},"rejectTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"u1","extraVariableMap":{},"agreeTemplateIds":[],"rejectTemplateIds":["A"],"requestId":"r1"}`,
+	`{}`,
+	`{"openId":"u\n1","agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"u\u0031","agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"OPENID":"u1","agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"u1","openId":"u2","agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":null,"agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1","x":1}`,
+	`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1"} {}`,
+	`{"openId":"u1","agreeTemplateIds":["A"],"requestId":"r1"`,
+	`{"openId":"u1","agreeTemplateIds":["A",],"requestId":"r1"}`,
+	`{"openId":"u1","extraVariableMap":{"a":[}},"agreeTemplateIds":["A"],"requestId":"r1"}`,
+	`{"openId":"u1","extraVariableMap":[1],"agreeTemplateIds":["A"],"requestId":"r1"}`,
+	"{\"openId\":\"\xff\",\"agreeTemplateIds\":[\"A\"],\"requestId\":\"r1\"}",
+	"\ufeff{\"openId\":\"u1\",\"agreeTemplateIds\":[\"A\"],\"requestId\":\"r1\"}",
+}
+
+// TestParseFast: whenever the fast parser accepts a line, the strict
+// decoder accepts it too with the same result; the common shape is taken
+// by the fast path.
+func TestParseFast(t *testing.T) {
+	for i, c := range fastCases {
+		checkFast(t, []byte(c))
+		if _, ok := store.ParseFast([]byte(c)); ok != (i < 6) {
+			t.Errorf("case %d %q: fast path ok=%v, want %v", i, c, ok, i < 6)
+		}
+	}
+}
+
+func checkFast(t *testing.T, line []byte) {
+	t.Helper()
+	fast, ok := store.ParseFast(line)
+	if !ok {
+		return
+	}
+	strict, err := store.ParseStrict(line)
+	if err != nil {
+		t.Fatalf("%q: fast path accepted, strict decoder says %v", line, err)
+	}
+	if !reflect.DeepEqual(fast, strict) {
+		t.Fatalf("%q: fast %#v, strict %#v", line, fast, strict)
+	}
+}
+
+// FuzzParseLineFast is the differential fuzz target of the fast parser.
+func FuzzParseLineFast(f *testing.F) {
+	for _, c := range fastCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) { checkFast(t, line) })
 }

@@ -252,6 +252,11 @@ func TestImportBulkEscaping(t *testing.T) {
 		if g.OpenID != "u\t7" || g.Scene != weird || g.BizNo != `\N` || g.Vars["s"] != weird || g.Vars["n"] != 7.0 || !g.GrantedAt.Equal(t0) {
 			t.Errorf("round trip: %+v", g)
 		}
+		// A bulk re-import finds every requestId already claimed.
+		rep, err = db.Import(ctx, strings.NewReader(b.String()), store.ImportOptions{BatchSize: 1000, Now: func() time.Time { return t0 }})
+		if err != nil || rep.Imported != 0 || rep.Duplicates != 200 {
+			t.Errorf("bulk re-import: %+v %v", rep, err)
+		}
 	})
 }
 

@@ -149,10 +149,10 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		var body tsv
 		for _, r := range fresh {
 			body.str(r.RequestID)
-			body.str(token)
 			body.end()
 		}
-		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id", "token"}, "", &body)
+		// The token is hex (newToken): safe as a literal.
+		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id"}, "token = '"+token+"'", &body)
 		if err != nil {
 			return st, fmt.Errorf("claim request ids: %w", err)
 		}
@@ -427,8 +427,26 @@ const MaxReportedBadLines = 10000
 const maxLineBytes = 1 << 20
 
 // ParseLine decodes one JSON Lines entry strictly: unknown fields and
-// trailing data are errors, and the result must pass Validate.
+// trailing data are errors, and the result must pass Validate. The common
+// shape takes a fast path without reflection (parseFast); everything else
+// goes through encoding/json with DisallowUnknownFields.
 func ParseLine(line []byte) (*wxcampaign.SubscriptionResult, error) {
+	r, ok := parseFast(line)
+	if !ok {
+		var err error
+		if r, err = parseStrict(line); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return nil, errors.New(wxcampaign.ErrorMessage(err))
+	}
+	return r, nil
+}
+
+// parseStrict is encoding/json with unknown fields and trailing data as
+// errors.
+func parseStrict(line []byte) (*wxcampaign.SubscriptionResult, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	var r wxcampaign.SubscriptionResult
@@ -440,9 +458,6 @@ func ParseLine(line []byte) (*wxcampaign.SubscriptionResult, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("invalid JSON: trailing data after the object")
-	}
-	if err := r.Validate(); err != nil {
-		return nil, errors.New(wxcampaign.ErrorMessage(err))
 	}
 	return &r, nil
 }
