@@ -136,6 +136,7 @@ func previewCmd(g *globals) *cobra.Command {
 				return &exitError{code: 1, err: err}
 			}
 			out := newReporter(g.stdout, f.format, f.limit, true)
+			out.loc = c.Location
 			if f.openid != "" {
 				out.explain = true
 			}
@@ -198,6 +199,7 @@ func sendCmd(g *globals) *cobra.Command {
 				return &exitError{code: 1, err: err}
 			}
 			out := newReporter(g.stdout, f.format, 0, false)
+			out.loc = c.Location
 			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: out.report})
 			out.finish(sum)
 			if errors.Is(err, engine.ErrAlreadyRun) {
@@ -222,6 +224,7 @@ type reporter struct {
 	limit   int
 	preview bool
 	explain bool
+	loc     *time.Location
 	rows    []engine.GrantReport
 	enc     *json.Encoder
 }
@@ -257,7 +260,11 @@ func (r *reporter) finish(s engine.Summary) {
 	if s.DryRun {
 		mode = "preview (dry run: nothing reserved, sent or written; \"sent\" = would be sent)"
 	}
-	fmt.Fprintf(w, "campaign %s  occurrence %s  %s\n", s.Campaign, s.Occurrence.Format(time.RFC3339), mode)
+	occ := s.Occurrence
+	if r.loc != nil {
+		occ = occ.In(r.loc)
+	}
+	fmt.Fprintf(w, "campaign %s  occurrence %s  %s\n", s.Campaign, occ.Format(time.RFC3339), mode)
 	fmt.Fprintf(w, "status %s  grants looked at %d  duration %s", s.Status, s.Looked, s.Duration.Round(time.Millisecond))
 	if !s.DryRun {
 		fmt.Fprintf(w, "  %.0f messages/s", s.PerSecond)

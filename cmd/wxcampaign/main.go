@@ -156,6 +156,9 @@ func (g *globals) open(ctx context.Context, cfg Config, migrate bool) (*app, err
 			a.db.Close()
 			return nil, fmt.Errorf("migrate store: %w", err)
 		}
+	} else if v, err := a.db.SchemaVersion(ctx); err != nil || v == 0 {
+		a.db.Close()
+		return nil, fmt.Errorf("the store (%s) has no schema yet: run `wxcampaign migrate` first", cfg.Database.Driver)
 	}
 	if cfg.Facts != nil {
 		a.facts, err = store.OpenFacts(ctx, *cfg.Facts)
