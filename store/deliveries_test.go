@@ -185,3 +185,33 @@ func TestSettleStale(t *testing.T) {
 		}
 	})
 }
+
+// TestFinishSendsReasonRoundTrip: reasons with quotes, backslashes, control
+// characters and Chinese reach the send log unchanged (MySQL passes them
+// through JSON_TABLE).
+func TestFinishSendsReasonRoundTrip(t *testing.T) {
+	reasons := []string{`failed: 47003 "thing1" \ x`, "failed: 中文 <&> \n\t", "tab\tnewline\nquote'\"", ""}
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids := seed(t, db, "A", len(reasons))
+		var atts []store.Attempt
+		var res []store.Result
+		for i, id := range ids {
+			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
+			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: reasons[i], MsgID: int64(i), Retain: true})
+		}
+		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
+		if err := db.FinishSends(ctx, t0, res); err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]store.LogEntry{}
+		for _, e := range must[[]store.LogEntry](t)(db.SendLog(ctx, "c", 10)) {
+			got[e.GrantID] = e
+		}
+		for i, id := range ids {
+			if e := got[id]; e.Reason != reasons[i] || e.MsgID != int64(i) || e.Status != "failed" {
+				t.Errorf("grant %d: %+v, want reason %q msgid %d", id, e, reasons[i], i)
+			}
+		}
+	})
+}

@@ -103,3 +103,34 @@ func ExampleDB_AcquireRun() {
 	// Output:
 	// true false
 }
+
+// ExampleDB_MatchDelivery: a process died between BeginSends and
+// FinishSends; WeChat's delivery event tells that the message arrived, and
+// the stale attempt is settled as sent with its msgid.
+func ExampleDB_MatchDelivery() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "wxc-example")
+	defer os.RemoveAll(dir)
+	db, _ := store.Open(ctx, store.Config{DSN: filepath.Join(dir, "ledger.db")})
+	defer db.Close()
+	_, _ = db.Migrate(ctx)
+	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	_, _ = db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "o1", AgreeTemplateIDs: []string{"T"}, RequestID: "r1"}, now, nil)
+	g, _ := db.ListAvailable(ctx, "T", 0, 1, now)
+	_, _ = db.Reserve(ctx, "dead-worker", []int64{g[0].ID}, now, now.Add(time.Minute))
+	_, _ = db.BeginSends(ctx, now, []store.Attempt{{Campaign: "c", Occurrence: now, GrantID: g[0].ID, OpenID: "o1", TemplateID: "T", Holder: "dead-worker"}})
+	// ... the worker dies; WeChat pushes subscribe_msg_sent_event ...
+	n, _ := db.RecordDeliveries(ctx, now.Add(2*time.Second), []store.Delivery{{MsgID: 7001, OpenID: "o1", TemplateID: "T", Status: "success", SentAt: now.Add(time.Second)}})
+
+	later := now.Add(2 * time.Minute) // the lease has expired
+	stale, _ := db.StaleInflight(ctx, later, 100)
+	a := stale[0]
+	msgid, _ := db.MatchDelivery(ctx, a.OpenID, a.TemplateID, a.StartedAt.Add(-5*time.Second))
+	_ = db.FinishSends(ctx, later, []store.Result{{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
+		Outcome: wxcampaign.Sent, Reason: "sent (delivery event)", MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true}})
+	st, _ := db.GetGrant(ctx, a.GrantID)
+	again, _ := db.MatchDelivery(ctx, "o1", "T", now)
+	fmt.Println(n, a.Kind, msgid, st.Status, again)
+	// Output:
+	// 1 one_time 7001 consumed 0
+}
