@@ -13,9 +13,9 @@ import (
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// availableWhere is the condition for a grant a run may take at now (the
+// availableWhere is the condition for a grant g a run may take at now (the
 // last argument): active and not reserved by a live lease.
-const availableWhere = "status = 'active' AND (reserved_until IS NULL OR reserved_until <= ?)"
+const availableWhere = "g.status = 'active' AND NOT EXISTS (SELECT 1 FROM grant_reservations r WHERE r.grant_id = g.id AND r.until > ?)"
 
 type grantRow struct {
 	ID         int64          `db:"id"`
@@ -51,8 +51,8 @@ func (db *DB) ListAvailable(ctx context.Context, templateID string, afterID int6
 	err := db.retry(ctx, "list available", func() error {
 		rows = rows[:0]
 		return db.r.SelectContext(ctx, &rows,
-			"SELECT id, openid, template_id, kind, scene, biz_no, vars, granted_at FROM grants"+db.availableIndex()+" WHERE template_id = ? AND id > ? AND "+
-				availableWhere+" ORDER BY id LIMIT ?", templateID, afterID, db.tv(now), limit)
+			"SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at FROM grants g"+db.availableIndex()+" WHERE g.template_id = ? AND g.id > ? AND "+
+				availableWhere+" ORDER BY g.id LIMIT ?", templateID, afterID, db.tv(now), limit)
 	})
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func (db *DB) availableIndex() string {
 func (db *DB) CountAvailable(ctx context.Context, templateID string, now time.Time) (int, error) {
 	var n int
 	err := db.retry(ctx, "count available", func() error {
-		return db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM grants WHERE template_id = ? AND "+availableWhere, templateID, db.tv(now))
+		return db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM grants g WHERE g.template_id = ? AND "+availableWhere, templateID, db.tv(now))
 	})
 	return n, err
 }
@@ -100,7 +100,8 @@ func (db *DB) GetGrant(ctx context.Context, id int64) (GrantState, error) {
 		ReservedUntil dbTime         `db:"reserved_until"`
 	}
 	err := db.retry(ctx, "get grant", func() error {
-		return db.r.GetContext(ctx, &r, "SELECT id, openid, template_id, kind, scene, biz_no, vars, granted_at, status, consumed_at, reserved_by, reserved_until FROM grants WHERE id = ?", id)
+		return db.r.GetContext(ctx, &r, `SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at, g.status, g.consumed_at, r.holder AS reserved_by, r.until AS reserved_until
+FROM grants g LEFT JOIN grant_reservations r ON r.grant_id = g.id AND g.status = 'active' WHERE g.id = ?`, id)
 	})
 	if err == nil {
 		var g wxcampaign.Grant
@@ -132,33 +133,54 @@ func sortedUnique(ids []int64) []int64 {
 
 // Reserve atomically takes, for holder until until, those of ids that are
 // available at now (or already reserved by holder) and returns the ids
-// taken, ascending. No two holders can hold one grant: the UPDATE is
-// guarded by the availability condition and row locks serialise it.
+// taken, ascending. No two holders can hold one grant: a reservation is the
+// grant's row in grant_reservations (primary key grant_id), taken over only
+// when its lease expired; the grant rows are share-locked, so a grant
+// consumed or revoked meanwhile is not taken.
+//
+// The common case is one statement: an INSERT IGNORE ... SELECT of the
+// active grants that writes every row (no reservation existed). Otherwise
+// the existing reservations that are expired or holder's own are taken over
+// and the taken ids read back.
 func (db *DB) Reserve(ctx context.Context, holder string, ids []int64, now, until time.Time) ([]int64, error) {
 	ids = sortedUnique(ids)
 	var taken []int64
+	lock := ""
+	if !db.sqlite() {
+		lock = " LOCK IN SHARE MODE"
+	}
 	err := db.tx(ctx, "reserve", func(tx *sqlx.Tx) error {
 		taken = taken[:0]
 		for _, c := range chunks(len(ids), maxIDsPerStatement) {
 			part := ids[c[0]:c[1]]
 			args := append([]any{holder, db.tv(until)}, int64Args(part)...)
-			args = append(args, db.tv(now), holder)
-			res, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = ?, reserved_until = ? WHERE id IN "+in(len(part))+
-				" AND status = 'active' AND (reserved_until IS NULL OR reserved_until <= ? OR reserved_by = ?)", args...)
+			res, err := tx.ExecContext(ctx, db.insertIgnore()+" INTO grant_reservations (grant_id, holder, until) SELECT id, ?, ? FROM grants WHERE id IN "+in(len(part))+
+				" AND status = 'active' ORDER BY id"+lock, args...)
 			if err != nil {
 				return err
 			}
-			// Affected rows count matched rows (MySQL: clientFoundRows;
-			// SQLite: changes()): all of them taken is the common case and
-			// needs no read back.
 			if n, err := res.RowsAffected(); err == nil && int(n) == len(part) {
 				taken = append(taken, part...)
 				continue
 			}
+			// Some grant is not active or already has a reservation row.
+			var active []int64
+			if err := tx.SelectContext(ctx, &active, "SELECT id FROM grants WHERE id IN "+in(len(part))+" AND status = 'active' ORDER BY id"+lock, int64Args(part)...); err != nil {
+				return err
+			}
+			if len(active) == 0 {
+				continue
+			}
+			args = append([]any{holder, db.tv(until)}, int64Args(active)...)
+			args = append(args, db.tv(now), holder)
+			if _, err := tx.ExecContext(ctx, "UPDATE grant_reservations SET holder = ?, until = ? WHERE grant_id IN "+in(len(active))+
+				" AND (until <= ? OR holder = ?)", args...); err != nil {
+				return err
+			}
 			var got []int64
-			args = append(int64Args(part), holder)
-			if err := tx.SelectContext(ctx, &got, "SELECT id FROM grants WHERE id IN "+in(len(part))+
-				" AND status = 'active' AND reserved_by = ? ORDER BY id", args...); err != nil {
+			args = append(int64Args(active), holder)
+			if err := tx.SelectContext(ctx, &got, "SELECT grant_id FROM grant_reservations WHERE grant_id IN "+in(len(active))+
+				" AND holder = ? ORDER BY grant_id", args...); err != nil {
 				return err
 			}
 			taken = append(taken, got...)
@@ -178,7 +200,7 @@ func (db *DB) Release(ctx context.Context, holder string, ids []int64) error {
 		for _, c := range chunks(len(ids), maxIDsPerStatement) {
 			part := ids[c[0]:c[1]]
 			args := append(int64Args(part), holder)
-			if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = NULL, reserved_until = NULL WHERE id IN "+in(len(part))+" AND reserved_by = ?", args...); err != nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part))+" AND holder = ?", args...); err != nil {
 				return err
 			}
 		}
@@ -186,10 +208,11 @@ func (db *DB) Release(ctx context.Context, holder string, ids []int64) error {
 	})
 }
 
-// ExtendReservations moves every reservation of holder to until.
+// ExtendReservations moves every reservation of holder to until. The
+// reservation table holds only the leases in flight, so this scans it.
 func (db *DB) ExtendReservations(ctx context.Context, holder string, until time.Time) error {
 	return db.tx(ctx, "extend reservations", func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_until = ? WHERE reserved_by = ? AND status = 'active'", db.tv(until), holder)
+		_, err := tx.ExecContext(ctx, "UPDATE grant_reservations SET until = ? WHERE holder = ?", db.tv(until), holder)
 		return err
 	})
 }

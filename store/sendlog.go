@@ -208,9 +208,13 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 		for _, c := range chunks(len(consume), maxIDsPerStatement) {
 			part := consume[c[0]:c[1]]
 			args := append([]any{db.tv(at)}, int64Args(part)...)
-			if _, err := tx.ExecContext(ctx, "UPDATE grants SET status = CASE WHEN kind = 'long_term' THEN 'revoked' ELSE 'consumed' END, consumed_at = ?, reserved_by = NULL, reserved_until = NULL WHERE id IN "+
+			if _, err := tx.ExecContext(ctx, "UPDATE grants SET status = CASE WHEN kind = 'long_term' THEN 'revoked' ELSE 'consumed' END, consumed_at = ? WHERE id IN "+
 				in(len(part))+" AND status = 'active'", args...); err != nil {
 				return fmt.Errorf("consume grants: %w", err)
+			}
+			// A consumed grant keeps no reservation, whoever holds it.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part)), int64Args(part)...); err != nil {
+				return fmt.Errorf("drop reservations: %w", err)
 			}
 		}
 		for _, h := range holders {
@@ -218,7 +222,7 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 			for _, c := range chunks(len(ids), maxIDsPerStatement) {
 				part := ids[c[0]:c[1]]
 				args := append(int64Args(part), h)
-				if _, err := tx.ExecContext(ctx, "UPDATE grants SET reserved_by = NULL, reserved_until = NULL WHERE id IN "+in(len(part))+" AND reserved_by = ?", args...); err != nil {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part))+" AND holder = ?", args...); err != nil {
 					return fmt.Errorf("release grants: %w", err)
 				}
 			}
@@ -333,9 +337,9 @@ func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]At
 	err := db.retry(ctx, "stale inflight", func() error {
 		rows = rows[:0]
 		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder, s.started_at, COALESCE(g.kind, '') AS kind
-FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id
+FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id LEFT JOIN grant_reservations r ON r.grant_id = s.grant_id
 WHERE s.status = 'inflight'
-  AND (g.id IS NULL OR g.reserved_by IS NULL OR g.reserved_by <> s.holder OR g.reserved_until IS NULL OR g.reserved_until <= ?)
+  AND (r.grant_id IS NULL OR r.holder <> s.holder OR r.until <= ?)
 ORDER BY s.id LIMIT ?`, db.tv(now), limit)
 	})
 	if err != nil {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,6 +153,7 @@ func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
 		}
 		return nil
 	}
+	cpu0 := serverThreadsCPU()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -158,6 +162,11 @@ func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	if db.Driver() == store.MySQL && cpu0 != nil {
+		if d, ok := connectionsCPU(ctx, db, cpu0); ok {
+			b.ReportMetric(float64(d.Microseconds())/float64(sendBatch*b.N), "srv-µs/grant")
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			b.Fatal(err)
@@ -173,4 +182,62 @@ func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
 		}
 	}
 	b.ReportMetric(float64(sendBatch*b.N)/b.Elapsed().Seconds(), "grants/s")
+}
+
+// serverThreadsCPU is the CPU time (user+system) of every thread of a local
+// mariadbd or mysqld, by thread id, from /proc; nil when there is none.
+func serverThreadsCPU() map[int]time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		if c := strings.TrimSpace(string(comm)); c != "mariadbd" && c != "mysqld" {
+			continue
+		}
+		tasks, err := os.ReadDir(filepath.Join("/proc", d.Name(), "task"))
+		if err != nil {
+			return nil
+		}
+		out := map[int]time.Duration{}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "task", t.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			// After the parenthesised command, utime and stime are the
+			// 12th and 13th fields, in clock ticks (100 Hz).
+			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if len(f) < 13 {
+				continue
+			}
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			out[tid] = time.Duration(ut+st) * 10 * time.Millisecond
+		}
+		return out
+	}
+	return nil
+}
+
+// connectionsCPU is the CPU the server threads of this benchmark's
+// database's connections (information_schema.PROCESSLIST.TID, MariaDB)
+// used since the snapshot before: the statements' own cost, without the
+// InnoDB background threads and without other clients of the server.
+func connectionsCPU(ctx context.Context, db *store.DB, before map[int]time.Duration) (time.Duration, bool) {
+	var tids []int
+	if err := db.SQLX().SelectContext(ctx, &tids, "SELECT TID FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"); err != nil || len(tids) == 0 {
+		return 0, false
+	}
+	after := serverThreadsCPU()
+	var d time.Duration
+	for _, tid := range tids {
+		d += after[tid] - before[tid]
+	}
+	return d, true
 }

@@ -289,7 +289,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	for _, c := range chunks(len(revokes), 200) {
 		var q strings.Builder
 		// lt_openid is set on long-term grants only (index grants_long_term).
-		q.WriteString("UPDATE grants SET status = 'revoked', reserved_by = NULL, reserved_until = NULL WHERE lt_openid IS NOT NULL AND status = 'active' AND (")
+		q.WriteString("UPDATE grants SET status = 'revoked' WHERE lt_openid IS NOT NULL AND status = 'active' AND (")
 		args := make([]any, 0, 2*(c[1]-c[0]))
 		for i, ut := range revokes[c[0]:c[1]] {
 			if i > 0 {
