@@ -52,6 +52,7 @@ type run struct {
 	seen    map[uint64]int32 // in-run dedup: hash of openid|template -> messages
 	sim     map[uint64]int32 // preview: simulated cap takes per hashed scope key
 	holdCP  bool             // a batch was held back: the checkpoint stays put
+	facts   factCache        // fact rows read by this run
 	mu      sync.Mutex
 	stopErr error
 	paused  time.Time
@@ -462,9 +463,12 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 		return out, nil
 	}
 	env := r.env
+	now := r.e.cfg.Now()
 	for _, f := range r.c.Facts {
+		r.facts.rotate(now)
 		keys := make([]string, len(items))
 		var args []any
+		var asked []string
 		seen := map[string]bool{}
 		for i, it := range items {
 			env.Reset(&it.g, r.at)
@@ -474,41 +478,80 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 			}
 			s := keyString(k)
 			keys[i] = s
-			if !seen[s] {
-				seen[s] = true
-				args = append(args, k)
+			if _, ok := r.facts.get(f.Name, s); ok || seen[s] {
+				continue
 			}
+			seen[s] = true
+			args = append(args, k)
+			asked = append(asked, s)
 		}
 		rows := make([]map[string]any, len(items))
 		out[f.Name] = rows
-		if len(args) == 0 {
-			continue
-		}
-		var res []map[string]any
-		err := r.e.retry(ctx, "facts "+f.Name, func() error {
-			var err error
-			res, err = r.e.facts.Query(ctx, f.Query, args)
-			return err
-		})
-		if err != nil {
-			return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
-		}
-		byKey := make(map[string]map[string]any, len(res))
-		for _, row := range res {
-			v, ok := row[f.Column]
-			if !ok {
-				return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
+		if len(args) > 0 {
+			var res []map[string]any
+			err := r.e.retry(ctx, "facts "+f.Name, func() error {
+				var err error
+				res, err = r.e.facts.Query(ctx, f.Query, args)
+				return err
+			})
+			if err != nil {
+				return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
 			}
-			byKey[keyString(v)] = row
+			for _, s := range asked {
+				r.facts.put(f.Name, s, nil) // no row, unless the result has one
+			}
+			for _, row := range res {
+				v, ok := row[f.Column]
+				if !ok {
+					return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
+				}
+				r.facts.put(f.Name, keyString(v), row)
+			}
 		}
 		for i, k := range keys {
 			if k != "" {
-				rows[i] = byKey[k]
+				rows[i], _ = r.facts.get(f.Name, k)
 			}
 		}
 	}
 	return out, nil
 }
+
+// factCache keeps the fact rows a run has read, so that a key shared by
+// many grants (a product saved by thousands of users) is queried once per
+// window instead of once per batch. Entries live at most factTTL, so a long
+// run still sees a price change or a paid order within that time; memory
+// stays flat: two generations of at most factGen keys each, the older
+// dropped when the newer fills.
+type factCache struct {
+	cur, old map[string]map[string]any // key: fact name + "\x00" + key
+	since    time.Time
+}
+
+const (
+	factTTL = 30 * time.Second
+	factGen = 25000
+)
+
+func (c *factCache) rotate(now time.Time) {
+	switch {
+	case c.cur == nil || now.Sub(c.since) > factTTL:
+		c.cur, c.old, c.since = map[string]map[string]any{}, nil, now
+	case len(c.cur) >= factGen:
+		c.old, c.cur = c.cur, map[string]map[string]any{}
+	}
+}
+
+func (c *factCache) get(fact, key string) (map[string]any, bool) {
+	k := fact + "\x00" + key
+	if row, ok := c.cur[k]; ok {
+		return row, true
+	}
+	row, ok := c.old[k]
+	return row, ok
+}
+
+func (c *factCache) put(fact, key string, row map[string]any) { c.cur[fact+"\x00"+key] = row }
 
 // keyString normalizes a fact key so that 42, int64(42) and "42" match.
 func keyString(v any) string {
