@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,12 +97,31 @@ func (f *runFlags) checkFormat() error {
 	return nil
 }
 
-func loadOne(a *app, path string) (*campaigns.Campaign, error) {
+// openRun is the common start of preview and send: flags, config, store
+// (migrated when migrate), the campaign file and the run's time.
+func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate bool) (*app, *campaigns.Campaign, time.Time, error) {
+	if err := f.checkFormat(); err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	a, err := g.open(ctx, cfg, migrate)
+	if err != nil {
+		return nil, nil, time.Time{}, &exitError{code: 1, err: err}
+	}
 	c, err := campaigns.LoadFile(path, a.defaults())
 	if err != nil {
-		return nil, &exitError{code: 1, err: fmt.Errorf("invalid campaign:\n%w", err)}
+		a.Close()
+		return nil, nil, time.Time{}, &exitError{code: 1, err: fmt.Errorf("invalid campaign:\n%w", err)}
 	}
-	return c, nil
+	at, err := f.time(c.Location)
+	if err != nil {
+		a.Close()
+		return nil, nil, time.Time{}, err
+	}
+	return a, c, at, nil
 }
 
 func previewCmd(g *globals) *cobra.Command {
@@ -111,26 +131,11 @@ func previewCmd(g *globals) *cobra.Command {
 		Short: "Dry run: what would be sent, per user, and why not (no reservation, no send, no write)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.checkFormat(); err != nil {
-				return err
-			}
-			cfg, err := g.config()
+			a, c, at, err := g.openRun(cmd.Context(), f, args[0], false)
 			if err != nil {
 				return err
-			}
-			a, err := g.open(cmd.Context(), cfg, false)
-			if err != nil {
-				return &exitError{code: 1, err: err}
 			}
 			defer a.Close()
-			c, err := loadOne(a, args[0])
-			if err != nil {
-				return err
-			}
-			at, err := f.time(c.Location)
-			if err != nil {
-				return err
-			}
 			eng, err := a.engine(nil, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -162,26 +167,11 @@ func sendCmd(g *globals) *cobra.Command {
 		Short: "Run a campaign once now (or as if at --at) and print a summary",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.checkFormat(); err != nil {
-				return err
-			}
-			cfg, err := g.config()
+			a, c, at, err := g.openRun(cmd.Context(), f, args[0], true)
 			if err != nil {
 				return err
-			}
-			a, err := g.open(cmd.Context(), cfg, true)
-			if err != nil {
-				return &exitError{code: 1, err: err}
 			}
 			defer a.Close()
-			c, err := loadOne(a, args[0])
-			if err != nil {
-				return err
-			}
-			at, err := f.time(c.Location)
-			if err != nil {
-				return err
-			}
 			client, err := a.client(nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}
