@@ -165,38 +165,86 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 	if len(results) == 0 {
 		return nil
 	}
+	p := planFinish(results)
+	consume, holders, release, order, groups := p.consume, p.holders, p.release, p.order, p.groups
+	return db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
+		return db.finishSends(ctx, tx, at, consume, holders, release, order, groups)
+	})
+}
+
+// FinishSendsAndCheckpoint is FinishSends and Checkpoint(campaign,
+// occurrence, holder, lastGrantID) in one transaction (one commit instead
+// of two per batch). The results are recorded even when the run's lease is
+// lost; the checkpoint then does not move and ErrLeaseLost is returned.
+func (db *DB) FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error {
+	p := planFinish(results)
+	lost := false
+	err := db.tx(ctx, "finish sends and checkpoint", func(tx *sqlx.Tx) error {
+		lost = false
+		if err := db.finishSends(ctx, tx, at, p.consume, p.holders, p.release, p.order, p.groups); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE runs SET checkpoint = CASE WHEN checkpoint < ? THEN ? ELSE checkpoint END WHERE campaign = ? AND occurrence = ? AND holder = ? AND status = 'running'",
+			lastGrantID, lastGrantID, campaign, db.tv(occurrence), holder)
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		lost = n == 0
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if lost {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+type finishGroup struct {
+	campaign string
+	occ      time.Time
+}
+
+type finishRows struct{ keep, drop []Result }
+
+// finishPlan is FinishSends' work, sorted for lock order.
+type finishPlan struct {
+	consume []int64
+	holders []string
+	release map[string][]int64
+	order   []finishGroup
+	groups  map[finishGroup]*finishRows
+}
+
+func planFinish(results []Result) finishPlan {
 	rs := slices.Clone(results)
 	slices.SortStableFunc(rs, func(a, b Result) int { return cmp.Compare(a.GrantID, b.GrantID) })
-	var consume []int64
-	release := map[string][]int64{}
-	var holders []string
+	p := finishPlan{release: map[string][]int64{}, groups: map[finishGroup]*finishRows{}}
 	for _, r := range rs {
 		if r.Consume {
 			// The consume drops every reservation of the grant.
-			consume = append(consume, r.GrantID)
+			p.consume = append(p.consume, r.GrantID)
 			continue
 		}
-		if _, ok := release[r.Holder]; !ok {
-			holders = append(holders, r.Holder)
+		if _, ok := p.release[r.Holder]; !ok {
+			p.holders = append(p.holders, r.Holder)
 		}
-		release[r.Holder] = append(release[r.Holder], r.GrantID)
+		p.release[r.Holder] = append(p.release[r.Holder], r.GrantID)
 	}
-	slices.Sort(holders)
+	slices.Sort(p.holders)
 	// The send_log rows, grouped by (campaign, occurrence).
-	type group struct {
-		campaign string
-		occ      time.Time
-	}
-	type rows struct{ keep, drop []Result }
-	groups := map[group]*rows{}
-	var order []group
 	for _, r := range rs {
-		g := group{r.Campaign, normTime(r.Occurrence)}
-		gr := groups[g]
+		g := finishGroup{r.Campaign, normTime(r.Occurrence)}
+		gr := p.groups[g]
 		if gr == nil {
-			gr = &rows{}
-			groups[g] = gr
-			order = append(order, g)
+			gr = &finishRows{}
+			p.groups[g] = gr
+			p.order = append(p.order, g)
 		}
 		if r.Retain {
 			gr.keep = append(gr.keep, r)
@@ -204,7 +252,12 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 			gr.drop = append(gr.drop, r)
 		}
 	}
-	return db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
+	return p
+}
+
+// finishSends runs FinishSends' statements in tx.
+func (db *DB) finishSends(ctx context.Context, tx *sqlx.Tx, at time.Time, consume []int64, holders []string, release map[string][]int64, order []finishGroup, groups map[finishGroup]*finishRows) error {
+	{
 		for _, c := range chunks(len(consume), maxIDsPerStatement) {
 			part := consume[c[0]:c[1]]
 			args := append([]any{db.tv(at)}, int64Args(part)...)
@@ -245,7 +298,7 @@ func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) e
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // setOutcomes writes status, reason, msgid and finished_at on the inflight

@@ -729,3 +729,52 @@ func TestRecordSubscriptions(t *testing.T) {
 		}
 	})
 }
+
+func TestFinishSendsAndCheckpoint(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		occ := t0
+		ids := seed(t, db, "A", 3)
+		if _, ok, err := db.AcquireRun(ctx, "c", occ, "p1", t0, t0.Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("acquire: %v %v", ok, err)
+		}
+		if got := must[[]int64](t)(db.Reserve(ctx, "p1", ids, t0, t0.Add(time.Minute))); len(got) != 3 {
+			t.Fatalf("reserved %v", got)
+		}
+		var atts []store.Attempt
+		for _, id := range ids {
+			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: occ, GrantID: id, OpenID: "o", TemplateID: "A", Holder: "p1"})
+		}
+		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
+		res := func(id int64, msgid int64) []store.Result {
+			return []store.Result{{Campaign: "c", Occurrence: occ, GrantID: id, Holder: "p1", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: msgid, Consume: true, Retain: true}}
+		}
+		tests := []struct {
+			name     string
+			holder   string
+			id       int64
+			last     int64
+			wantErr  error
+			wantCkpt int64
+		}{
+			{"moves the checkpoint", "p1", ids[0], ids[0], nil, ids[0]},
+			{"never moves back", "p1", ids[1], ids[0] - 1, nil, ids[0]},
+			{"lease lost still records", "p2", ids[2], ids[2], store.ErrLeaseLost, ids[0]},
+		}
+		for i, tc := range tests {
+			err := db.FinishSendsAndCheckpoint(ctx, t0.Add(time.Second), res(tc.id, int64(100+i)), "c", occ, tc.holder, tc.last)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("%s: err = %v, want %v", tc.name, err, tc.wantErr)
+			}
+			if r := must[store.Run](t)(db.GetRun(ctx, "c", occ)); r.Checkpoint != tc.wantCkpt {
+				t.Errorf("%s: checkpoint %d, want %d", tc.name, r.Checkpoint, tc.wantCkpt)
+			}
+			if st := must[store.GrantState](t)(db.GetGrant(ctx, tc.id)); st.Status != store.StatusConsumed || st.ReservedBy != "" {
+				t.Errorf("%s: grant %q reserved by %q, want consumed, unreserved", tc.name, st.Status, st.ReservedBy)
+			}
+		}
+		if n := must[map[string]int](t)(db.OutcomeCounts(ctx, "c")); n["sent"] != 3 || n[store.StatusInflight] != 0 {
+			t.Errorf("outcomes %v, want 3 sent", n)
+		}
+	})
+}
