@@ -471,7 +471,7 @@ func (r *runner) add(row Row, m measure) {
 func (r *runner) reset(ctx context.Context) error {
 	for _, q := range []string{
 		"TRUNCATE TABLE send_log", "TRUNCATE TABLE cap_takes", "TRUNCATE TABLE cap_keys", "TRUNCATE TABLE runs",
-		"TRUNCATE TABLE pauses", "TRUNCATE TABLE tokens",
+		"TRUNCATE TABLE pauses", "TRUNCATE TABLE tokens", "TRUNCATE TABLE grant_reservations",
 		"UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL",
 	} {
 		if _, err := r.db.ExecContext(ctx, q); err != nil {

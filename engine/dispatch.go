@@ -215,29 +215,29 @@ func (r *run) record(ctx context.Context, s *sending, live bool) error {
 	}
 	if live {
 		bg := context.WithoutCancel(ctx)
-		if len(finish) > 0 {
-			if err := e.retry(bg, "record sends", func() error { return e.store.FinishSends(bg, e.cfg.Now(), finish) }); err != nil {
-				return err
-			}
-		}
-		if len(refs) > 0 {
-			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
-		}
 		// The checkpoint moves only past a batch whose every grant has its
 		// outcome for this occurrence: one held back by a shutdown is not
 		// done, and the run that resumes the tick must see it again. Once
 		// a batch was held back, or the run is ending, no later batch moves
 		// it either (it would jump past the held-back grants); looking at a
-		// finished grant again is harmless.
+		// finished grant again is harmless. Outcomes and checkpoint are
+		// recorded in one transaction.
 		if resume {
 			r.holdCP = true
 		}
+		var err error
 		if !r.holdCP && ctx.Err() == nil {
-			if err := e.retry(bg, "checkpoint", func() error {
-				return e.store.Checkpoint(bg, r.c.Name, r.occ, r.holder, b.lastID)
-			}); err != nil {
-				return err
-			}
+			err = e.retry(bg, "record sends", func() error {
+				return e.store.FinishSendsAndCheckpoint(bg, e.cfg.Now(), finish, r.c.Name, r.occ, r.holder, b.lastID)
+			})
+		} else if len(finish) > 0 {
+			err = e.retry(bg, "record sends", func() error { return e.store.FinishSends(bg, e.cfg.Now(), finish) })
+		}
+		if err != nil {
+			return err
+		}
+		if len(refs) > 0 {
+			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
 		}
 	}
 	for _, it := range b.items {

@@ -941,7 +941,7 @@ func testAmbiguousTimeout(t *testing.T, nc storetest.NamedConfig) {
 func (w *world) checkSettled(tpl string) {
 	w.t.Helper()
 	delivered := len(w.recipients(tpl))
-	if n := w.count("SELECT COUNT(*) FROM grants WHERE reserved_by IS NOT NULL"); n != 0 {
+	if n := w.count("SELECT COUNT(*) FROM grant_reservations"); n != 0 {
 		w.t.Errorf("%d grants still reserved after the interrupted run", n)
 	}
 	if n := w.count("SELECT COUNT(*) FROM send_log WHERE status = 'inflight'"); n != 0 {

@@ -33,6 +33,7 @@ type Store interface {
 	ExtendReservations(ctx context.Context, holder string, until time.Time) error
 	BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error)
 	FinishSends(ctx context.Context, at time.Time, results []store.Result) error
+	FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []store.Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
 	TakeCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, error)

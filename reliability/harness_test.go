@@ -253,7 +253,7 @@ func (w *world) verify() (delivered, dups int) {
 		q   string
 	}{
 		{&consumed, `SELECT COUNT(*) FROM grants WHERE status = 'consumed'`},
-		{&reservedLive, `SELECT COUNT(*) FROM grants WHERE reserved_until > UTC_TIMESTAMP(6)`},
+		{&reservedLive, "SELECT COUNT(*) FROM grant_reservations WHERE `until` > UTC_TIMESTAMP(6)"},
 		{&inflight, `SELECT COUNT(*) FROM send_log WHERE status = 'inflight'`},
 		{&consumedIneligible, `SELECT COUNT(*) FROM grants WHERE status = 'consumed' AND vars LIKE '%5.00%'`},
 	} {
