@@ -44,8 +44,8 @@ type Overflow string
 
 // Overflow policies.
 const (
-	Truncate Overflow = "truncate" // shorten to 20 characters ending in "…" (the default)
-	Skip     Overflow = "skip"     // skip the grant: render invalid, longer than 20 characters
+	Truncate Overflow = "truncate" // shorten to 20 characters ending in "…", when the campaign asks for it
+	Skip     Overflow = "skip"     // skip the grant: render invalid, longer than 20 characters (the default)
 )
 
 // Field is a data field: key "thing1" and its expression source.
@@ -147,7 +147,9 @@ func Compile(spec Spec) (*Program, error) {
 	}
 	switch spec.Overflow {
 	case "":
-		p.overflow = Truncate
+		// WeChat never truncates; the engine shortens a thing only when a
+		// campaign asks for it (WECHAT.md), as campaigns' default says.
+		p.overflow = Skip
 	case Truncate, Skip:
 	default:
 		add("overflow", "unknown overflow %q: want truncate or skip", spec.Overflow)

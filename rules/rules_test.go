@@ -156,7 +156,7 @@ func TestCompileValid(t *testing.T) {
 			Page: `"pages/order/pay?id=" + str(order.id)`,
 		},
 		"no when, no facts":             {Data: []Field{{Key: "thing1", Expr: `campaign.name + " " + grant.scene`}}},
-		"long constant thing, truncate": {Data: []Field{{Key: "thing1", Expr: `"` + strings.Repeat("长", 30) + `"`}}},
+		"long constant thing, truncate": {Overflow: Truncate, Data: []Field{{Key: "thing1", Expr: `"` + strings.Repeat("长", 30) + `"`}}},
 		"enum": {
 			Data:  []Field{{Key: "enum1", Expr: `grant.vars.status`}},
 			Enums: map[string][]string{"enum1": {"a", "b"}},
@@ -273,7 +273,8 @@ func TestRender(t *testing.T) {
 		{"time range", "time1", `clock(now) + "~" + clock(now + duration("2h"))`, "", nil, "10:00~12:00", ""},
 		{"date of string", "date1", `date("2024-02-29")`, "", nil, "2024年2月29日", ""},
 		{"truncate fn", "thing1", "truncate(product.name, 5)", "", nil, "Nike…", ""},
-		{"thing overflow truncates", "thing1", `product.name + "，限时降价，快来看看吧朋友们"`, "", nil, "Nike Air 42码，限时降价，快…", ""},
+		{"thing overflow truncates", "thing1", `product.name + "，限时降价，快来看看吧朋友们"`, Truncate, nil, "Nike Air 42码，限时降价，快…", ""},
+		{"thing overflow skips by default", "thing1", `product.name + "，限时降价，快来看看吧朋友们"`, "", nil, "", "render invalid: thing1: longer than 20 characters"},
 		{"thing overflow skip", "thing1", `product.name + "，限时降价，快来看看吧朋友们"`, Skip, nil, "", "render invalid: thing1: longer than 20 characters"},
 		{"other types never truncate", "character_string1", `"` + strings.Repeat("x", 33) + `" + grant.biz_no`, "", nil, "", "render invalid: character_string1: longer than 32 characters"},
 		{"not an amount", "amount2", `str(product.price)`, "", nil, "79.5", ""},
