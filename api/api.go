@@ -110,10 +110,10 @@ type Server struct {
 	log     logrus.FieldLogger
 	tokens  [][sha256.Size]byte
 	handler http.Handler
-	batch   *batcher // nil unless Deps.Subs implements BatchSubscriptions
+	batch   *groupCommit[subscription, store.RecordResult] // nil unless Deps.Subs implements BatchSubscriptions
 
 	push       pushCounters
-	deliveries *deliveryBatcher // nil without Config.PushToken
+	deliveries *groupCommit[push, int] // nil without Config.PushToken
 }
 
 // New validates cfg and builds the API. It returns an error when no token is
@@ -156,13 +156,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.log = l
 	}
 	if many, ok := d.Subs.(BatchSubscriptions); ok {
-		s.batch = &batcher{one: d.Subs, many: many, kindOf: d.Catalog.KindOf}
+		s.batch = newSubscriptionBatcher(d.Subs, many, d.Catalog.KindOf)
 	}
 	if cfg.PushToken != "" {
 		if d.Deliveries == nil {
 			return nil, errors.New("api: new: Deps.Deliveries is required with Config.PushToken (delivery events would be dropped)")
 		}
-		s.deliveries = &deliveryBatcher{d: d.Deliveries}
+		s.deliveries = newDeliveryBatcher(d.Deliveries)
 	}
 	if d.Registerer != nil {
 		if err := s.registerPushMetrics(d.Registerer); err != nil {

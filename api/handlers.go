@@ -72,7 +72,7 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	var rec store.RecordResult
 	if s.batch != nil {
-		rec, err = s.batch.record(r.Context(), res, s.cfg.Now())
+		rec, err = s.batch.record(r.Context(), subscription{res, s.cfg.Now()})
 	} else {
 		rec, err = s.deps.Subs.RecordSubscription(r.Context(), res, s.cfg.Now(), s.deps.Catalog.KindOf)
 	}

@@ -277,7 +277,7 @@ func (s *Server) pushSent(ctx context.Context, ev wechat.PushEvent) error {
 		ds[i] = store.Delivery{MsgID: it.MsgID, OpenID: ev.OpenID, TemplateID: it.TemplateID,
 			ErrCode: it.ErrorCode, Status: status, SentAt: ev.CreateTime}
 	}
-	n, err := s.deliveries.record(ctx, s.cfg.Now(), ds)
+	n, err := s.deliveries.record(ctx, push{ds, s.cfg.Now()})
 	if err != nil {
 		return err
 	}

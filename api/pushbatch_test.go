@@ -52,7 +52,7 @@ func TestDeliveryBatcher(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			log := &callLog{seen: map[int64]bool{}, cursed: tt.cursed}
-			b := &deliveryBatcher{d: log}
+			b := newDeliveryBatcher(log)
 			b.writers = maxWriters // every writer busy: requests queue
 			const pushes = 6
 			type result struct {
@@ -67,7 +67,7 @@ func TestDeliveryBatcher(t *testing.T) {
 					if i == 5 {
 						ds[1].MsgID = 1 // a repeat of push 0's first msgid
 					}
-					n, err := b.record(context.Background(), time.Time{}, ds)
+					n, err := b.record(context.Background(), push{ds: ds})
 					out[i] = result{n, err}
 				})
 			}
