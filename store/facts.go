@@ -16,6 +16,23 @@ type Facts struct {
 	db     *sqlx.DB
 	driver string
 	owned  bool
+	loc    *time.Location // zone of DATETIME/DATE values; nil = UTC
+}
+
+// SetLocation makes DATETIME and DATE values (which carry no zone) read as
+// wall times in loc, as a business database that stores local times
+// (Asia/Shanghai) needs; TIMESTAMP values are instants and stay as they
+// are. nil or UTC (the default): read as UTC. Call it before the first
+// Query.
+func (f *Facts) SetLocation(loc *time.Location) { f.loc = loc }
+
+// zoned reads a zone-less time value's wall clock in f.loc.
+func (f *Facts) zoned(typeName string, v any) any {
+	t, ok := v.(time.Time)
+	if !ok || f.loc == nil || f.loc == time.UTC || strings.Contains(strings.ToUpper(typeName), "TIMESTAMP") {
+		return v
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), f.loc)
 }
 
 // OpenFacts opens a separate facts database (read only use).
@@ -156,7 +173,7 @@ func (f *Facts) Query(ctx context.Context, query string, keys []any) ([]map[stri
 			if err != nil {
 				return nil, fmt.Errorf("store: facts: column %s: %w", t.Name(), err)
 			}
-			m[t.Name()] = v
+			m[t.Name()] = f.zoned(t.DatabaseTypeName(), v)
 		}
 		out = append(out, m)
 	}

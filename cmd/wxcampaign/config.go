@@ -29,6 +29,9 @@ type Config struct {
 }
 
 type dbConfig struct {
+	// Timezone (facts only) is the zone of the business data's DATETIME and
+	// DATE values, which carry none; default UTC.
+	Timezone     string `yaml:"timezone"`
 	Driver       string `yaml:"driver"`
 	DSN          string `yaml:"dsn"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
@@ -154,7 +157,12 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 		return cfg, fmt.Errorf("config: database.driver %q: want sqlite or mysql", cfg.DBFile.Driver)
 	}
 	cfg.Database = store.Config{Driver: cfg.DBFile.Driver, DSN: cfg.DBFile.DSN, MaxOpenConns: cfg.DBFile.MaxOpenConns}
-	if cfg.FactsFile != nil {
+	if cfg.FactsFile != nil && cfg.FactsFile.Timezone != "" {
+		if _, err := time.LoadLocation(cfg.FactsFile.Timezone); err != nil {
+			return cfg, fmt.Errorf("config: facts.timezone %q: %w", cfg.FactsFile.Timezone, err)
+		}
+	}
+	if cfg.FactsFile != nil && cfg.FactsFile.DSN != "" {
 		f := store.Config{Driver: cfg.FactsFile.Driver, DSN: cfg.FactsFile.DSN, MaxOpenConns: cfg.FactsFile.MaxOpenConns}
 		if f.Driver == "" {
 			f.Driver = cfg.DBFile.Driver

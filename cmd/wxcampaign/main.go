@@ -170,6 +170,10 @@ func (g *globals) open(ctx context.Context, cfg Config, migrate bool) (*app, err
 	} else {
 		a.facts = a.db.Facts()
 	}
+	if ff := cfg.FactsFile; ff != nil && ff.Timezone != "" {
+		loc, _ := time.LoadLocation(ff.Timezone)
+		a.facts.SetLocation(loc)
+	}
 	return a, nil
 }
 

@@ -349,9 +349,10 @@ func TestDaemonAPI(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"unknown-key.yaml": "databse: {driver: sqlite}\n",
-		"bad-driver.yaml":  "database: {driver: oracle}\n",
-		"bad-zone.yaml":    "timezone: Mars/Olympus\n",
+		"unknown-key.yaml":    "databse: {driver: sqlite}\n",
+		"bad-driver.yaml":     "database: {driver: oracle}\n",
+		"bad-zone.yaml":       "timezone: Mars/Olympus\n",
+		"bad-facts-zone.yaml": "facts: {timezone: Mars/Olympus}\n",
 	} {
 		p := filepath.Join(dir, name)
 		must(t, os.WriteFile(p, []byte(body), 0o644))
