@@ -117,6 +117,10 @@ func (d *dispatcher) send(it *item) store.Result {
 			return store.Result{Outcome: wx.Sent, Reason: reasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
 		res, stop, pause := r.classify(err)
+		if res.Outcome == wx.Unknown && it.g.Kind == wx.LongTerm {
+			// A long-term grant is never used up by a message, arrived or not.
+			res.Consume = false
+		}
 		switch {
 		case pause:
 			until := e.nextQuotaReset(e.cfg.Now())

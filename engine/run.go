@@ -855,7 +855,7 @@ func (e *Engine) resolveStale(ctx context.Context) {
 				r.Outcome, r.Reason = wx.Deferred, reasonHolderDied+": will retry"
 				res = append(res, r)
 			default:
-				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, true, true
+				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, a.Kind != wx.LongTerm, true
 				res = append(res, r)
 			}
 		}
