@@ -278,26 +278,53 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 			}
 		}
 	}()
+	// The next batch is evaluated (facts, rule, render) while this one is
+	// admitted (dedup, caps, claim): their database waits overlap.
+	evaluated := make(chan *batch, 1)
+	var evalErr error
+	go func() {
+		defer close(evaluated)
+		for grants := range pages {
+			if pctx.Err() != nil || r.stopped() {
+				return
+			}
+			b, err := r.evaluate(pctx, grants)
+			if err != nil {
+				if pctx.Err() == nil {
+					evalErr = err
+				}
+				return
+			}
+			b.lastID = grants[len(grants)-1].ID
+			select {
+			case evaluated <- b:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
 	var err error
-	for grants := range pages {
+	for b := range evaluated {
 		if ctx.Err() != nil || r.stopped() {
 			break
 		}
-		var b *batch
-		b, err = r.prepare(ctx, grants)
-		if err != nil {
-			var se *StopError
-			if errors.As(err, &se) {
-				r.stop(err, time.Time{})
-				err = nil
-			}
+		if err = r.admit(ctx, b); err != nil {
 			break
 		}
-		b.lastID = grants[len(grants)-1].ID
 		sending <- r.dispatch(b, d)
 	}
 	stopPager()
+	for range evaluated {
+	}
 	for range pages {
+	}
+	if err == nil {
+		err = evalErr
+	}
+	var se *StopError
+	if errors.As(err, &se) {
+		r.stop(err, time.Time{})
+		err = nil
 	}
 	close(sending)
 	wg.Wait()
@@ -339,9 +366,9 @@ func decide(it *item, o wx.Outcome, reason string) {
 	it.report.Outcome, it.report.Reason, it.decided = o, reason, true
 }
 
-// prepare evaluates a batch: facts, rule, render, repeat, quiet hours,
-// dedup, then (live) reservation, caps and the send log's gate.
-func (r *run) prepare(ctx context.Context, grants []wx.Grant) (*batch, error) {
+// evaluate evaluates a batch on its own: facts, rule, render, repeat-once
+// and quiet hours. It runs ahead of admit, on the next batch.
+func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 	c := r.c
 	b := &batch{items: make([]*item, 0, len(grants))}
 	for i := range grants {
@@ -409,6 +436,19 @@ func (r *run) prepare(ctx context.Context, grants []wx.Grant) (*batch, error) {
 			}
 			continue
 		}
+	}
+	return b, nil
+}
+
+// admit decides, in batch order, what depends on the batches before: the
+// in-run dedup, then the caps (read-only in a preview) and, live, the
+// reservation and the send log's gate.
+func (r *run) admit(ctx context.Context, b *batch) error {
+	c := r.c
+	for _, it := range b.items {
+		if it.decided {
+			continue
+		}
 		key := hashKey(it.g.OpenID, c.Template.ID)
 		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
 			decide(it, wx.Skipped, reasonDedup)
@@ -417,9 +457,9 @@ func (r *run) prepare(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		r.seen[key]++
 	}
 	if r.opt.DryRun {
-		return b, r.previewCaps(ctx, b)
+		return r.previewCaps(ctx, b)
 	}
-	return b, r.claim(ctx, b)
+	return r.claim(ctx, b)
 }
 
 func or(a, b string) string {
