@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,100 +60,173 @@ type CapUsage struct {
 	Used  int   `json:"used"`
 }
 
-func scopeKey(scope, openid, template string) (string, error) {
+// Scope bits of a cap_takes row: the scopes the take counts for.
+const (
+	bitUserTemplate = 1
+	bitUser         = 2
+	bitTemplate     = 4
+)
+
+// scopeKey is the in-memory counting key of a scope, and its bit.
+func scopeKey(scope, openid, template string) (string, int, error) {
 	switch scope {
 	case ScopeUserTemplate:
-		return "ut|" + openid + "|" + template, nil
+		return "ut|" + openid + "|" + template, bitUserTemplate, nil
 	case ScopeUser:
-		return "u|" + openid, nil
+		return "u|" + openid, bitUser, nil
 	case ScopeTemplate:
-		return "t|" + template, nil
+		return "t|" + template, bitTemplate, nil
 	}
-	return "", wxcampaign.Errorf(wxcampaign.EINVALID, "unknown cap scope %q (want user_template, user or template)", scope)
+	return "", 0, wxcampaign.Errorf(wxcampaign.EINVALID, "unknown cap scope %q (want user_template, user or template)", scope)
 }
 
 // capPlan is what TakeCaps and CheckCaps need to know about a batch.
 type capPlan struct {
-	keys    []string         // distinct scope keys, sorted
-	windows []time.Duration  // distinct windows
-	reqKeys [][]string       // per request, per limit
-	counts  map[string][]int // per key, per window index
-	refs    map[string]bool  // refs already taken
+	locks     []string         // lock rows (u|openid, t|template), sorted
+	openids   []string         // distinct users with user or user_template limits
+	templates []string         // distinct templates with template limits
+	windows   []time.Duration  // distinct windows
+	reqKeys   [][]string       // per request, per limit: counting key
+	reqBits   []int            // per request: the scopes its take counts for
+	counts    map[string][]int // per counting key, per window index
+	refs      map[string]bool  // refs already taken
+}
+
+// capTake is one cap_takes row to write.
+type capTake struct {
+	openid, template, ref string
+	scopes                int
 }
 
 func planCaps(reqs []CapRequest) (*capPlan, error) {
 	p := &capPlan{counts: map[string][]int{}, refs: map[string]bool{}}
-	seenKey := map[string]bool{}
+	seen := map[string]bool{}
+	add := func(list *[]string, kind, v string) {
+		if !seen[kind+v] {
+			seen[kind+v] = true
+			*list = append(*list, v)
+		}
+	}
 	for _, r := range reqs {
 		ks := make([]string, len(r.Limits))
+		bits := 0
 		for j, l := range r.Limits {
 			if l.Window <= 0 {
 				return nil, &applicationError{wxcampaign.Errorf(wxcampaign.EINVALID, "cap %s: window must be positive", l.Scope)}
 			}
-			k, err := scopeKey(l.Scope, r.OpenID, r.TemplateID)
+			k, bit, err := scopeKey(l.Scope, r.OpenID, r.TemplateID)
 			if err != nil {
 				return nil, &applicationError{err}
 			}
 			ks[j] = k
-			if !seenKey[k] {
-				seenKey[k] = true
-				p.keys = append(p.keys, k)
-			}
+			bits |= bit
 			if !slices.Contains(p.windows, l.Window) {
 				p.windows = append(p.windows, l.Window)
 			}
+			// The user's lock row covers user_template as well: every
+			// take that counts for (openid, template) locks u|openid.
+			if bit == bitTemplate {
+				add(&p.templates, "t", r.TemplateID)
+				add(&p.locks, "l", "t|"+r.TemplateID)
+			} else {
+				add(&p.openids, "u", r.OpenID)
+				add(&p.locks, "l", "u|"+r.OpenID)
+			}
 		}
 		p.reqKeys = append(p.reqKeys, ks)
+		p.reqBits = append(p.reqBits, bits)
 	}
-	slices.Sort(p.keys)
-	for _, k := range p.keys {
-		p.counts[k] = make([]int, len(p.windows))
+	slices.Sort(p.locks)
+	for _, ks := range p.reqKeys {
+		for _, k := range ks {
+			if p.counts[k] == nil {
+				p.counts[k] = make([]int, len(p.windows))
+			}
+		}
 	}
 	return p, nil
 }
 
 // load reads the current counts and the refs already taken.
 func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs []CapRequest, now time.Time) error {
-	// One statement per chunk of keys for every window: the longest window
-	// bounds the range, each window is a conditional sum.
+	// Every window is a conditional sum over the range of the longest one.
 	longest := slices.Max(p.windows)
 	var sel strings.Builder
 	for wi := range p.windows {
 		fmt.Fprintf(&sel, ", SUM(CASE WHEN taken_at > ? THEN 1 ELSE 0 END) AS n%d", wi)
 	}
-	for _, c := range chunks(len(p.keys), maxIDsPerStatement) {
-		part := p.keys[c[0]:c[1]]
-		args := make([]any, 0, len(p.windows)+1+len(part))
-		for _, w := range p.windows {
-			args = append(args, db.tv(now.Add(-w)))
+	type query struct {
+		values []string
+		sql    string
+		add    func(vals []string, ns []int)
+	}
+	addTo := func(k string, ns []int) {
+		if c := p.counts[k]; c != nil {
+			for wi, n := range ns {
+				c[wi] += n
+			}
 		}
-		args = append(args, db.tv(now.Add(-longest)))
-		for _, k := range part {
-			args = append(args, k)
-		}
-		rows, err := q.QueryxContext(ctx, "SELECT scope_key"+sel.String()+" FROM cap_takes WHERE taken_at > ? AND scope_key IN "+in(len(part))+" GROUP BY scope_key", args...)
-		if err != nil {
-			return fmt.Errorf("count cap takes: %w", err)
-		}
-		dest := make([]any, 1+len(p.windows))
-		var key string
-		ns := make([]int, len(p.windows))
-		dest[0] = &key
-		for wi := range ns {
-			dest[wi+1] = &ns[wi]
-		}
-		for rows.Next() {
-			if err := rows.Scan(dest...); err != nil {
+	}
+	queries := []query{
+		// user_template and user: a covering range scan of cap_takes_user
+		// per openid.
+		{p.openids, "SELECT openid, template_id, scopes" + sel.String() + " FROM cap_takes WHERE taken_at > ? AND openid IN %s GROUP BY openid, template_id, scopes",
+			func(vals []string, ns []int) {
+				bits, _ := strconv.Atoi(vals[2])
+				if bits&bitUserTemplate != 0 {
+					addTo("ut|"+vals[0]+"|"+vals[1], ns)
+				}
+				if bits&bitUser != 0 {
+					addTo("u|"+vals[0], ns)
+				}
+			}},
+		// template: a covering range scan of cap_takes_template.
+		{p.templates, "SELECT template_id" + sel.String() + " FROM cap_takes WHERE taken_at > ? AND scopes & 4 <> 0 AND template_id IN %s GROUP BY template_id",
+			func(vals []string, ns []int) { addTo("t|"+vals[0], ns) }},
+	}
+	for _, qu := range queries {
+		for _, c := range chunks(len(qu.values), maxIDsPerStatement) {
+			part := qu.values[c[0]:c[1]]
+			args := make([]any, 0, len(p.windows)+1+len(part))
+			for _, w := range p.windows {
+				args = append(args, db.tv(now.Add(-w)))
+			}
+			args = append(args, db.tv(now.Add(-longest)))
+			for _, v := range part {
+				args = append(args, v)
+			}
+			rows, err := q.QueryxContext(ctx, fmt.Sprintf(qu.sql, in(len(part))), args...)
+			if err != nil {
+				return fmt.Errorf("count cap takes: %w", err)
+			}
+			cols, err := rows.Columns()
+			if err != nil {
 				rows.Close()
 				return fmt.Errorf("count cap takes: %w", err)
 			}
-			copy(p.counts[key], ns)
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("count cap takes: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("count cap takes: %w", err)
+			nv := len(cols) - len(p.windows)
+			vals := make([]string, nv)
+			ns := make([]int, len(p.windows))
+			dest := make([]any, len(cols))
+			for i := range vals {
+				dest[i] = &vals[i]
+			}
+			for wi := range ns {
+				dest[nv+wi] = &ns[wi]
+			}
+			for rows.Next() {
+				if err := rows.Scan(dest...); err != nil {
+					rows.Close()
+					return fmt.Errorf("count cap takes: %w", err)
+				}
+				qu.add(vals, ns)
+			}
+			if err := rows.Close(); err != nil {
+				return fmt.Errorf("count cap takes: %w", err)
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("count cap takes: %w", err)
+			}
 		}
 	}
 	refs := make([]string, 0, len(reqs))
@@ -180,11 +254,11 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 
 // decide walks the requests in order, simulating the takes, and returns per
 // request "" or the failing limit, the usage seen by each request, and the
-// takes to write (scope key, ref).
-func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, [][2]string) {
+// takes to write (one per request taken).
+func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) {
 	out := make([]string, len(reqs))
 	usage := make([][]CapUsage, len(reqs))
-	var takes [][2]string
+	var takes []capTake
 	for i, r := range reqs {
 		usage[i] = make([]CapUsage, len(r.Limits))
 		for j, l := range r.Limits {
@@ -205,6 +279,9 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, [][2]string
 		if r.Ref != "" {
 			p.refs[r.Ref] = true
 		}
+		if len(r.Limits) == 0 {
+			continue // nothing to count
+		}
 		var done []string
 		for _, k := range p.reqKeys[i] {
 			if slices.Contains(done, k) {
@@ -214,8 +291,8 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, [][2]string
 			for wi := range p.windows {
 				p.counts[k][wi]++
 			}
-			takes = append(takes, [2]string{k, r.Ref})
 		}
+		takes = append(takes, capTake{openid: r.OpenID, template: r.TemplateID, ref: r.Ref, scopes: p.reqBits[i]})
 	}
 	return out, usage, takes
 }
@@ -224,8 +301,9 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, [][2]string
 // of them hold at now, else takes nothing for it. It returns per request ""
 // (taken) or the first failing limit, e.g. "capped: user_template 1/24h".
 // A Ref already taken counts as taken (retries are safe). One transaction
-// per call; the scope keys are locked in sorted order, so it is atomic
-// across processes.
+// per call; a take is one cap_takes row, and the lock rows (u|openid for
+// user and user_template limits, t|template for template limits) are
+// locked in sorted order, so it is atomic across processes.
 func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]string, error) {
 	if len(reqs) == 0 {
 		return nil, nil
@@ -236,7 +314,7 @@ func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([
 	var out []string
 	err := db.tx(ctx, "take caps", func(tx *sqlx.Tx) error {
 		p, _ := planCaps(reqs)
-		// Create and lock the key rows in one statement, in sorted order
+		// Create and lock the lock rows in one statement, in sorted order
 		// (no lock-order deadlocks): an INSERT ... ON DUPLICATE KEY UPDATE
 		// takes an exclusive lock on an existing key row as well, so there
 		// is no shared-to-exclusive upgrade. SQLite: the write transaction
@@ -245,8 +323,8 @@ func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([
 		if db.sqlite() {
 			upsert = "INSERT OR IGNORE INTO cap_keys (scope_key) VALUES %s"
 		}
-		for _, c := range chunks(len(p.keys), maxIDsPerStatement) {
-			part := p.keys[c[0]:c[1]]
+		for _, c := range chunks(len(p.locks), maxIDsPerStatement) {
+			part := p.locks[c[0]:c[1]]
 			args := make([]any, len(part))
 			for i, k := range part {
 				args[i] = k
@@ -259,18 +337,19 @@ func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([
 		if err := p.load(ctx, db, tx, reqs, now); err != nil {
 			return err
 		}
-		var takes [][2]string
+		var takes []capTake
 		out, _, takes = p.decide(reqs)
+		at := db.tv(now)
 		for _, c := range chunks(len(takes), maxIDsPerStatement) {
 			var q strings.Builder
-			q.WriteString("INSERT INTO cap_takes (scope_key, ref, taken_at) VALUES ")
-			args := make([]any, 0, 3*(c[1]-c[0]))
+			q.WriteString("INSERT INTO cap_takes (openid, template_id, scopes, ref, taken_at) VALUES ")
+			args := make([]any, 0, 5*(c[1]-c[0]))
 			for i, t := range takes[c[0]:c[1]] {
 				if i > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString("(?,?,?)")
-				args = append(args, t[0], t[1], db.tv(now))
+				q.WriteString("(?,?,?,?,?)")
+				args = append(args, t.openid, t.template, t.scopes, t.ref, at)
 			}
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return fmt.Errorf("insert cap takes: %w", err)
