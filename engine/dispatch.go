@@ -244,9 +244,9 @@ func (r *run) record(ctx context.Context, s *sending, live bool) error {
 			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
 		}
 	}
+	e.cfg.Metrics.countGrants(r.c.Name, b.items, r.opt.DryRun)
 	for _, it := range b.items {
 		r.sum.add(&it.report)
-		e.cfg.Metrics.countGrant(r.c.Name, &it.report, r.opt.DryRun)
 		if r.opt.Report != nil {
 			r.opt.Report(it.report)
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,7 +67,7 @@ func (m *Metrics) observeRun(s *Summary) {
 		return
 	}
 	status := s.Status
-	if len(status) > 6 && status[:6] == "paused" {
+	if strings.HasPrefix(status, "paused") {
 		status = "paused"
 	}
 	m.Runs.WithLabelValues(s.Campaign, status, boolLabel(s.DryRun)).Inc()
@@ -75,15 +76,27 @@ func (m *Metrics) observeRun(s *Summary) {
 	}
 }
 
-func (m *Metrics) countGrant(campaign string, r *GrantReport, dry bool) {
+// countGrants counts a batch's reports, one counter update per outcome and
+// reason rather than one per grant.
+func (m *Metrics) countGrants(campaign string, items []*item, dry bool) {
 	if m == nil {
 		return
 	}
-	reason := r.Reason
-	if len(reason) > 80 {
-		reason = reason[:80]
+	type key struct {
+		o      string
+		reason string
 	}
-	m.Grants.WithLabelValues(campaign, string(r.Outcome), reason, boolLabel(dry)).Inc()
+	n := map[key]int{}
+	for _, it := range items {
+		reason := it.report.Reason
+		if len(reason) > 80 {
+			reason = reason[:80]
+		}
+		n[key{string(it.report.Outcome), reason}]++
+	}
+	for k, c := range n {
+		m.Grants.WithLabelValues(campaign, k.o, k.reason, boolLabel(dry)).Add(float64(c))
+	}
 }
 
 func (m *Metrics) observeSend(d time.Duration, err error) {

@@ -105,7 +105,6 @@ const (
 	reasonHolderDied    = "sender died mid-send: may have arrived"
 	reasonAmbiguous     = "may have arrived"
 	reasonRetryLater    = "retries exhausted"
-	reasonNotSelected   = "not the requested openid"
 	reasonAwaitingEvent = "may have arrived: awaiting delivery event"
 	reasonConfirmed     = "ok (confirmed by delivery event)"
 	reasonNoEvent       = "not delivered (no delivery event)"

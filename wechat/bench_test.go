@@ -3,6 +3,7 @@ package wechat_test
 import (
 	"context"
 	"fmt"
+	"github.com/wxcampaign/wxcampaign/internal/cpumeter"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkClientSim(b *testing.B) {
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := cpumeter.Start()
 	b.RunParallel(func(pb *testing.PB) {
 		g := gid.Add(1)
 		var msgs []wechat.Message
@@ -51,7 +52,7 @@ func BenchmarkClientSim(b *testing.B) {
 			i++
 		}
 	})
-	cpu.report(b)
+	cpu.Report(b, "sends/s")
 	if st := sim.Stats(); st.Sends != int64(b.N) {
 		b.Fatalf("%d delivered of %d: %v", st.Sends, b.N, st.Errors)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,16 +84,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 func isUsage(err error) bool {
 	s := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument", "flag needs an argument"} {
-		if len(s) >= len(p) && contains(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
+		if strings.Contains(s, p) {
 			return true
 		}
 	}
@@ -201,13 +193,9 @@ func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {
 
 func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, error) {
 	w := a.cfg.WeChat
-	var s engine.Sender
-	if sender != nil {
-		s = sender
-	}
 	return engine.New(engine.Config{
 		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
 		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous), ReconcileGrace: w.ReconcileGrace,
 		Lease: a.cfg.Engine.Lease, Logger: a.log, Metrics: m,
-	}, a.db, a.facts, s)
+	}, a.db, a.facts, sender)
 }

@@ -3,6 +3,7 @@ package wxsim
 import (
 	"bytes"
 	"fmt"
+	"github.com/wxcampaign/wxcampaign/internal/cpumeter"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,7 +58,7 @@ func BenchmarkHandler(b *testing.B) {
 	url := "/cgi-bin/message/subscribe/send?access_token=" + tok
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := cpumeter.Start()
 	b.RunParallel(func(pb *testing.PB) {
 		mine := bodies[int(gid.Add(1)-1)%len(bodies)]
 		w := &nopWriter{h: http.Header{}}
@@ -72,7 +73,7 @@ func BenchmarkHandler(b *testing.B) {
 			sim.ServeHTTP(w, req)
 		}
 	})
-	cpu.report(b)
+	cpu.Report(b, "sends/s")
 	if st := sim.Stats(); st.Sends != int64(b.N) {
 		b.Fatalf("%d delivered of %d: %v", st.Sends, b.N, st.Errors)
 	}
@@ -91,7 +92,7 @@ func BenchmarkHTTP(b *testing.B) {
 	var gid atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := cpumeter.Start()
 	b.RunParallel(func(pb *testing.PB) {
 		g := gid.Add(1)
 		var bodies [][]byte
@@ -112,7 +113,7 @@ func BenchmarkHTTP(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
-	cpu.report(b)
+	cpu.Report(b, "sends/s")
 	if st := sim.Stats(); st.Sends != int64(b.N) {
 		b.Fatalf("%d delivered of %d: %v", st.Sends, b.N, st.Errors)
 	}
