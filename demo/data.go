@@ -133,10 +133,10 @@ func Seed(ctx context.Context, db *sqlx.DB, at time.Time, t Templates, sz Size) 
 
 	// Products: the price each user saw, then a drop on a share of them.
 	type product struct {
-		name        string
-		saved, now  float64
-		stock       int64
-		dropped, in bool
+		name       string
+		saved, now float64
+		stock      int64
+		dropped    bool
 	}
 	prods := make([]product, sz.Products)
 	var rows [][]any

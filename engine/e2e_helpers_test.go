@@ -186,15 +186,6 @@ type runResult struct {
 	err     error
 }
 
-// byGrant maps grant id to outcome.
-func (r runResult) byGrant() map[int64]wx.Outcome {
-	m := make(map[int64]wx.Outcome, len(r.reports))
-	for _, g := range r.reports {
-		m[g.GrantID] = g.Outcome
-	}
-	return m
-}
-
 // reason returns the report of grant id.
 func (r runResult) report(id int64) (engine.GrantReport, bool) {
 	for _, g := range r.reports {

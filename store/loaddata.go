@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,11 +71,6 @@ func (t *tsv) null() {
 func (t *tsv) time(v time.Time) {
 	t.sep()
 	t.WriteString(normTime(v).Format(sqliteTimeFormat))
-}
-
-func (t *tsv) int(v int64) {
-	t.sep()
-	t.WriteString(strconv.FormatInt(v, 10))
 }
 
 // end ends a row.

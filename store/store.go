@@ -239,14 +239,6 @@ func (db *DB) tv(t time.Time) any {
 	return t
 }
 
-// tvNull is tv with the zero time as NULL.
-func (db *DB) tvNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return db.tv(t)
-}
-
 // dbTime scans a time stored by either dialect; NULL scans as the zero time.
 type dbTime struct{ time.Time }
 
