@@ -20,17 +20,14 @@ import (
 
 type nopSubs struct{}
 
-func (nopSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error) {
-	for _, id := range r.AgreeTemplateIDs {
-		kindOf(id)
-	}
-	return store.RecordResult{Credits: len(r.AgreeTemplateIDs)}, nil
+func (nopSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (wxcampaign.RecordResult, error) {
+	return wxcampaign.RecordResult{Credits: len(r.AgreeTemplateIDs)}, nil
 }
 
 type nopCatalog struct{}
 
-func (nopCatalog) SceneTemplates(string) []SceneTemplate { return nil }
-func (nopCatalog) KindOf(string) wxcampaign.Kind         { return wxcampaign.OneTime }
+func (nopCatalog) SceneTemplates(string) []wxcampaign.SceneTemplate { return nil }
+func (nopCatalog) KindOf(string) wxcampaign.Kind                    { return wxcampaign.OneTime }
 
 // FuzzDecodeSubscription feeds arbitrary bodies to the subscription decoder
 // and to the whole endpoint: nothing panics, every rejection is a 4xx with
@@ -53,7 +50,7 @@ func FuzzDecodeSubscription(f *testing.F) {
 	}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		res, err := decodeSubscription(body)
+		res, err := decodeSubscription(body, "", DefaultMaxTemplates)
 		if err == nil {
 			if verr := res.Validate(); verr != nil {
 				t.Fatalf("accepted an invalid result: %v", verr)

@@ -70,6 +70,8 @@ type HTTPConfig struct {
 	Tokens       []string `yaml:"tokens"`
 	MaxTemplates int      `yaml:"max_templates"`
 	MaxBody      int64    `yaml:"max_body"`
+	// MaxTemplatesPerResult: api.Config.MaxTemplatesPerResult (validated there).
+	MaxTemplatesPerResult int `yaml:"max_templates_per_result"`
 }
 
 // LogConfig configures logging.
