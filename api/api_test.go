@@ -60,8 +60,9 @@ func (f *fakeSubs) RecordSubscription(ctx context.Context, r wxcampaign.Subscrip
 		}
 	}
 	res.Rejected = len(r.RejectTemplateIDs) + len(r.BanTemplateIDs) + len(r.FilterTemplateIDs)
-	if _, ok := f.seen[r.RequestID]; ok {
+	if first, ok := f.seen[r.RequestID]; ok {
 		res.Duplicate = true
+		res.Conflict = first.Fingerprint() != r.Fingerprint()
 		return res, nil
 	}
 	f.seen[r.RequestID] = r
