@@ -142,9 +142,11 @@ func (r *SubscriptionResult) TemplateCount() int {
 	return len(seen)
 }
 
-// Fingerprint identifies the content of r apart from its requestId: two
-// results with the same requestId and different fingerprints are a
-// conflict, not a retry. Order and repeats within an id list do not count.
+// Fingerprint identifies what the user did in r, apart from its requestId:
+// two results with the same requestId and different fingerprints are a
+// conflict, not a retry. Order and repeats within an id list do not count,
+// nor LongTermTemplateIDs (the kinds are the engine's knowledge, which a
+// campaign reload may change between a request and its retry).
 func (r *SubscriptionResult) Fingerprint() string {
 	sorted := func(ids []string) []string {
 		out := dedupe(ids)
@@ -154,7 +156,7 @@ func (r *SubscriptionResult) Fingerprint() string {
 	// json.Marshal orders map keys: the encoding is canonical.
 	b, err := json.Marshal([]any{r.OpenID, r.Scene, r.BusNo, r.ExtraVariableMap,
 		sorted(r.AgreeTemplateIDs), sorted(r.RejectTemplateIDs), sorted(r.BanTemplateIDs),
-		sorted(r.FilterTemplateIDs), sorted(r.LongTermTemplateIDs)})
+		sorted(r.FilterTemplateIDs)})
 	if err != nil {
 		// Only values json cannot encode (never from a decoded body).
 		b = []byte(fmt.Sprintf("%#v", r))

@@ -41,6 +41,9 @@ func FuzzDecodeSubscription(f *testing.F) {
 		`{"openId":"o","openId":"o","requestId":"r","agreeTemplateIds":["T"]}`,
 		`{"openId":1}`, `[]`, `null`, ``, `{`, `{"a":1} x`, `"\ud800"`,
 		`{"extraVariableMap":{"a":[[[[[[[[[[1]]]]]]]]]]},"openId":"o","requestId":"r","agreeTemplateIds":["T"]}`,
+		`{"openId":"o","triggerAct":"加入购物车","busNo":"P1","result":{"T1":"accept","T2":"reject","T3":"ban","errMsg":"requestSubscribeMessage:ok"}}`,
+		`{"openId":"o","scene":"提交售后申请（退货退款）","agreeTemplateIds":["T","T","T"],"rejectTemplateIds":["U"]}`,
+		`{"openId":"o\u0000","busNo":"\ud800","requestId":"r","agreeTemplateIds":["T"],"rejectTemplateIds":["T"]}`,
 	} {
 		f.Add([]byte(seed))
 	}

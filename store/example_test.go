@@ -61,10 +61,11 @@ func ExampleDB_Import() {
 {"openId":"o2","agreeTemplateIds":["T"],"requestId":"r2","oops":1}
 {"openId":"o3","agreeTemplateIds":["T","T"],"requestId":"r3"}
 `
+	// Line 3 repeats T: one popup answers an id once, so it is one credit.
 	rep, err := db.Import(ctx, strings.NewReader(in), store.ImportOptions{})
 	fmt.Println(rep.Lines, rep.Imported, rep.Credits, rep.Bad, err)
 	// Output:
-	// 3 2 3 [{2 invalid JSON: json: unknown field "oops"}] <nil>
+	// 3 2 2 [{2 invalid JSON: json: unknown field "oops"}] <nil>
 }
 
 // ExampleDB_TakeCaps: at most one message per user and template a day.

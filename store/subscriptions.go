@@ -142,6 +142,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	fresh := make([]*wxcampaign.SubscriptionResult, 0, len(rs))
 	fps := make(map[*wxcampaign.SubscriptionResult]string, len(rs))
 	for _, r := range rs {
+		r.Normalize() // a repeated template id counts once
 		fp := r.Fingerprint()
 		if first, ok := seen[r.RequestID]; ok {
 			st.duplicates++
