@@ -58,8 +58,9 @@ type SubscriptionResult struct {
 	// "ban" and "filter" results of wx.requestSubscribeMessage.
 	BanTemplateIDs    []string `json:"banTemplateIds,omitempty"`
 	FilterTemplateIDs []string `json:"filterTemplateIds,omitempty"`
-	// LongTermTemplateIDs optionally marks which agreed ids are long-term
-	// templates; without it the store uses what it knows of the template.
+	// LongTermTemplateIDs marks which agreed ids are long-term templates;
+	// the others are one-time credits. The client may send it; the API adds
+	// the ids the loaded campaigns know to be long-term before recording.
 	LongTermTemplateIDs []string `json:"longTermTemplateIds,omitempty"`
 	RequestID           string   `json:"requestId"`
 }
