@@ -151,7 +151,7 @@ log: {level: warning}
 
 	// The mini program client, one tap per user.
 	usersJSON, _ := json.Marshal(users)
-	client := exec.Command(node, "miniprogram/test/run.js")
+	client := exec.Command(node, "testdata/run-client.js")
 	client.Env = append(os.Environ(), "BACKEND_URL="+backendURL, "USERS="+string(usersJSON), `LONG_TERM=["`+tLong+`"]`)
 	var clientErr bytes.Buffer
 	client.Stderr = &clientErr

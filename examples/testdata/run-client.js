@@ -1,4 +1,4 @@
-// Runs the mini program's goods page and utils/subscribe.js under Node with
+// Runs examples/miniprogram's goods page and utils/subscribe.js under Node with
 // the wx APIs stubbed, for the end-to-end test (examples/e2e_test.go):
 //
 //   wx.request                  real HTTP to the backend (fetch), with
@@ -54,7 +54,7 @@ globalThis.getApp = () => app
 let pageDef
 globalThis.Page = (def) => { pageDef = def }
 
-const root = path.join(__dirname, '..')
+const root = path.join(__dirname, '..', 'miniprogram')
 require(path.join(root, 'utils/config.js')).baseUrl = process.env.BACKEND_URL
 require(path.join(root, 'pages/goods/goods.js'))
 
