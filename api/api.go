@@ -86,6 +86,17 @@ type Config struct {
 	// Now is the clock stamped on recorded subscriptions and deliveries and
 	// against which push timestamps are checked; nil means time.Now.
 	Now func() time.Time
+	// OfferRejectCooldown is how long a template the user rejected is left
+	// out of their offers (http.offer_reject_cooldown); 0 means
+	// DefaultOfferRejectCooldown.
+	OfferRejectCooldown time.Duration
+	// OfferHorizon is how soon an enabled campaign must run for its
+	// template to count as wanted soon in an offer (http.offer_horizon); 0
+	// means DefaultOfferHorizon.
+	OfferHorizon time.Duration
+	// Location is the zone of the days of GET /v1/stats/subscriptions; nil
+	// means UTC.
+	Location *time.Location
 	// PushToken, when set, serves WeChat's message push at PushPath
 	// (GET: URL verification, POST: events), authenticated by the
 	// signature WeChat computes with this token (the "Token" of the mini
@@ -105,8 +116,21 @@ type Deps struct {
 	// Config.PushToken is set, unused otherwise.
 	Deliveries Deliveries
 	// Registerer, when set, gets the push counters (PushStats) as
-	// wxcampaign_push_requests_total and wxcampaign_push_items_total.
+	// wxcampaign_push_requests_total and wxcampaign_push_items_total, and
+	// the subscription choices as wxcampaign_subscription_choices_total.
 	Registerer prometheus.Registerer
+	// Balances serves GET /v1/users/{openid}/grants and the offers per
+	// user of the scene endpoints; optional: without it the first answers
+	// 503 and the scene endpoints ignore openid.
+	Balances Balances
+	// Schedules tells offers which templates enabled campaigns want soon;
+	// optional.
+	Schedules Schedules
+	// Stats serves GET /v1/stats/subscriptions; optional (503 without).
+	Stats Stats
+	// Popups records subscribe_msg_popup_event entries; optional: without
+	// it popup events are logged and counted only.
+	Popups Popups
 }
 
 // Server is the HTTP API. Build it with New and serve Handler.
@@ -119,6 +143,7 @@ type Server struct {
 	batch   *groupCommit[subscription, wxcampaign.RecordResult] // nil unless Deps.Subs implements BatchSubscriptions
 
 	push       pushCounters
+	choices    choiceCounters
 	deliveries *groupCommit[push, int] // nil without Config.PushToken
 }
 
@@ -143,6 +168,12 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.MaxTemplatesPerResult < 0 || cfg.MaxTemplatesPerResult > MaxMaxTemplates {
 		errs = append(errs, fmt.Errorf("http.max_templates_per_result: %d is outside 1..%d", cfg.MaxTemplatesPerResult, MaxMaxTemplates))
+	}
+	if cfg.OfferRejectCooldown < 0 {
+		errs = append(errs, fmt.Errorf("http.offer_reject_cooldown: %v is negative", cfg.OfferRejectCooldown))
+	}
+	if cfg.OfferHorizon < 0 {
+		errs = append(errs, fmt.Errorf("http.offer_horizon: %v is negative", cfg.OfferHorizon))
 	}
 	return errors.Join(errs...)
 }
@@ -169,6 +200,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.cfg.Now == nil {
 		s.cfg.Now = time.Now
 	}
+	if s.cfg.OfferRejectCooldown == 0 {
+		s.cfg.OfferRejectCooldown = DefaultOfferRejectCooldown
+	}
+	if s.cfg.OfferHorizon == 0 {
+		s.cfg.OfferHorizon = DefaultOfferHorizon
+	}
+	if s.cfg.Location == nil {
+		s.cfg.Location = time.UTC
+	}
 	if d.Subs == nil {
 		return nil, errors.New("api: new: Deps.Subs is required")
 	}
@@ -193,6 +233,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if err := s.registerPushMetrics(d.Registerer); err != nil {
 			return nil, fmt.Errorf("api: new: register push metrics: %w", err)
 		}
+		if err := s.registerChoiceMetrics(d.Registerer); err != nil {
+			return nil, fmt.Errorf("api: new: register subscription metrics: %w", err)
+		}
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -210,6 +253,10 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/scenes/{scene}/templates", s.handleSceneTemplates)
 	v1("GET /v1/scenes/templates", s.handleSceneTemplates)
 	v1("POST /v1/session", s.handleSession)
+	v1("GET /v1/users/{openid}/grants", s.handleGrants)
+	v1("GET /v1/stats/subscriptions", s.handleStats)
+	v1("/v1/users/{openid}/grants", methodNotAllowed("GET, HEAD"))
+	v1("/v1/stats/subscriptions", methodNotAllowed("GET, HEAD"))
 	// The same paths without a method catch every other method: 405 in JSON
 	// instead of ServeMux's plain text.
 	v1("/v1/subscriptions", methodNotAllowed("POST"))

@@ -54,7 +54,7 @@ type PushStats struct {
 	Rejects          int64 // change-event rejects recorded (long-term grants revoked)
 	DuplicateRejects int64 // change-event rejects already recorded (a repeated push)
 	ChangeIgnored    int64 // change-event entries with a status other than reject
-	Popups           int64 // popup-event entries (logged and counted only)
+	Popups           int64 // popup-event entries (recorded with Deps.Popups for balances and stats, never as grants)
 	OtherEvents      int64 // pushes of any other event or message type (ignored)
 }
 
@@ -258,7 +258,7 @@ func (s *Server) handleEvent(ctx context.Context, ev wechat.PushEvent) error {
 	case wechat.EventSubscribeChange:
 		return s.pushChange(ctx, ev)
 	default:
-		return s.pushPopup(ev)
+		return s.pushPopup(ctx, ev)
 	}
 }
 
@@ -311,6 +311,7 @@ func (s *Server) pushChange(ctx context.Context, ev wechat.PushEvent) error {
 			s.push.dupRejects.Add(1)
 		} else {
 			s.push.rejects.Add(1)
+			s.choices.add(wxcampaign.SourceChange, wxcampaign.ResultReject, 1)
 		}
 	}
 	return nil
@@ -330,19 +331,39 @@ func changeRequestID(openid, templateID string, at time.Time) string {
 	return "push:change:sha256:" + hex.EncodeToString(sum[:20])
 }
 
-// pushPopup logs and counts a subscribe_msg_popup_event. It records
-// nothing: the backend reports the same accepts through POST
+// pushPopup records the entries of a subscribe_msg_popup_event with
+// Deps.Popups (for balances and accept rates) and counts them. It creates
+// no grant: the backend reports the same accepts through POST
 // /v1/subscriptions with their business context, and recording both would
-// double the one-time credits.
-func (s *Server) pushPopup(ev wechat.PushEvent) error {
+// double the one-time credits. Without Deps.Popups it logs and counts only.
+func (s *Server) pushPopup(ctx context.Context, ev wechat.PushEvent) error {
 	accepts := 0
+	ps := make([]wxcampaign.PopupEvent, 0, len(ev.Items))
 	for _, it := range ev.Items {
 		if strings.HasPrefix(it.SubscribeStatus, "accept") {
 			accepts++
 		}
+		if it.SubscribeStatus == "" || !utf8.ValidString(it.SubscribeStatus) || !utf8.ValidString(it.PopupScene) {
+			continue
+		}
+		ps = append(ps, wxcampaign.PopupEvent{OpenID: ev.OpenID, TemplateID: it.TemplateID,
+			Status: clipLog(it.SubscribeStatus), PopupScene: clipLog(it.PopupScene), At: ev.CreateTime})
 	}
 	s.push.popups.Add(int64(len(ev.Items)))
-	s.log.WithFields(logrus.Fields{"items": len(ev.Items), "accepts": accepts}).Info("api: push: subscription popup (not recorded: the backend reports it)")
+	if s.deps.Popups == nil || len(ps) == 0 {
+		s.log.WithFields(logrus.Fields{"items": len(ev.Items), "accepts": accepts}).Info("api: push: subscription popup (not recorded)")
+		return nil
+	}
+	n, err := s.deps.Popups.RecordPopups(ctx, s.cfg.Now(), ps)
+	if err != nil {
+		return err
+	}
+	if n == len(ps) { // a repeated push stores nothing and counts nothing
+		for _, p := range ps {
+			s.choices.add(wxcampaign.SourcePopup, popupResult(p.Status), 1)
+		}
+	}
+	s.log.WithFields(logrus.Fields{"items": len(ev.Items), "accepts": accepts, "new": n}).Debug("api: push: subscription popup recorded")
 	return nil
 }
 

@@ -200,6 +200,8 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 		// store counted the first time.
 		status = http.StatusOK
 		out = SubscriptionResponse{RequestID: res.RequestID, Duplicate: true}
+	default:
+		s.choices.addResult(wxcampaign.SourceResult, res)
 	}
 	writeJSON(w, status, out)
 }
@@ -212,12 +214,16 @@ type SceneTemplatesResponse struct {
 	Scene           string   `json:"scene"`
 	TmplIDs         []string `json:"tmplIds"`
 	LongTermTmplIDs []string `json:"longTermTmplIds"`
+	// LeftOut lists, for a query with openid, the scene's templates left
+	// out of the user's offer (rejected within the cool-down, or banned).
+	LeftOut []LeftOut `json:"leftOut,omitempty"`
 }
 
 // handleSceneTemplates serves GET /v1/scenes/{scene}/templates (the scene
 // percent-encoded in the path) and GET /v1/scenes/templates?triggerAct=
-// (or ?scene=). Query: busNo and openid are checked and accepted (openid
-// is reserved for offers per user); format=ids, or Accept:
+// (or ?scene=). Query: busNo is checked and accepted; openid, with
+// Deps.Balances, orders each list by the user's need (personalize);
+// limit (1..Config.MaxTemplates) shortens the lists; format=ids, or Accept:
 // application/vnd.wxcampaign.ids+json, answers the bare array of ids for
 // wx.requestSubscribeMessage: the one-time ids, or the long-term ids when
 // the scene has no one-time template or kind=long_term asks for them.
@@ -262,19 +268,33 @@ func (s *Server) handleSceneTemplates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	limit, err := queryLimit(q.Get("limit"), s.cfg.MaxTemplates)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+
 	out := SceneTemplatesResponse{Scene: scene, TmplIDs: []string{}, LongTermTmplIDs: []string{}}
-	seen := make(map[string]bool)
-	for _, t := range s.deps.Catalog.SceneTemplates(scene) {
-		if t.TemplateID == "" || seen[t.TemplateID] {
-			continue
+	ts := s.deps.Catalog.SceneTemplates(scene)
+	if openid := q.Get("openid"); openid != "" && s.deps.Balances != nil {
+		if err := s.personalize(r.Context(), &out, ts, openid, limit); err != nil {
+			s.fail(w, r, "offer", err)
+			return
 		}
-		seen[t.TemplateID] = true
-		list := &out.TmplIDs
-		if t.Kind == wxcampaign.LongTerm {
-			list = &out.LongTermTmplIDs
-		}
-		if len(*list) < s.cfg.MaxTemplates {
-			*list = append(*list, t.TemplateID)
+	} else {
+		seen := make(map[string]bool)
+		for _, t := range ts {
+			if t.TemplateID == "" || seen[t.TemplateID] {
+				continue
+			}
+			seen[t.TemplateID] = true
+			list := &out.TmplIDs
+			if t.Kind == wxcampaign.LongTerm {
+				list = &out.LongTermTmplIDs
+			}
+			if len(*list) < limit {
+				*list = append(*list, t.TemplateID)
+			}
 		}
 	}
 	if !idsOnly {

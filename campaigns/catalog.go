@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"sync/atomic"
+	"time"
 
 	wx "github.com/wxcampaign/wxcampaign"
 )
@@ -14,6 +15,7 @@ type Catalog struct{ v atomic.Pointer[catalogData] }
 type catalogData struct {
 	scenes map[string][]wx.SceneTemplate
 	kinds  map[string]wx.Kind
+	sends  map[string][]*Campaign // enabled campaigns by template id
 	n      int
 }
 
@@ -26,13 +28,14 @@ func NewCatalog(cs []*Campaign) *Catalog {
 
 // Set replaces the campaigns.
 func (c *Catalog) Set(cs []*Campaign) {
-	d := &catalogData{scenes: map[string][]wx.SceneTemplate{}, kinds: map[string]wx.Kind{}, n: len(cs)}
+	d := &catalogData{scenes: map[string][]wx.SceneTemplate{}, kinds: map[string]wx.Kind{}, sends: map[string][]*Campaign{}, n: len(cs)}
 	seen := map[string]bool{}
 	for _, cp := range cs {
 		d.kinds[cp.Template.ID] = cp.Template.Kind
 		if !cp.Enabled {
 			continue
 		}
+		d.sends[cp.Template.ID] = append(d.sends[cp.Template.ID], cp)
 		for _, sc := range cp.Scenes {
 			if seen[sc+"\x00"+cp.Template.ID] {
 				continue
@@ -57,4 +60,19 @@ func (c *Catalog) KindOf(templateID string) wx.Kind {
 		return k
 	}
 	return wx.OneTime
+}
+
+// NextSend returns the earliest scheduled run after after of an enabled
+// campaign sending templateID, and false when there is none.
+func (c *Catalog) NextSend(templateID string, after time.Time) (time.Time, bool) {
+	var best time.Time
+	for _, cp := range c.v.Load().sends[templateID] {
+		if cp.Cron == nil {
+			continue
+		}
+		if next := cp.Cron.Next(after); !next.IsZero() && (best.IsZero() || next.Before(best)) {
+			best = next
+		}
+	}
+	return best, !best.IsZero()
 }
