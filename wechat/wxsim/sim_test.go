@@ -665,6 +665,7 @@ func TestLoadTemplates(t *testing.T) {
 		{"bad kind", "g.yaml", "- id: T1\n  kind: forever\n  keys: [thing1]\n", 0, "kind"},
 		{"enum for missing key", "h.yaml", "- id: T1\n  keys: [thing1]\n  enums: {enum2: [a]}\n", 0, "enum2"},
 		{"labels", "k.yaml", "- id: T1\n  keys: [thing1, short_thing2]\n  labels: {thing1: 商品名称, short_thing2: 状态}\n  examples: {thing1: 球鞋}\n", 1, ""},
+		{"example breaks its rule", "n.yaml", "- id: T1\n  keys: [amount1]\n  examples: {amount1: twelve}\n", 0, "example of amount1"},
 		{"label for missing key", "l.yaml", "- id: T1\n  keys: [thing1]\n  labels: {thing2: 名称}\n", 0, "label for thing2"},
 		{"label with braces", "m.yaml", "- id: T1\n  keys: [thing1]\n  labels: {thing1: \"a{{b\"}\n", 0, "newline or {{ }}"},
 		{"empty", "i.yaml", "", 0, "empty"},

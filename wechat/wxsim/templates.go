@@ -83,6 +83,11 @@ func compileTemplate(d TemplateDef) (*template, error) {
 			}
 		}
 	}
+	for k, v := range d.Examples {
+		if err := keyword.CheckType(t.keys[t.index[k]].typ, v, d.Enums[k]); err != nil {
+			return nil, fmt.Errorf("template %s: example of %s %q: %w", d.ID, k, v, err)
+		}
+	}
 	return t, nil
 }
 
