@@ -184,6 +184,9 @@ func TestTemplatesSyncList(t *testing.T) {
 		t.Errorf("second sync: exit %d %s", code, out)
 	}
 	code, out, errOut = run(t, w.env, "templates", "list", "--config", w.cfgPath)
+	if code != 0 {
+		t.Fatalf("list: exit %d %s", code, errOut)
+	}
 	for _, want := range []string{
 		"6 template(s) for wxregapp",
 		"ID ", "KIND ", "TITLE ", "KEYS",
