@@ -111,6 +111,7 @@ type regWorld struct {
 	dir, cfgPath string
 	env          map[string]string
 	handler      atomic.Pointer[http.Handler]
+	sim          atomic.Pointer[wxsim.Server] // the simulator serving now
 }
 
 const regSecret = "s3cr3t-of-the-registry-test"
@@ -153,9 +154,10 @@ func (w *regWorld) swap(t *testing.T, extraKey bool) {
 	t.Helper()
 	defs, err := wxsim.LoadTemplates(filepath.Join(repoRoot(t), "configs/templates.yaml"))
 	must(t, err)
-	sim, err := wxsim.New(wxsim.Config{AppID: "wxregapp", Secret: regSecret, Templates: append(defs, shipTemplates(extraKey)...)})
+	sim, err := wxsim.New(wxsim.Config{AppID: "wxregapp", Secret: regSecret, LooseCredits: true, Templates: append(defs, shipTemplates(extraKey)...)})
 	must(t, err)
 	h := sim.Handler()
+	w.sim.Store(sim)
 	w.handler.Store(&h)
 }
 
@@ -400,5 +402,56 @@ data:
 	}
 	if strings.Contains(out.String()+errb.String(), regSecret) {
 		t.Error("the secret appears in the daemon's output")
+	}
+}
+
+// TestSendBadGrantDataFailsThatGrantOnly: a page built from a grant variable
+// of 1,100 characters, and an enum value outside the registry's list, each
+// fail their grant at render time (render invalid naming page or the key),
+// before any call; the other grant is sent and the run completes.
+func TestSendBadGrantDataFailsThatGrantOnly(t *testing.T) {
+	w := newRegWorld(t, "")
+	camp := w.write(t, "ship.yaml", `name: ship
+schedule: "@every 1h"
+template:
+  id: T-SHIP
+  kind: one_time
+  page: '"pages/order/detail?note=" + grant.vars.note'
+when: "true"
+data:
+  thing1: grant.biz_no
+  enum2: grant.vars.status
+  short_thing3: '"配送中"'
+`)
+	long := strings.Repeat("长", 1100)
+	var lines []string
+	for i, g := range []struct{ openid, note, status string }{
+		{"u-ok", "fast", "已发货"},
+		{"u-long-page", long, "已发货"},
+		{"u-bad-enum", "fast", "丢失"},
+	} {
+		lines = append(lines, fmt.Sprintf(`{"openId":%q,"scene":"order_paid","busNo":"o%d","extraVariableMap":{"note":%q,"status":%q},"agreeTemplateIds":["T-SHIP"],"rejectTemplateIds":[],"requestId":"r%d"}`,
+			g.openid, i, g.note, g.status, i))
+	}
+	file := w.write(t, "grants.jsonl", strings.Join(lines, "\n")+"\n")
+	if code, out, errOut := run(t, w.env, "grants", "import", "--config", w.cfgPath, file); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := run(t, w.env, "send", "--config", w.cfgPath, "--format", "table", camp)
+	if code != 0 {
+		t.Fatalf("send: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"status done",
+		"render invalid: page: longer than 1024 bytes",
+		"render invalid: enum2: not one of the enum values",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("send output lacks %q:\n%s", want, out)
+		}
+	}
+	msgs := w.sim.Load().Messages()
+	if len(msgs) != 1 || msgs[0].ToUser != "u-ok" || msgs[0].Page != "pages/order/detail?note=fast" || msgs[0].Data["enum2"] != "已发货" {
+		t.Fatalf("delivered %+v, want one message to u-ok", msgs)
 	}
 }
