@@ -350,10 +350,19 @@ func FuzzCheck(f *testing.F) {
 	}
 	f.Add("number1", "-1.5", 3)
 	f.Add("phone_number1", "+86 (10) 1234", 0)
+	f.Add("short_thing1", "pages/a/b?id=1&x=耐克", 5)
 	f.Fuzz(func(t *testing.T, key, value string, n int) {
 		_ = Check(key, value, nil)
 		_ = Check(key, value, []string{value})
 		_, _, _ = Parse(key)
+		if CheckPage(value) == nil && value != "" {
+			if len(value) > MaxPageLen || value[0] == '/' || !utf8.ValidString(value) || strings.ContainsAny(value, " \t\r\n") {
+				t.Fatalf("CheckPage(%q) accepted a page it must refuse", value)
+			}
+			if PagePath(value) == "" {
+				t.Fatalf("CheckPage(%q) accepted a page without a path", value)
+			}
+		}
 		if n > 100 || n < -1 {
 			n %= 100
 		}

@@ -455,3 +455,52 @@ data:
 		t.Fatalf("delivered %+v, want one message to u-ok", msgs)
 	}
 }
+
+// TestSendChecksStoredRegistryWhenWeChatFails: when getTemplateList fails,
+// send checks against the stored registry (with a warning) and still
+// refuses a campaign that does not match it; with no stored registry it
+// sends unchecked, with a warning.
+func TestSendChecksStoredRegistryWhenWeChatFails(t *testing.T) {
+	const bad = `name: ship
+schedule: "@every 1h"
+template:
+  id: T-SHIP
+  kind: one_time
+when: "true"
+data:
+  thing1: grant.biz_no
+  enum2: '"已发货"'
+`
+	failList := func(w *regWorld) {
+		next := *w.handler.Load()
+		h := http.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/wxaapi/newtmpl/gettemplate") {
+				rw.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(rw, `{"errcode":-1,"errmsg":"system error"}`)
+				return
+			}
+			next.ServeHTTP(rw, r)
+		}))
+		w.handler.Store(&h)
+	}
+
+	w := newRegWorld(t, "")
+	if code, out, errOut := run(t, w.env, "templates", "sync", "--config", w.cfgPath); code != 0 {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	failList(w)
+	camp := w.write(t, "ship.yaml", bad)
+	code, _, errOut := run(t, w.env, "send", "--config", w.cfgPath, camp)
+	if code != 1 || !strings.Contains(errOut, "checking the campaigns against the stored one") ||
+		!strings.Contains(errOut, camp+":7:1: data: missing key short_thing3 of template T-SHIP") {
+		t.Fatalf("with a stored registry: exit %d\n%s", code, errOut)
+	}
+
+	fresh := newRegWorld(t, "")
+	failList(fresh)
+	camp = fresh.write(t, "ship.yaml", bad)
+	code, _, errOut = run(t, fresh.env, "send", "--config", fresh.cfgPath, camp)
+	if code != 0 || !strings.Contains(errOut, "no template registry: campaigns not checked") {
+		t.Fatalf("without a registry: exit %d\n%s", code, errOut)
+	}
+}
