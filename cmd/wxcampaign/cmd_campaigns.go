@@ -148,6 +148,9 @@ func previewCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			if bad := a.checkStoredRegistry(cmd.Context(), c); len(bad) > 0 { // as send would refuse it
+				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}
+			}
 			eng, err := a.engine(nil, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}

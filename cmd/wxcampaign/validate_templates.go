@@ -91,6 +91,21 @@ func (a *app) checkAgainstAccount(ctx context.Context, c *wechat.Client, cs []*c
 	return checkEach(cs, registryInfos(reg))
 }
 
+// checkStoredRegistry checks c against the stored registry of wechat.appid,
+// without calling WeChat and without writing (preview): nil when it
+// matches, when there is no registry or when check_templates is off. A
+// campaign without enums takes the registry's enum values, as in send.
+func (a *app) checkStoredRegistry(ctx context.Context, c *campaigns.Campaign) campaigns.ErrorList {
+	if !a.cfg.WeChat.checkTemplates() || a.cfg.WeChat.AppID == "" {
+		return nil
+	}
+	reg, err := a.db.Templates(ctx, a.cfg.WeChat.AppID)
+	if err != nil || !reg.Synced() {
+		return nil
+	}
+	return campaigns.CheckTemplates([]*campaigns.Campaign{c}, registryInfos(reg))
+}
+
 // checkEach checks each campaign on its own: the ones that match, and the
 // problems of the others.
 func checkEach(cs []*campaigns.Campaign, ts []campaigns.TemplateInfo) ([]*campaigns.Campaign, campaigns.ErrorList) {

@@ -504,3 +504,38 @@ data:
 		t.Fatalf("without a registry: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestPreviewUsesStoredRegistry: preview refuses a campaign that does not
+// match the stored registry as send would, and renders with the registry's
+// enum values, without calling WeChat.
+func TestPreviewUsesStoredRegistry(t *testing.T) {
+	w := newRegWorld(t, "")
+	camp := w.write(t, "ship.yaml", `name: ship
+schedule: "@every 1h"
+template:
+  id: T-SHIP
+  kind: one_time
+when: "true"
+data:
+  thing1: grant.biz_no
+  enum2: grant.vars.status
+`)
+	// Before a sync: nothing to check against, preview runs.
+	if code, out, errOut := run(t, w.env, "migrate", "--config", w.cfgPath); code != 0 {
+		t.Fatalf("migrate: exit %d %s%s", code, out, errOut)
+	}
+	if code, out, errOut := run(t, w.env, "preview", "--config", w.cfgPath, camp); code != 0 {
+		t.Fatalf("preview before sync: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := run(t, w.env, "templates", "sync", "--config", w.cfgPath); code != 0 {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	requests := w.sim.Load().Stats().Requests
+	code, _, errOut := run(t, w.env, "preview", "--config", w.cfgPath, camp)
+	if code != 1 || !strings.Contains(errOut, camp+":7:1: data: missing key short_thing3 of template T-SHIP") {
+		t.Fatalf("preview after sync: exit %d\n%s", code, errOut)
+	}
+	if got := w.sim.Load().Stats().Requests; got != requests {
+		t.Errorf("preview called WeChat %d times", got-requests)
+	}
+}
