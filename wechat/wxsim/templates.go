@@ -21,8 +21,8 @@ type TemplateDef struct {
 	Title    string              `yaml:"title" json:"title"`
 	Kind     string              `yaml:"kind" json:"kind"` // one_time (default) or long_term
 	Keys     []string            `yaml:"keys" json:"keys"`
-	Labels   map[string]string   `yaml:"labels" json:"labels,omitempty"`     // label per key; default the key
-	Examples map[string]string   `yaml:"examples" json:"examples,omitempty"` // example value per key
+	Labels   map[string]string   `yaml:"labels,omitempty" json:"labels,omitempty"`     // label per key; default the key
+	Examples map[string]string   `yaml:"examples,omitempty" json:"examples,omitempty"` // example value per key
 	Enums    map[string][]string `yaml:"enums" json:"enums,omitempty"`
 }
 
