@@ -80,6 +80,9 @@ func templatesListCmd(g *globals) *cobra.Command {
 			if cfg.WeChat.AppID == "" {
 				return &exitError{code: 2, err: fmt.Errorf("wechat.appid is required: the registry is kept per appid (set it in the config or %s)", envAppID)}
 			}
+			if path, missing := sqliteMissing(cfg); missing {
+				return &exitError{code: 1, err: fmt.Errorf("no store at %s: run `wxcampaign templates sync` first", path)}
+			}
 			a, err := g.open(cmd.Context(), cfg, false)
 			if err != nil {
 				return &exitError{code: 1, err: err}

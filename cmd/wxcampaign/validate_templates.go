@@ -129,14 +129,9 @@ func (g *globals) validateRegistry(ctx context.Context, cfg Config, w io.Writer)
 		fmt.Fprintln(w, "note: wechat.appid is not set: campaigns not checked against the template registry")
 		return nil, time.Time{}, false
 	}
-	if cfg.Database.Driver == store.SQLite {
-		// Opening a missing SQLite file would create it: validate writes
-		// nothing.
-		path, _, _ := strings.Cut(strings.TrimPrefix(cfg.Database.DSN, "file:"), "?")
-		if _, err := os.Stat(path); err != nil {
-			fmt.Fprintf(w, "note: no store at %s: campaigns not checked against the template registry\n", path)
-			return nil, time.Time{}, false
-		}
+	if path, missing := sqliteMissing(cfg); missing {
+		fmt.Fprintf(w, "note: no store at %s: campaigns not checked against the template registry\n", path)
+		return nil, time.Time{}, false
 	}
 	a, err := g.open(ctx, cfg, false)
 	if err != nil {
@@ -154,6 +149,17 @@ func (g *globals) validateRegistry(ctx context.Context, cfg Config, w io.Writer)
 		return nil, time.Time{}, false
 	}
 	return registryInfos(reg), reg.SyncedAt, true
+}
+
+// sqliteMissing reports whether the store is a SQLite file that does not
+// exist: opening it would create it, and a read-only command writes nothing.
+func sqliteMissing(cfg Config) (string, bool) {
+	if cfg.Database.Driver != store.SQLite {
+		return "", false
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(cfg.Database.DSN, "file:"), "?")
+	_, err := os.Stat(path)
+	return path, err != nil
 }
 
 // checkTemplatesConfig checks templates.refresh and wechat.pages.

@@ -174,8 +174,18 @@ func (w *regWorld) write(t *testing.T, name, body string) string {
 func TestTemplatesSyncList(t *testing.T) {
 	w := newRegWorld(t, "")
 	code, _, errOut := run(t, w.env, "templates", "list", "--config", w.cfgPath)
-	if code != 1 || !strings.Contains(errOut, "migrate") && !strings.Contains(errOut, "templates sync") {
+	if code != 1 || !strings.Contains(errOut, "no store at") {
 		t.Errorf("list before any sync: exit %d %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "wxcampaign.db")); err == nil {
+		t.Error("templates list created the store")
+	}
+	if code, out, errOut := run(t, w.env, "migrate", "--config", w.cfgPath); code != 0 {
+		t.Fatalf("migrate: exit %d %s%s", code, out, errOut)
+	}
+	code, _, errOut = run(t, w.env, "templates", "list", "--config", w.cfgPath)
+	if code != 1 || !strings.Contains(errOut, "no templates synced for wxregapp yet") {
+		t.Errorf("list on a migrated store before any sync: exit %d %q", code, errOut)
 	}
 	code, out, errOut := run(t, w.env, "templates", "sync", "--config", w.cfgPath)
 	if code != 0 || !strings.Contains(out, "synced 6 template(s) for wxregapp") || !strings.Contains(out, "6 added, 0 changed, 0 removed, 0 unchanged") {
