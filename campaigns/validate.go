@@ -300,6 +300,7 @@ func (p *decoder) compile(c *Campaign) {
 		Data:     c.Data,
 		Overflow: c.Overflow,
 		Enums:    c.Enums,
+		Pages:    c.Template.Pages,
 	}
 	for _, f := range c.Facts {
 		spec.Facts = append(spec.Facts, rules.FactSpec{Name: f.Name, Key: f.Key})

@@ -96,6 +96,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	defer a.startTemplateRefresh(ctx, client, hup)() // templates.refresh: a changed registry reloads like SIGHUP
 	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
