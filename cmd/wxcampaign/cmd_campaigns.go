@@ -59,6 +59,7 @@ template's.`,
 				}
 				return &exitError{code: 1}
 			}
+			dstWarnings(g.stderr, cs, time.Now())
 			if templates != "" {
 				fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid, templates match %s\n", len(cs), templates)
 				return nil
