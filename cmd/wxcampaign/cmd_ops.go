@@ -143,7 +143,7 @@ func (a *app) retain(ctx context.Context, current func() []*campaigns.Campaign) 
 		every = 24 * time.Hour
 	}
 	log := a.log.WithField("job", "retention")
-	t := time.NewTimer(time.Minute) // not in the way of the start
+	t := time.NewTimer(min(time.Minute, every)) // not in the way of the start
 	defer t.Stop()
 	for {
 		select {

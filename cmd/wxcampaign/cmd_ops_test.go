@@ -298,3 +298,52 @@ func TestBackupRestoreCmd(t *testing.T) {
 	}
 	t.Logf("backup mid-send: %d of %d sends recorded sent, %d in flight; the resumed run sent %d again", len(recorded), n, len(inflight), again)
 }
+
+func TestOpsConfig(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		yaml, want string
+	}{
+		{"campaigns: {dir: x, allow_emtpy: true}\n", `line 1: campaigns: unknown key "allow_emtpy"`},
+		{"retention: {keep: 1h}\n", "retention: keep must be 0 (keep everything) or at least 24h0m0s"},
+		{"retention: {keep: 720h, batch: -1}\n", "retention: keep must be 0"},
+	}
+	for _, c := range cases {
+		p := filepath.Join(dir, "c.yaml")
+		must(t, os.WriteFile(p, []byte(c.yaml), 0o644))
+		if _, err := loadConfig(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
+		}
+	}
+	p := filepath.Join(dir, "c.yaml")
+	must(t, os.WriteFile(p, []byte("campaigns: {dir: camps, allow_empty: true}\nretention: {keep: 2160h}\n"), 0o644))
+	cfg, err := loadConfig(p, func(string) string { return "" })
+	if err != nil || cfg.Campaigns != "camps" || !cfg.CampaignsFile.AllowEmpty || cfg.Retention.Keep != 2160*time.Hour {
+		t.Errorf("mapping: %+v %v", cfg, err)
+	}
+	must(t, os.WriteFile(p, []byte("campaigns: camps\n"), 0o644))
+	if cfg, err := loadConfig(p, func(string) string { return "" }); err != nil || cfg.Campaigns != "camps" || cfg.CampaignsFile.AllowEmpty {
+		t.Errorf("string: %+v %v", cfg, err)
+	}
+	if cfg, err := loadConfig("", func(string) string { return "" }); err != nil || cfg.Campaigns != "configs/campaigns" {
+		t.Errorf("default: %q %v", cfg.Campaigns, err)
+	}
+}
+
+// TestDaemonRetention: with retention.keep the daemon prunes on its own.
+func TestDaemonRetention(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	cfg, err := loadConfig(w.cfgPath, func(string) string { return "" })
+	must(t, err)
+	db, err := store.Open(context.Background(), cfg.Database)
+	must(t, err)
+	defer db.Close()
+	must(t, db.SetPause(context.Background(), "quota:old", time.Now().Add(-72*time.Hour), "45009"))
+	conf, _ := os.ReadFile(w.cfgPath)
+	must(t, os.WriteFile(w.cfgPath, append(conf, []byte("retention: {keep: 48h, interval: 200ms}\n")...), 0o644))
+	_, _, errb, _ := startDaemon(t, w.env, w.cfgPath)
+	waitUntil(t, "a prune", func() bool { return strings.Contains(errb.String(), "pruned history") })
+	if ps, err := db.ListPauses(context.Background()); err != nil || len(ps) != 0 {
+		t.Errorf("the old pause is still there: %+v %v", ps, err)
+	}
+}

@@ -22,14 +22,16 @@ type Config struct {
 	FactsFile *dbConfig     `yaml:"facts"`
 	WeChat    WeChatConfig  `yaml:"wechat"`
 	Campaigns string        `yaml:"-"` // CampaignsFile.Dir
+	HTTP      HTTPConfig    `yaml:"http"`
+	Timezone  string        `yaml:"timezone"`
+	Log       LogConfig     `yaml:"log"`
+	Engine    EngineConfig  `yaml:"engine"`
+
 	// CampaignsFile is the campaigns key: the directory as a string, or a
 	// mapping {dir, allow_empty}.
 	CampaignsFile CampaignsConfig `yaml:"campaigns"`
-	Retention     RetentionConfig `yaml:"retention"`
-	HTTP          HTTPConfig      `yaml:"http"`
-	Timezone      string          `yaml:"timezone"`
-	Log           LogConfig       `yaml:"log"`
-	Engine        EngineConfig    `yaml:"engine"`
+	// Retention makes the daemon prune history.
+	Retention RetentionConfig `yaml:"retention"`
 }
 
 type dbConfig struct {
@@ -138,12 +140,12 @@ const (
 
 func defaultConfig() Config {
 	return Config{
-		DBFile:        dbConfig{Driver: "sqlite", DSN: "wxcampaign.db"},
-		WeChat:        WeChatConfig{State: "formal", Lang: "zh_CN", Concurrency: 64, Timeout: 5 * time.Second},
-		CampaignsFile: CampaignsConfig{Dir: "configs/campaigns"},
-		HTTP:          HTTPConfig{Listen: "127.0.0.1:8080", MaxTemplates: 3},
-		Timezone:      "Asia/Shanghai",
-		Log:           LogConfig{Level: "info", Format: "text"},
+		DBFile:    dbConfig{Driver: "sqlite", DSN: "wxcampaign.db"},
+		WeChat:    WeChatConfig{State: "formal", Lang: "zh_CN", Concurrency: 64, Timeout: 5 * time.Second},
+		Campaigns: "configs/campaigns",
+		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080", MaxTemplates: 3},
+		Timezone:  "Asia/Shanghai",
+		Log:       LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -151,6 +153,7 @@ func defaultConfig() Config {
 // overrides from getenv and validates.
 func loadConfig(path string, getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
+	cfg.CampaignsFile.Dir = cfg.Campaigns
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
