@@ -415,3 +415,31 @@ func TestSchedulerDST(t *testing.T) {
 		t.Errorf("fall back: %d messages, want 1", n)
 	}
 }
+
+// TestMissedInLoop: while the scheduler runs, a run that outlasts the next
+// ticks leaves them missed; the policy runs the latest of them once, within
+// the window.
+func TestMissedInLoop(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	tm := func(h, m int) time.Time { return time.Date(2024, 6, 3, h, m, 0, 0, sh) }
+	s := &Scheduler{}
+	cases := []struct {
+		name      string
+		extra     string
+		last, now time.Time
+		want      time.Time
+	}{
+		{"nothing missed", "", tm(10, 0), tm(10, 5), time.Time{}},
+		{"two ticks missed: the latest", "", tm(10, 0), tm(10, 25), tm(10, 20)},
+		{"the tick at now", "", tm(10, 0), tm(10, 30), tm(10, 30)},
+		{"skip", "misfire: skip\n", tm(10, 0), tm(10, 25), time.Time{}},
+		{"inside a 15m window", "misfire_window: 15m\n", tm(10, 0), tm(10, 59), tm(10, 50)},
+		{"outside a 5m window", "misfire_window: 5m\n", tm(10, 0), tm(10, 58), time.Time{}},
+	}
+	for _, c := range cases {
+		camp := schedCampaign(t, "loop", "*/10 * * * *", "Asia/Shanghai", c.extra)
+		if got := s.missed(context.Background(), camp, c.last, c.now); !got.Equal(c.want) {
+			t.Errorf("%s: missed = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
