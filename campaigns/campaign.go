@@ -39,6 +39,19 @@ const (
 	RepeatEveryRun = "every_run" // a grant may get a message in every run
 )
 
+// Misfire policies: what the scheduler does with an occurrence it missed
+// (the daemon was down, or a run outlasted the next tick).
+const (
+	// MisfireRunOnce runs the latest missed occurrence once, as soon as the
+	// scheduler can, if it is at most MisfireWindow old (the default).
+	MisfireRunOnce = "run_once"
+	// MisfireSkip skips missed occurrences: the next run is the next tick.
+	MisfireSkip = "skip"
+)
+
+// DefaultMisfireWindow is how late a missed occurrence may still run.
+const DefaultMisfireWindow = time.Hour
+
 // Defaults for a campaign field the file leaves out, from the engine's
 // configuration.
 type Defaults struct {
@@ -80,8 +93,10 @@ type Campaign struct {
 	Limits        []Limit
 	QuietHours    *QuietHours // nil: none
 	BatchSize     int
-	PerUserPerRun int    // 0: no limit
-	Repeat        string // RepeatOnce or RepeatEveryRun for long-term templates, "" for one-time
+	PerUserPerRun int           // 0: no limit
+	Repeat        string        // RepeatOnce or RepeatEveryRun for long-term templates, "" for one-time
+	Misfire       string        // MisfireRunOnce or MisfireSkip
+	MisfireWindow time.Duration // how late a missed occurrence may run (run_once)
 	Program       *rules.Program
 	File          string // the path it was loaded from
 

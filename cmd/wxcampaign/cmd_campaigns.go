@@ -71,6 +71,7 @@ known must be one of them.`,
 				}
 				return &exitError{code: 1}
 			}
+			dstWarnings(g.stderr, cs, time.Now())
 			if against != "" {
 				fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid, templates match %s\n", len(cs), against)
 				return nil
