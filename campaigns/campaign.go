@@ -39,12 +39,28 @@ const (
 	RepeatEveryRun = "every_run" // a grant may get a message in every run
 )
 
+// Misfire policies: what the scheduler does with an occurrence it missed
+// (the daemon was down, or a run outlasted the next tick).
+const (
+	// MisfireRunOnce runs the latest missed occurrence once, as soon as the
+	// scheduler can, if it is at most MisfireWindow old (the default).
+	MisfireRunOnce = "run_once"
+	// MisfireSkip skips missed occurrences: the next run is the next tick.
+	MisfireSkip = "skip"
+)
+
+// DefaultMisfireWindow is how late a missed occurrence may still run.
+const DefaultMisfireWindow = time.Hour
+
 // Defaults for a campaign field the file leaves out, from the engine's
 // configuration.
 type Defaults struct {
 	Location *time.Location // nil: time.Local
 	State    string         // miniprogram_state; "": formal
 	Lang     string         // "": zh_CN
+	// Pages lists the mini program's page paths (wechat.pages); when set, a
+	// campaign's page must render to one of them. nil: any well-formed page.
+	Pages []string
 }
 
 // Default values of optional fields.
@@ -77,8 +93,10 @@ type Campaign struct {
 	Limits        []Limit
 	QuietHours    *QuietHours // nil: none
 	BatchSize     int
-	PerUserPerRun int    // 0: no limit
-	Repeat        string // RepeatOnce or RepeatEveryRun for long-term templates, "" for one-time
+	PerUserPerRun int           // 0: no limit
+	Repeat        string        // RepeatOnce or RepeatEveryRun for long-term templates, "" for one-time
+	Misfire       string        // MisfireRunOnce or MisfireSkip
+	MisfireWindow time.Duration // how late a missed occurrence may run (run_once)
 	Program       *rules.Program
 	File          string // the path it was loaded from
 
@@ -93,6 +111,9 @@ type Template struct {
 	Page  string // expression; "" = a card without a link
 	State string // developer | trial | formal
 	Lang  string // zh_CN | en_US | zh_HK | zh_TW
+	// Pages are the account's pages the page must be one of
+	// (Defaults.Pages); nil: any well-formed page.
+	Pages []string
 }
 
 // Fact is one source of business data, joined to each grant of a batch with

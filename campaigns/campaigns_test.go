@@ -195,6 +195,8 @@ func TestInvalidFixtures(t *testing.T) {
 		{"missing-template-id.yaml", `missing-template-id.yaml:3:1: missing required field template.id`},
 		{"yaml-syntax.yaml", `yaml-syntax.yaml:3:1: invalid YAML: did not find expected ',' or '}'`},
 		{"bad-scene.yaml", `bad-scene.yaml:6:17: scene "订单/详情" contains '/'`},
+		{"bad-misfire.yaml", `bad-misfire.yaml:3:10: misfire must be run_once or skip, got "catch_up"`},
+		{"empty-dir", `empty-dir: no campaign files (*.yaml, *.yml) in the directory`},
 		{"duplicate", `duplicate/b.yaml:1:7: duplicate campaign name "same-name" (first in testdata/invalid/duplicate/a.yaml:1:7)`},
 	}
 	covered := map[string]bool{}

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,7 +16,15 @@ type Error struct {
 	Line int
 	Col  int
 	Msg  string
+	Err  error // the cause, when it is one of the package's errors (ErrNoCampaigns)
 }
+
+// ErrNoCampaigns is the cause of the problem LoadPaths reports for a
+// directory without campaign files; errors.Is finds it in an ErrorList.
+var ErrNoCampaigns = errors.New("no campaign files (*.yaml, *.yml) in the directory")
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats the problem as "file:line:col: message", the form editors and
 // CI logs link to, or "file: message" when there is no position.
@@ -40,6 +49,15 @@ func (l ErrorList) Error() string {
 		b.WriteString(e.Error())
 	}
 	return b.String()
+}
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
 }
 
 // Err returns l as an error, or nil when l is empty, so that a caller never

@@ -9,7 +9,9 @@ import (
 )
 
 // LoadPaths loads campaign files and directories. A directory contributes its
-// *.yaml and *.yml files, in name order, not its subdirectories; a file is
+// *.yaml and *.yml files, in name order, not its subdirectories (a directory
+// without any is an error, ErrNoCampaigns: a wrong path or an empty mount
+// must not pass for "no campaigns"); a file is
 // loaded whatever its extension. Names must be unique across the whole set: a
 // repeated name is an error at the later file's name. LoadPaths returns every
 // valid campaign and, when anything was wrong, an ErrorList of all problems.
@@ -67,6 +69,10 @@ func LoadPaths(paths []string, d Defaults) ([]*Campaign, error) {
 			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
 				files = append(files, filepath.Join(path, e.Name()))
 			}
+		}
+		if len(files) == 0 {
+			errs = append(errs, &Error{File: path, Msg: ErrNoCampaigns.Error(), Err: ErrNoCampaigns})
+			continue
 		}
 		slices.Sort(files)
 		for _, f := range files {

@@ -15,7 +15,7 @@ import (
 var (
 	topFields = []string{"name", "description", "enabled", "schedule", "timezone", "template",
 		"scenes", "facts", "when", "data", "overflow", "enums", "limits", "quiet_hours",
-		"batch_size", "per_user_per_run", "repeat"}
+		"batch_size", "per_user_per_run", "repeat", "misfire", "misfire_window"}
 	templateFields = []string{"id", "kind", "page", "state", "lang"}
 	factFields     = []string{"query", "key", "column"}
 	limitFields    = []string{"scope", "max", "window"}
@@ -65,9 +65,12 @@ func withDefaults(d Defaults) *Campaign {
 		Overflow:      DefaultOverflow,
 		BatchSize:     DefaultBatchSize,
 		PerUserPerRun: DefaultPerUserPerRun,
+		Misfire:       MisfireRunOnce,
+		MisfireWindow: DefaultMisfireWindow,
 	}
 	c.Template.State = cmpOr(d.State, DefaultState)
 	c.Template.Lang = cmpOr(d.Lang, DefaultLang)
+	c.Template.Pages = d.Pages
 	return c
 }
 
@@ -139,6 +142,19 @@ func (p *decoder) decode(root *yaml.Node, c *Campaign) {
 			}
 		case "repeat":
 			c.Repeat, _ = p.str(v, name)
+		case "misfire":
+			if s, ok := p.str(v, name); ok {
+				c.Misfire = s
+			}
+		case "misfire_window":
+			if s, ok := p.str(v, name); ok {
+				d, err := parseWindow(s)
+				if err != nil {
+					p.errorAt(v, name, "misfire_window: %v", err)
+					break
+				}
+				c.MisfireWindow = d
+			}
 		default:
 			return false
 		}

@@ -143,6 +143,12 @@ func (p *decoder) validate(c *Campaign) {
 		p.errorAt(p.at("per_user_per_run"), "per_user_per_run", "per_user_per_run must be 0 (no limit) or more, got %d", c.PerUserPerRun)
 	}
 	switch {
+	case c.Misfire != MisfireRunOnce && c.Misfire != MisfireSkip:
+		p.errorAt(p.at("misfire"), "misfire", "misfire must be run_once or skip, got %q", c.Misfire)
+	case c.Misfire == MisfireSkip && p.has("misfire_window"):
+		p.errorAt(p.at("misfire_window"), "misfire_window", "misfire_window applies to misfire: run_once only")
+	}
+	switch {
 	case c.Template.Kind == wxcampaign.OneTime && p.has("repeat"):
 		p.errorAt(p.at("repeat"), "repeat", "repeat applies to long_term templates only: a one_time grant is a single credit")
 		c.Repeat = ""
@@ -300,6 +306,7 @@ func (p *decoder) compile(c *Campaign) {
 		Data:     c.Data,
 		Overflow: c.Overflow,
 		Enums:    c.Enums,
+		Pages:    c.Template.Pages,
 	}
 	for _, f := range c.Facts {
 		spec.Facts = append(spec.Facts, rules.FactSpec{Name: f.Name, Key: f.Key})

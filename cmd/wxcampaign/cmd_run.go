@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,7 +49,9 @@ func runCmd(g *globals) *cobra.Command {
 
 // daemon runs until ctx ends (SIGTERM/SIGINT): then it stops scheduling,
 // lets the sends in flight finish, releases unsent reservations and closes
-// the HTTP server. SIGHUP reloads the campaigns; a bad set keeps the old.
+// the HTTP server. SIGHUP reloads the campaigns; a bad set keeps the old,
+// and so does an empty one unless campaigns.allow_empty. With retention.keep
+// set it prunes history every retention.interval.
 func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	a, err := g.open(ctx, cfg, true)
 	if err != nil {
@@ -56,13 +59,14 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	}
 	defer a.Close()
 	log := a.log
-	cs, err := campaigns.LoadPaths([]string{cfg.Campaigns}, a.defaults())
+	cs, err := loadCampaignSet(cfg, a.defaults())
 	if err != nil {
 		return fmt.Errorf("campaigns %s:\n%w", cfg.Campaigns, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := engine.NewMetrics(reg)
+	rl := newReloads(reg)
 	client, err := a.client(m)
 	if err != nil {
 		return err
@@ -96,6 +100,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	defer a.startTemplateRefresh(ctx, client, hup)() // templates.refresh: a changed registry reloads like SIGHUP
 	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
@@ -104,19 +109,28 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	sched := engine.NewScheduler(eng)
 	sched.Start(ctx)
 	sched.Apply(cs)
+	var current atomic.Pointer[[]*campaigns.Campaign] // for the retention job
+	current.Store(&cs)
+	rctx, rstop := context.WithCancel(ctx)
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		a.retain(rctx, func() []*campaigns.Campaign { return *current.Load() })
+	}()
+	defer func() { rstop(); <-retained }()
 	log.WithField("campaigns", len(cs)).WithField("listen", ln.Addr().String()).Info("wxcampaign running")
 
 	for {
 		select {
 		case <-hup:
-			next, err := campaigns.LoadPaths([]string{cfg.Campaigns}, a.defaults())
-			if err != nil {
-				log.WithError(err).Error("reload: campaigns invalid, keeping the current set")
+			next, ok := rl.reload(log, cfg, a.defaults())
+			if !ok {
 				continue
 			}
 			next = a.checked(ctx, client, next)
 			cat.Set(next)
 			sched.Apply(next)
+			current.Store(&next)
 			log.WithField("campaigns", len(next)).Info("reloaded campaigns")
 			fmt.Fprintf(g.stdout, "reloaded %d campaign(s)\n", len(next))
 		case err := <-httpErr:

@@ -21,11 +21,32 @@ type Config struct {
 	DBFile    dbConfig      `yaml:"database"`
 	FactsFile *dbConfig     `yaml:"facts"`
 	WeChat    WeChatConfig  `yaml:"wechat"`
-	Campaigns string        `yaml:"campaigns"`
+	Campaigns string        `yaml:"-"` // CampaignsFile.Dir
 	HTTP      HTTPConfig    `yaml:"http"`
 	Timezone  string        `yaml:"timezone"`
 	Log       LogConfig     `yaml:"log"`
 	Engine    EngineConfig  `yaml:"engine"`
+	// Templates configures the template registry (templates sync).
+	Templates TemplatesConfig `yaml:"templates"`
+	// CampaignsFile is the campaigns key: the directory as a string, or a
+	// mapping {dir, allow_empty}.
+	CampaignsFile CampaignsConfig `yaml:"campaigns"`
+	// Retention makes the daemon prune history.
+	Retention RetentionConfig `yaml:"retention"`
+}
+
+// TemplatesConfig configures the template registry.
+type TemplatesConfig struct {
+	// Refresh is how often `run` syncs the registry from getTemplateList;
+	// default 1h.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+func (t TemplatesConfig) refresh() time.Duration {
+	if t.Refresh == 0 {
+		return time.Hour
+	}
+	return t.Refresh
 }
 
 type dbConfig struct {
@@ -59,6 +80,10 @@ type WeChatConfig struct {
 	// CheckTemplates checks campaigns against the account's template list
 	// (getTemplateList) before sending; default true.
 	CheckTemplates *bool `yaml:"check_templates"`
+	// Pages lists the mini program's page paths ("pages/goods/detail",
+	// without query); when set, a campaign's page must render to one of
+	// them. Empty: any well-formed page.
+	Pages []string `yaml:"pages"`
 }
 
 func (w WeChatConfig) checkTemplates() bool { return w.CheckTemplates == nil || *w.CheckTemplates }
@@ -83,6 +108,43 @@ type LogConfig struct {
 // EngineConfig tunes runs.
 type EngineConfig struct {
 	Lease time.Duration `yaml:"lease"`
+}
+
+// CampaignsConfig is the campaigns key. Written as a plain string it is the
+// directory.
+type CampaignsConfig struct {
+	Dir string `yaml:"dir"`
+	// AllowEmpty lets the daemon start with, or reload to, a directory
+	// without any campaign file; by default that is refused (a wrong path
+	// or an empty mount would unschedule every campaign).
+	AllowEmpty bool `yaml:"allow_empty"`
+}
+
+// UnmarshalYAML reads a directory string or a {dir, allow_empty} mapping.
+func (c *CampaignsConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&c.Dir)
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "dir" && k.Value != "allow_empty" {
+				return fmt.Errorf("line %d: campaigns: unknown key %q (want dir, allow_empty)", k.Line, k.Value)
+			}
+		}
+	}
+	type plain CampaignsConfig
+	return n.Decode((*plain)(c))
+}
+
+// RetentionConfig makes the daemon prune history (see `wxcampaign prune`).
+type RetentionConfig struct {
+	// Keep is how much history stays; 0 (default) prunes nothing. At
+	// least 24h.
+	Keep time.Duration `yaml:"keep"`
+	// Interval between two prunes; default 24h.
+	Interval time.Duration `yaml:"interval"`
+	// Batch is the rows deleted per transaction; default 1000.
+	Batch int `yaml:"batch"`
 }
 
 // Environment variables that override the file (secrets belong here).
@@ -112,6 +174,7 @@ func defaultConfig() Config {
 // overrides from getenv and validates.
 func loadConfig(path string, getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
+	cfg.CampaignsFile.Dir = cfg.Campaigns
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -174,10 +237,17 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	if _, err := time.LoadLocation(cfg.Timezone); err != nil {
 		return cfg, fmt.Errorf("config: timezone %q: %w", cfg.Timezone, err)
 	}
+	cfg.Campaigns = cfg.CampaignsFile.Dir
+	if r := cfg.Retention; r.Keep != 0 && r.Keep < minRetention || r.Interval < 0 || r.Batch < 0 {
+		return cfg, fmt.Errorf("config: retention: keep must be 0 (keep everything) or at least %s, interval and batch positive", minRetention)
+	}
 	switch cfg.Log.Format {
 	case "text", "json":
 	default:
 		return cfg, fmt.Errorf("config: log.format %q: want text or json", cfg.Log.Format)
+	}
+	if err := checkTemplatesConfig(cfg); err != nil {
+		return cfg, err
 	}
 	switch cfg.WeChat.Ambiguous {
 	case "", "consume", "retry", "reconcile":
