@@ -98,6 +98,17 @@ type Campaign struct {
 	Misfire       string        // MisfireRunOnce or MisfireSkip
 	MisfireWindow time.Duration // how late a missed occurrence may run (run_once)
 	Program       *rules.Program
+	// Priority ranks campaigns that share a template (higher first); 0 by
+	// default. Reserve keeps a user's last Reserve credits of the template
+	// for this campaign: a campaign of lower priority sending the same
+	// template may not spend them.
+	Priority int
+	Reserve  int
+	// Holdout is the share (0 to 1) of eligible users kept unsent to
+	// measure the campaign's lift; 0: none.
+	Holdout float64
+	// Conversion is how the lift report counts a conversion; nil: none.
+	Conversion *Conversion
 	File          string // the path it was loaded from
 
 	nameLine, nameCol int       // position of the name value, for duplicate errors
@@ -189,4 +200,14 @@ func (q *QuietHours) End(t time.Time, loc *time.Location) time.Time {
 		}
 	}
 	return end
+}
+
+// Conversion is a campaign's conversion: a read-only query over business
+// tables with one :openids placeholder that returns one row per conversion
+// with the columns openid and at; a user converts when a row falls within
+// Window after the message was sent (or after the run, for a held-out
+// user).
+type Conversion struct {
+	Query  string
+	Window time.Duration
 }

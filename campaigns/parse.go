@@ -15,7 +15,8 @@ import (
 var (
 	topFields = []string{"name", "description", "enabled", "schedule", "timezone", "template",
 		"scenes", "facts", "when", "data", "overflow", "enums", "limits", "quiet_hours",
-		"batch_size", "per_user_per_run", "repeat", "misfire", "misfire_window"}
+		"batch_size", "per_user_per_run", "repeat", "misfire", "misfire_window",
+		"priority", "reserve", "holdout", "conversion"}
 	templateFields = []string{"id", "kind", "page", "state", "lang"}
 	factFields     = []string{"query", "key", "column"}
 	limitFields    = []string{"scope", "max", "window"}
@@ -140,6 +141,8 @@ func (p *decoder) decode(root *yaml.Node, c *Campaign) {
 			if i, ok := p.integer(v, name); ok {
 				c.PerUserPerRun = i
 			}
+		case "priority", "reserve", "holdout", "conversion":
+			p.decodeGrantFields(name, v, c)
 		case "repeat":
 			c.Repeat, _ = p.str(v, name)
 		case "misfire":

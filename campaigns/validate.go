@@ -125,6 +125,7 @@ func (p *decoder) validate(c *Campaign) {
 		p.errorAt(p.at("overflow"), "overflow", "overflow must be truncate or skip, got %q", c.Overflow)
 	}
 	p.validateLimits(c)
+	p.validateGrantFields(c)
 	if q := c.QuietHours; q != nil {
 		for _, f := range []string{"from", "to"} {
 			p.require("quiet_hours."+f, "HH:MM")

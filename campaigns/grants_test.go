@@ -1,0 +1,89 @@
+package campaigns
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// grantBase is a valid campaign the table below extends.
+const grantBase = `name: promo
+schedule: "0 * * * *"
+template: {id: T-promo, kind: one_time}
+when: "true"
+data: {thing1: '"hi"'}
+`
+
+func TestGrantFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+		want  string // error prefix after "f.yaml:", "" for valid
+		check func(*Campaign) bool
+	}{
+		{"defaults", "", "", func(c *Campaign) bool { return c.Priority == 0 && c.Reserve == 0 && c.Holdout == 0 && c.Conversion == nil }},
+		{"priority and reserve", "priority: 10\nreserve: 1\n", "", func(c *Campaign) bool { return c.Priority == 10 && c.Reserve == 1 }},
+		{"holdout 5%", "holdout: 5%\n", "", func(c *Campaign) bool { return c.Holdout == 0.05 }},
+		{"holdout 0.5 %", "holdout: 0.5 %\n", "", func(c *Campaign) bool { return c.Holdout == 0.005 }},
+		{"conversion", "conversion:\n  query: SELECT openid, created_at AS at FROM orders WHERE openid IN (:openids)\n  window: 7d\n", "",
+			func(c *Campaign) bool { return c.Conversion != nil && c.Conversion.Window == 7*24*time.Hour }},
+		{"holdout without %", "holdout: 5\n", "6:10: holdout: want a percentage", nil},
+		{"holdout too big", "holdout: 60%\n", "6:10: holdout must be between 0% and 50%", nil},
+		{"priority negative", "priority: -1\n", "6:11: priority must be between 0 and 1000", nil},
+		{"priority not an integer", "priority: high\n", "6:11: priority: expected an integer", nil},
+		{"reserve too big", "reserve: 101\n", "6:10: reserve must be between 0 and 100", nil},
+		{"reserve on long-term", "reserve: 1\n", "6:10: reserve applies to one_time templates only", nil},
+		{"conversion without openids", "conversion:\n  query: SELECT openid, at FROM orders\n  window: 7d\n", "7:10: conversion.query must contain the :openids placeholder exactly once, found 0", nil},
+		{"conversion with keys", "conversion:\n  query: SELECT openid, at FROM orders WHERE openid IN (:openids) OR id IN (:keys)\n  window: 7d\n", "7:10: conversion.query takes :openids, not :keys", nil},
+		{"conversion not a select", "conversion:\n  query: DELETE FROM orders WHERE openid IN (:openids)\n  window: 7d\n", "7:10: conversion.query must be a SELECT", nil},
+		{"conversion without window", "conversion:\n  query: SELECT openid, at FROM orders WHERE openid IN (:openids)\n", "6:1: missing required field conversion.window", nil},
+		{"conversion bad window", "conversion:\n  query: SELECT openid, at FROM orders WHERE openid IN (:openids)\n  window: soon\n", "8:11: conversion.window: window \"soon\"", nil},
+		{"conversion unknown field", "conversion:\n  query: SELECT openid, at FROM orders WHERE openid IN (:openids)\n  window: 1d\n  windows: 2d\n", "9:3: unknown field \"windows\" in conversion (did you mean \"window\"?)", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := grantBase + tt.extra
+			if tt.name == "reserve on long-term" {
+				src = strings.Replace(src, "kind: one_time", "kind: long_term", 1)
+			}
+			c, err := Parse("f.yaml", []byte(src), Defaults{Location: time.UTC})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if !tt.check(c) {
+					t.Errorf("campaign = %+v", c)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), "f.yaml:"+tt.want) {
+				t.Errorf("error = %v\nwant f.yaml:%s...", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCatalogNextSend(t *testing.T) {
+	parse := func(src string) *Campaign {
+		c, err := Parse("f.yaml", []byte(src), Defaults{Location: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	hourly := parse(grantBase)
+	daily := parse(strings.Replace(grantBase, `"0 * * * *"`, `"0 9 * * *"`, 1))
+	daily.Name = "daily"
+	off := parse(strings.Replace(grantBase, "name: promo", "name: off\nenabled: false", 1))
+	off.Template.ID = "T-off"
+	cat := NewCatalog([]*Campaign{daily, hourly, off})
+	now := time.Date(2025, 3, 1, 10, 30, 0, 0, time.UTC)
+	if next, ok := cat.NextSend("T-promo", now); !ok || !next.Equal(time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("NextSend(T-promo) = %v, %v; want the hourly run at 11:00", next, ok)
+	}
+	for _, id := range []string{"T-off", "T-unknown"} {
+		if _, ok := cat.NextSend(id, now); ok {
+			t.Errorf("NextSend(%s) found a run", id)
+		}
+	}
+}
