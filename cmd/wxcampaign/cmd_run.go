@@ -78,8 +78,10 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	cs = a.checked(ctx, client, cs)
 	cat := campaigns.NewCatalog(cs)
 	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxTemplatesPerResult: cfg.HTTP.MaxTemplatesPerResult,
-		MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken},
+		MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken,
+		OfferRejectCooldown: cfg.HTTP.OfferRejectCooldown, OfferHorizon: cfg.HTTP.OfferHorizon, Location: a.loc},
 		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log, Deliveries: a.db, Registerer: reg,
+			Balances: a.db, Schedules: cat, Stats: a.db, Popups: a.db,
 			Ready: api.HealthChecks(map[string]func(context.Context) error{
 				"store": func(ctx context.Context) error { return a.db.SQLX().PingContext(ctx) },
 				"campaigns": func(context.Context) error {

@@ -82,6 +82,6 @@ func grantsCmd(g *globals) *cobra.Command {
 	}
 	imp.Flags().BoolVar(&allOrNothing, "all-or-nothing", false, "import nothing if any line is bad")
 	imp.Flags().IntVar(&batch, "batch", 0, "rows per INSERT (default: the store's)")
-	grants.AddCommand(imp)
+	grants.AddCommand(imp, grantsShowCmd(g))
 	return grants
 }

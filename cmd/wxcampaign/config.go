@@ -97,6 +97,9 @@ type HTTPConfig struct {
 	MaxBody      int64    `yaml:"max_body"`
 	// MaxTemplatesPerResult: api.Config.MaxTemplatesPerResult (validated there).
 	MaxTemplatesPerResult int `yaml:"max_templates_per_result"`
+	// OfferRejectCooldown and OfferHorizon: api.Config's (0: the defaults).
+	OfferRejectCooldown time.Duration `yaml:"offer_reject_cooldown"`
+	OfferHorizon        time.Duration `yaml:"offer_horizon"`
 }
 
 // LogConfig configures logging.
