@@ -70,7 +70,7 @@ type e2eClock struct {
 	t  time.Time
 }
 
-func (c *e2eClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *e2eClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *e2eClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // TestGrantsEndToEnd records subscriptions through the API (several credits

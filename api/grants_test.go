@@ -43,11 +43,11 @@ func TestOffers(t *testing.T) {
 			{TemplateID: "T-more", Credits: 1},
 		},
 		"o-picky": {
-			{TemplateID: "T-price", Credits: 0, RejectedAt: fixedNow.Add(-2 * day)},                                         // within the cool-down
-			{TemplateID: "T-stock", Credits: 0, RejectedAt: fixedNow.Add(-8 * day)},                                         // cool-down over
-			{TemplateID: "T-act", Credits: 0, BannedAt: fixedNow.Add(-90 * day)},                                            // banned long ago: still out
-			{TemplateID: "T-more", BannedAt: fixedNow.Add(-90 * day), LastAcceptAt: fixedNow.Add(-day)},                     // accepted since the ban
-			{TemplateID: "T-long", Kind: wxcampaign.LongTerm, LongTerm: wxcampaign.LongTermActive},                          // has one
+			{TemplateID: "T-price", Credits: 0, RejectedAt: fixedNow.Add(-2 * day)},                                          // within the cool-down
+			{TemplateID: "T-stock", Credits: 0, RejectedAt: fixedNow.Add(-8 * day)},                                          // cool-down over
+			{TemplateID: "T-act", Credits: 0, BannedAt: fixedNow.Add(-90 * day)},                                             // banned long ago: still out
+			{TemplateID: "T-more", BannedAt: fixedNow.Add(-90 * day), LastAcceptAt: fixedNow.Add(-day)},                      // accepted since the ban
+			{TemplateID: "T-long", Kind: wxcampaign.LongTerm, LongTerm: wxcampaign.LongTermActive},                           // has one
 			{TemplateID: "T-long2", Kind: wxcampaign.LongTerm, RejectedAt: fixedNow.Add(-time.Hour), LastAcceptAt: fixedNow}, // accepted after the reject
 		},
 	}
@@ -130,9 +130,9 @@ func TestGrantsEndpoint(t *testing.T) {
 		t.Errorf("unknown user: %d %s", r.status, r.raw)
 	}
 	for path, want := range map[string]int{
-		"/v1/users/o-broken/grants":                        500,
+		"/v1/users/o-broken/grants":                         500,
 		"/v1/users/" + url.PathEscape("a\x00b") + "/grants": 400,
-		"/v1/users/x/grants?": 200,
+		"/v1/users/x/grants?":                               200,
 	} {
 		if r := e.do(t, "GET", path, bearer(token), nil); r.status != want {
 			t.Errorf("%s: %d %s, want %d", path, r.status, r.raw, want)

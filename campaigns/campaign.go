@@ -109,7 +109,7 @@ type Campaign struct {
 	Holdout float64
 	// Conversion is how the lift report counts a conversion; nil: none.
 	Conversion *Conversion
-	File          string // the path it was loaded from
+	File       string // the path it was loaded from
 
 	nameLine, nameCol int       // position of the name value, for duplicate errors
 	pos               positions // positions of the fields CheckTemplates blames

@@ -21,7 +21,9 @@ func TestGrantFields(t *testing.T) {
 		want  string // error prefix after "f.yaml:", "" for valid
 		check func(*Campaign) bool
 	}{
-		{"defaults", "", "", func(c *Campaign) bool { return c.Priority == 0 && c.Reserve == 0 && c.Holdout == 0 && c.Conversion == nil }},
+		{"defaults", "", "", func(c *Campaign) bool {
+			return c.Priority == 0 && c.Reserve == 0 && c.Holdout == 0 && c.Conversion == nil
+		}},
 		{"priority and reserve", "priority: 10\nreserve: 1\n", "", func(c *Campaign) bool { return c.Priority == 10 && c.Reserve == 1 }},
 		{"holdout 5%", "holdout: 5%\n", "", func(c *Campaign) bool { return c.Holdout == 0.05 }},
 		{"holdout 0.5 %", "holdout: 0.5 %\n", "", func(c *Campaign) bool { return c.Holdout == 0.005 }},
