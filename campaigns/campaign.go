@@ -98,6 +98,8 @@ type Campaign struct {
 	Misfire       string        // MisfireRunOnce or MisfireSkip
 	MisfireWindow time.Duration // how late a missed occurrence may run (run_once)
 	Program       *rules.Program
+	File          string // the path it was loaded from
+
 	// Priority ranks campaigns that share a template (higher first); 0 by
 	// default. Reserve keeps a user's last Reserve credits of the template
 	// for this campaign: a campaign of lower priority sending the same
@@ -109,7 +111,6 @@ type Campaign struct {
 	Holdout float64
 	// Conversion is how the lift report counts a conversion; nil: none.
 	Conversion *Conversion
-	File       string // the path it was loaded from
 
 	nameLine, nameCol int       // position of the name value, for duplicate errors
 	pos               positions // positions of the fields CheckTemplates blames
