@@ -8,8 +8,9 @@
 // package's domain types and the wechat package's Session type; the ledger,
 // the campaign catalog and the WeChat client reach it only through the
 // small interfaces declared here (Subscriptions, Deliveries, Catalog,
-// Sessions), which cmd/wxcampaign wires to the store, the campaigns and the
-// client. It never imports the store or the engine.
+// Sessions, Balances, Schedules, Stats, Popups), which cmd/wxcampaign wires
+// to the store, the campaigns and the client. It never imports the store or
+// the engine.
 //
 // Every path under /v1 requires a bearer token, checked before anything
 // else (also for paths that do not exist or are not canonical); errors are
