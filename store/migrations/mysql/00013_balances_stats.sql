@@ -1,9 +1,9 @@
 -- +goose Up
--- Per-user balances (GET /v1/users/{openid}/grants) read a user's grants and
--- send log rows: one index each, keyed by openid. They cost one index entry
--- per subscription and per send (docs/store.md).
+-- Per-user balances (GET /v1/users/{openid}/grants) read a user's grants:
+-- an index keyed by openid, one index entry more per subscription
+-- (docs/store.md). Their send log rows are found by send_log_user
+-- (openid, template_id, ...) of migration 00009.
 CREATE INDEX grants_openid ON grants (openid, template_id);
-CREATE INDEX send_log_user ON send_log (openid, template_id);
 
 -- subscribe_msg_popup_event entries pushed by WeChat: what the user chose in
 -- a popup. Recorded for balances and accept rates only; they create no
@@ -37,5 +37,4 @@ CREATE TABLE holdouts (
 -- +goose Down
 DROP TABLE holdouts;
 DROP TABLE popup_events;
-DROP INDEX send_log_user ON send_log;
 DROP INDEX grants_openid ON grants;

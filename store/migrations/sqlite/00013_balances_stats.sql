@@ -1,8 +1,7 @@
 -- +goose Up
--- See the MySQL migration: per-user indexes for balances, popup events,
--- held-out users.
+-- See the MySQL migration: the per-user index of grants for balances,
+-- popup events, held-out users.
 CREATE INDEX grants_openid ON grants (openid, template_id);
-CREATE INDEX send_log_user ON send_log (openid, template_id);
 
 CREATE TABLE popup_events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,5 +28,4 @@ CREATE INDEX holdouts_at ON holdouts (campaign, at);
 -- +goose Down
 DROP TABLE holdouts;
 DROP TABLE popup_events;
-DROP INDEX send_log_user;
 DROP INDEX grants_openid;
