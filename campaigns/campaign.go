@@ -111,6 +111,12 @@ type Campaign struct {
 	Holdout float64
 	// Conversion is how the lift report counts a conversion; nil: none.
 	Conversion *Conversion
+	// Yield is the number of a user's last credits of the template this
+	// campaign must leave unspent, and YieldTo the campaign they are kept
+	// for: the largest Reserve of an enabled campaign loaded with it that
+	// sends the same template with a higher Priority (LinkReserves).
+	Yield   int
+	YieldTo string
 
 	nameLine, nameCol int       // position of the name value, for duplicate errors
 	pos               positions // positions of the fields CheckTemplates blames

@@ -113,3 +113,22 @@ func (p *decoder) validateGrantFields(c *Campaign) {
 		p.require("conversion.window", "a duration such as 24h or 7d")
 	}
 }
+
+// LinkReserves sets Yield and YieldTo on every campaign of cs: the largest
+// Reserve among the enabled campaigns of cs that send the same template
+// with a higher Priority (ties: the first in cs), so that a campaign of
+// lower priority leaves a user's last credits to them. LoadPaths calls it
+// on the campaigns it loads together.
+func LinkReserves(cs []*Campaign) {
+	for _, c := range cs {
+		c.Yield, c.YieldTo = 0, ""
+		for _, o := range cs {
+			if o == c || !o.Enabled || o.Reserve == 0 || o.Template.ID != c.Template.ID || o.Priority <= c.Priority {
+				continue
+			}
+			if o.Reserve > c.Yield {
+				c.Yield, c.YieldTo = o.Reserve, o.Name
+			}
+		}
+	}
+}

@@ -89,3 +89,52 @@ func TestCatalogNextSend(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkReserves(t *testing.T) {
+	mk := func(name, tmpl string, prio, reserve int, enabled bool) *Campaign {
+		return &Campaign{Name: name, Template: Template{ID: tmpl}, Priority: prio, Reserve: reserve, Enabled: enabled}
+	}
+	reminder := mk("reminder", "T", 10, 1, true)
+	urgent := mk("urgent", "T", 20, 2, true)
+	off := mk("off", "T", 30, 5, false)
+	marketing := mk("marketing", "T", 0, 0, true)
+	other := mk("other", "U", 0, 0, true)
+	same := mk("same", "T", 10, 0, true) // equal priority: not below the reminder
+	cs := []*Campaign{reminder, urgent, off, marketing, other, same}
+	LinkReserves(cs)
+	for _, tt := range []struct {
+		c     *Campaign
+		yield int
+		to    string
+	}{
+		{marketing, 2, "urgent"}, // the largest reserve above it; the disabled one does not count
+		{reminder, 2, "urgent"},  // below urgent too
+		{same, 2, "urgent"},      // the reminder's reserve is not above an equal priority
+		{urgent, 0, ""},
+		{other, 0, ""},
+	} {
+		if tt.c.Yield != tt.yield || tt.c.YieldTo != tt.to {
+			t.Errorf("%s: yield %d to %q, want %d to %q", tt.c.Name, tt.c.Yield, tt.c.YieldTo, tt.yield, tt.to)
+		}
+	}
+}
+
+// TestPriorityExample: the example pair of docs/campaigns.md loads, and the
+// marketing campaign yields the last credit to the reminder.
+func TestPriorityExample(t *testing.T) {
+	cs, err := LoadPaths([]string{"../configs/examples/priority"}, Defaults{Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]*Campaign{}
+	for _, c := range cs {
+		by[c.Name] = c
+	}
+	promo, reminder := by["cart-promo"], by["order-unpaid-reminder"]
+	if promo == nil || reminder == nil || promo.Template.ID != reminder.Template.ID {
+		t.Fatalf("campaigns = %v", by)
+	}
+	if promo.Yield != 1 || promo.YieldTo != reminder.Name || reminder.Yield != 0 || promo.Holdout != 0.05 || promo.Conversion == nil {
+		t.Errorf("promo yield %d to %q, reminder yield %d, holdout %v", promo.Yield, promo.YieldTo, reminder.Yield, promo.Holdout)
+	}
+}

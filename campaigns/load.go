@@ -79,5 +79,6 @@ func LoadPaths(paths []string, d Defaults) ([]*Campaign, error) {
 			load(f)
 		}
 	}
+	LinkReserves(out)
 	return out, errs.Err()
 }
