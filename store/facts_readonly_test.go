@@ -105,8 +105,16 @@ func TestOpenReadOnlyCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "wxcampaign.db")
 	for _, open := range []func() error{
-		func() error { db, err := store.OpenReadOnly(context.Background(), store.Config{DSN: path}); closeDB(db); return err },
-		func() error { f, err := store.OpenFacts(context.Background(), store.Config{DSN: path}); closeFacts(f); return err },
+		func() error {
+			db, err := store.OpenReadOnly(context.Background(), store.Config{DSN: path})
+			closeDB(db)
+			return err
+		},
+		func() error {
+			f, err := store.OpenFacts(context.Background(), store.Config{DSN: path})
+			closeFacts(f)
+			return err
+		},
 	} {
 		if err := open(); !errors.Is(err, store.ErrNoDatabase) {
 			t.Errorf("err = %v, want ErrNoDatabase", err)
