@@ -39,6 +39,13 @@ var (
 	reserved = []string{"grant", "now", "campaign", "nil", "true", "false", "in", "not", "and", "or", "matches", "contains", "startsWith", "endsWith", "let"}
 )
 
+// ValidState reports whether s is a miniprogram_state WeChat accepts
+// (developer, trial or formal).
+func ValidState(s string) bool { return slices.Contains(states, s) }
+
+// ValidLang reports whether s is a message language WeChat accepts.
+func ValidLang(s string) bool { return slices.Contains(langs, s) }
+
 // maxWindow bounds a limit window (a year), so that durations stay far from
 // overflow in the store's arithmetic.
 const maxWindow = 366 * 24 * time.Hour

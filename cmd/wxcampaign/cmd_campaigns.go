@@ -103,11 +103,20 @@ func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate
 	if err := f.checkFormat(); err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	cfg, err := g.config()
+	var needs need
+	if migrate { // send
+		needs = needSend
+	}
+	cfg, err := g.config(needs)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	a, err := g.open(ctx, cfg, migrate)
+	var a *app
+	if migrate {
+		a, err = g.open(ctx, cfg, true)
+	} else {
+		a, err = g.openReadOnly(ctx, cfg) // a preview writes nothing, not even a file
+	}
 	if err != nil {
 		return nil, nil, time.Time{}, &exitError{code: 1, err: err}
 	}
@@ -178,8 +187,8 @@ func sendCmd(g *globals) *cobra.Command {
 			}
 			// Fail before touching any grant when WeChat is unreachable or
 			// the credentials are wrong.
-			if _, err := client.Token(cmd.Context()); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("WeChat: %w", err)}
+			if err := checkCredentials(cmd.Context(), client, a.cfg.WeChat); err != nil {
+				return &exitError{code: 1, err: err}
 			}
 			if _, bad := a.checkAgainstAccount(cmd.Context(), client, []*campaigns.Campaign{c}); len(bad) > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}
