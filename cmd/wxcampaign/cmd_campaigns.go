@@ -145,6 +145,9 @@ func previewCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			if !at.IsZero() {
+				a.ledger = asOf{Store: a.db, db: a.db, at: at} // --at is a point in time for the grants too
+			}
 			eng, err := a.engine(nil, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -162,7 +165,7 @@ func previewCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&f.at, "at", "", "evaluate as if at this time (RFC3339); default now")
+	cmd.Flags().StringVar(&f.at, "at", "", "evaluate as if at this time (RFC3339): the rule's now, and only grants made by then; default now")
 	cmd.Flags().StringVar(&f.format, "format", "table", "table or json (JSON Lines, then a summary line)")
 	cmd.Flags().IntVar(&f.limit, "limit", 20, "table: how many grants to list")
 	cmd.Flags().StringVar(&f.openid, "openid", "", "explain one user: every fact, the rule's value, each cap")

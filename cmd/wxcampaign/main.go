@@ -138,6 +138,9 @@ type app struct {
 	facts *store.Facts
 	own   bool // facts has its own connection to close
 	loc   *time.Location
+	// ledger, when set, is the store the engine sees instead of db (a
+	// preview --at sees the grants as of that time).
+	ledger engine.Store
 }
 
 // open wires the store; migrate applies migrations when the config allows
@@ -217,5 +220,9 @@ func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {
 func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, error) {
 	ec := a.cfg.engineConfig()
 	ec.Logger, ec.Metrics = a.log, m
-	return engine.New(ec, a.db, a.facts, sender)
+	var st engine.Store = a.db
+	if a.ledger != nil {
+		st = a.ledger
+	}
+	return engine.New(ec, st, a.facts, sender)
 }
