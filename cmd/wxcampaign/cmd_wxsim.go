@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -37,11 +38,16 @@ func wxsimCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), listen)
+			// Bind first: "listening" is printed only once it is true.
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("wxsim: listen %s: %w", listen, err)}
+			}
+			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), ln.Addr())
 			if pushURL != "" {
 				fmt.Fprintf(g.stdout, "wxsim: pushing subscribe_msg_sent_event to %s\n", pushURL)
 			}
-			err = wxsim.ListenAndServe(cmd.Context(), listen, wxsim.Config{
+			err = wxsim.Serve(cmd.Context(), ln, wxsim.Config{
 				AppID: appid, Secret: secret, Templates: defs, Faults: faults, LooseCredits: lenient,
 				PushURL: pushURL, PushToken: pushToken,
 			}, g.logger(cfg))
