@@ -16,15 +16,16 @@ func checkCredentials(ctx context.Context, c *wechat.Client, cfg WeChatConfig) e
 	if err == nil {
 		return nil
 	}
+	const refused = "WeChat refuses the credentials: "
 	switch code := wechat.Code(err); code {
 	case wechat.CodeInvalidAppID:
-		return fmt.Errorf("wechat.appid %q is wrong: WeChat does not know it (errcode %d)", cfg.AppID, code)
+		return fmt.Errorf(refused+"wechat.appid %q is wrong: WeChat does not know it (errcode %d)", cfg.AppID, code)
 	case wechat.CodeInvalidSecret, wechat.CodeInvalidToken:
-		return fmt.Errorf("wechat.secret (%s) is wrong for appid %q (errcode %d)", envSecret, cfg.AppID, code)
+		return fmt.Errorf(refused+"wechat.secret (%s) is wrong for appid %q (errcode %d)", envSecret, cfg.AppID, code)
 	case wechat.CodeIPNotAllowed:
-		return fmt.Errorf("this machine's IP address is not in the mini program's IP whitelist (add it in the mini program admin: Development > Development settings): %w", err)
+		return fmt.Errorf(refused+"this machine's IP address is not in the mini program's IP whitelist (add it in the mini program admin: Development > Development settings): %w", err)
 	case wechat.CodeSecretFrozen:
-		return fmt.Errorf("the AppSecret of %q is frozen (errcode %d): unfreeze or reset it in the mini program admin", cfg.AppID, code)
+		return fmt.Errorf(refused+"the AppSecret of %q is frozen (errcode %d): unfreeze or reset it in the mini program admin", cfg.AppID, code)
 	}
 	return fmt.Errorf("WeChat: %w", err)
 }
