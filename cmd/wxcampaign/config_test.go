@@ -179,3 +179,30 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestDocsListEveryVariable is issue 12 item 18: docs/operations.md lists
+// every environment variable the binary reads, README says how to keep the
+// demo database, and docs/campaigns.md says how to create fact tables on
+// SQLite, how to give the simulator credits and in which zone zone-less
+// times are read.
+func TestDocsListEveryVariable(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(repoRoot(t), p))
+		must(t, err)
+		return string(b)
+	}
+	ops, readme, camps := read("docs/operations.md"), read("README.md"), read("docs/campaigns.md")
+	for _, v := range []string{envDatabaseDriver, envDatabaseDSN, envFactsDSN, envAppID, envSecret, envBaseURL, envHTTPToken, envPushToken} {
+		if !strings.Contains(ops, "`"+v+"`") {
+			t.Errorf("docs/operations.md does not list %s", v)
+		}
+	}
+	if !strings.Contains(readme, "demo --db") {
+		t.Error("README does not say how to keep the demo database (demo --db)")
+	}
+	for _, want := range []string{"wxcampaign migrate", "CREATE TABLE", "/admin/credits", "facts.timezone"} {
+		if !strings.Contains(camps, want) {
+			t.Errorf("docs/campaigns.md lacks %q", want)
+		}
+	}
+}
