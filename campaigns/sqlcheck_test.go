@@ -60,3 +60,15 @@ func TestCheckReadOnlySQL(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckReadOnlySQL: the check never panics and points inside the query.
+func FuzzCheckReadOnlySQL(f *testing.F) {
+	for _, s := range []string{"SELECT 1 WHERE x IN (:keys)", "WITH a AS (SELECT 1) DELETE FROM t", "SELECT 'a\\'; DROP t; --'", "/*! x */", "WITH RECURSIVE", "[x", "SELECT 1;;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if p := checkReadOnlySQL(q); p != nil && (p.off < 0 || p.off > len(q)) {
+			t.Fatalf("offset %d outside the query of %d bytes", p.off, len(q))
+		}
+	})
+}
