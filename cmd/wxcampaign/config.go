@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign/api"
+	"github.com/wxcampaign/wxcampaign/cmd/wxcampaign/internal/configfile"
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
@@ -18,7 +19,7 @@ import (
 
 // Config is the engine config file shared by every command. Every field has
 // a default that runs on embedded SQLite with nothing installed. The file is
-// read strictly (configfile.go): unknown keys and wrong types are errors
+// read strictly (package configfile): unknown keys and wrong types are errors
 // with their position; the values are then checked by the packages that
 // own them (store, wechat, engine, api) and here for the binary's own keys.
 type Config struct {
@@ -132,7 +133,7 @@ const (
 
 // loadConfig reads path (may be "" for defaults only), applies environment
 // overrides from getenv and validates every value. Every problem is
-// reported, as "file:line:col: key: message", in a *ConfigError.
+// reported, as "file:line:col: key: message", in a *configfile.Error.
 func loadConfig(path string, getenv func(string) string, needs need) (Config, error) {
 	var data []byte
 	if path != "" {
@@ -147,12 +148,12 @@ func loadConfig(path string, getenv func(string) string, needs need) (Config, er
 // parseConfig is loadConfig on the file's bytes.
 func parseConfig(path string, data []byte, getenv func(string) string, needs need) (Config, error) {
 	cfg := defaultConfig()
-	d := newConfigDecoder(path, data)
-	d.decode(&cfg)
+	d := configfile.New(path, data)
+	d.Decode(&cfg)
 	env := func(name, key string, set func(string)) {
 		if v := getenv(name); v != "" {
 			set(v)
-			d.fromEnv[key] = name
+			d.SetFromEnv(key, name)
 		}
 	}
 	env(envDatabaseDriver, "database.driver", func(v string) { cfg.DBFile.Driver = v })
@@ -179,55 +180,55 @@ func parseConfig(path string, data []byte, getenv func(string) string, needs nee
 		}
 		cfg.Facts = &fc
 	}
-	if d.decoded {
+	if d.Decoded() {
 		cfg.validate(d, needs)
 	}
-	return cfg, d.err()
+	return cfg, d.Err()
 }
 
 // validate hands each package its own config and maps the fields it names
 // to the file's keys; the binary's own keys are checked here.
-func (c Config) validate(d *configDecoder, needs need) {
-	d.section(c.Database.Validate(), "database", nil)
+func (c Config) validate(d *configfile.Decoder, needs need) {
+	d.Section(c.Database.Validate(), "database", nil)
 	if c.Facts != nil {
-		d.section(c.Facts.Validate(), "facts", nil)
+		d.Section(c.Facts.Validate(), "facts", nil)
 	}
-	d.section(c.factsConfig().Validate(), "facts", nil)
-	d.section(c.wechatConfig().Validate(), "wechat", nil)
-	d.section(c.engineConfig().Validate(), "wechat", map[string]string{"lease": "engine.lease"})
+	d.Section(c.factsConfig().Validate(), "facts", nil)
+	d.Section(c.wechatConfig().Validate(), "wechat", nil)
+	d.Section(c.engineConfig().Validate(), "wechat", map[string]string{"lease": "engine.lease"})
 	tokens := "http.token"
-	if d.has("http.tokens") {
+	if d.Has("http.tokens") {
 		tokens = "http.tokens"
 	}
-	d.section(c.apiConfig().Validate(), "http", map[string]string{"tokens": tokens})
+	d.Section(c.apiConfig().Validate(), "http", map[string]string{"tokens": tokens})
 
 	if loc, err := time.LoadLocation(c.Timezone); err != nil || loc == time.Local || c.Timezone == "" {
-		d.errorAt("timezone", "unknown time zone %q: use an IANA name such as Asia/Shanghai (Local is not allowed: the schedule must not depend on the host)", c.Timezone)
+		d.ErrorAt("timezone", "unknown time zone %q: use an IANA name such as Asia/Shanghai (Local is not allowed: the schedule must not depend on the host)", c.Timezone)
 	}
 	if _, err := logrus.ParseLevel(c.Log.Level); err != nil {
-		d.errorAt("log.level", "unknown level %q: want trace, debug, info, warning, error, fatal or panic", c.Log.Level)
+		d.ErrorAt("log.level", "unknown level %q: want trace, debug, info, warning, error, fatal or panic", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		d.errorAt("log.format", "unknown format %q: want text or json", c.Log.Format)
+		d.ErrorAt("log.format", "unknown format %q: want text or json", c.Log.Format)
 	}
 	if strings.TrimSpace(c.Campaigns) == "" {
-		d.errorAt("campaigns", "must name the campaigns directory")
+		d.ErrorAt("campaigns", "must name the campaigns directory")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		d.errorAt("http.listen", "must be host:port such as 127.0.0.1:8080 or :8080, got %q", c.HTTP.Listen)
+		d.ErrorAt("http.listen", "must be host:port such as 127.0.0.1:8080 or :8080, got %q", c.HTTP.Listen)
 	}
 	if needs&needSend != 0 {
 		if c.WeChat.AppID == "" {
-			d.errorAt("wechat.appid", "required to send: set it here or in %s", envAppID)
+			d.ErrorAt("wechat.appid", "required to send: set it here or in %s", envAppID)
 		}
 		if c.WeChat.Secret == "" {
-			d.errorAt("wechat.secret", "required to send: set it in %s (or here)", envSecret)
+			d.ErrorAt("wechat.secret", "required to send: set it in %s (or here)", envSecret)
 		}
 	}
 	if needs&needAPI != 0 && len(c.HTTP.Tokens) == 0 {
-		d.errorAt("http.token", "required by run (the API refuses to start without authentication): set %s (or http.token)", envHTTPToken)
+		d.ErrorAt("http.token", "required by run (the API refuses to start without authentication): set %s (or http.token)", envHTTPToken)
 	}
 }
 
@@ -271,6 +272,6 @@ func (c Config) autoMigrate() bool {
 
 // isConfigError reports whether err is a problem of the config.
 func isConfigError(err error) bool {
-	var ce *ConfigError
+	var ce *configfile.Error
 	return errors.As(err, &ce)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wxcampaign/wxcampaign/cmd/wxcampaign/internal/configfile"
 )
 
 // TestConfigEveryErrorWithPosition is issue 12 item 10: every problem of
@@ -168,7 +170,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var ce *ConfigError
+		var ce *configfile.Error
 		if !errors.As(err, &ce) {
 			t.Fatalf("%T %v", err, err)
 		}

@@ -1,4 +1,10 @@
-package main
+// Package configfile reads a YAML config file strictly into a struct, from
+// the yaml.v3 node tree as package campaigns reads campaign files: unknown
+// and repeated keys and wrong types are problems at their position, every
+// problem is collected, and later checks can point at any key's value. It
+// belongs to the wxcampaign binary; it is a package of its own so that its
+// fuzz target runs without the whole binary's dependencies.
+package configfile
 
 import (
 	"bytes"
@@ -19,23 +25,23 @@ import (
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// ConfigError is every problem of a config file, each as
+// Error is every problem of a config file, each as
 // "file:line:col: key: message" (without a position when the key is not in
 // the file: a default or an environment variable).
-type ConfigError struct {
+type Error struct {
 	File     string
-	Problems []ConfigProblem
+	Problems []Problem
 }
 
-// ConfigProblem is one problem of a config file. Line 0: no position.
-type ConfigProblem struct {
+// Problem is one problem of a config file. Line 0: no position.
+type Problem struct {
 	Line, Col int
 	Key       string // "wechat.rate"; "" for the file as a whole
 	Msg       string
 }
 
 // Error lists the problems, one per line, in file order.
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	file := e.File
 	if file == "" {
 		file = "config"
@@ -59,67 +65,87 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// configDecoder reads a config file strictly from its yaml.Node tree, as
-// package campaigns reads campaign files: it records the node of every key
-// so that later checks can point at it, and collects every problem.
-type configDecoder struct {
+// Decoder reads one config file. It records the node of every key so that
+// later checks can point at it, and collects every problem.
+type Decoder struct {
 	file    string
 	data    []byte
 	lines   int
 	key     map[string]*yaml.Node // "wechat.rate" -> key node
 	val     map[string]*yaml.Node // "wechat.rate" -> value node
 	fromEnv map[string]string     // key -> environment variable that set it
-	probs   []ConfigProblem
+	probs   []Problem
 	decoded bool // the document was read (validation is meaningful)
 }
 
-func newConfigDecoder(file string, data []byte) *configDecoder {
-	return &configDecoder{
-		file: file, data: data, lines: bytes.Count(data, []byte("\n")) + 1,
+// New returns a decoder of data, the text of file ("" for no file).
+func New(file string, data []byte) *Decoder {
+	return &Decoder{
+		file: file, data: data, lines: countLines(data),
 		key: map[string]*yaml.Node{}, val: map[string]*yaml.Node{}, fromEnv: map[string]string{},
 	}
 }
 
-// err returns the problems as a *ConfigError, or nil.
-func (d *configDecoder) err() error {
+// lineBreaks replaces every line break YAML knows with "\n".
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n")
+
+// countLines counts the lines of data as a YAML parser does.
+func countLines(data []byte) int {
+	return strings.Count(lineBreaks.Replace(string(data)), "\n") + 1
+}
+
+// Err returns the problems as an *Error, or nil.
+func (d *Decoder) Err() error {
 	if len(d.probs) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(d.probs, func(a, b ConfigProblem) int {
+	slices.SortStableFunc(d.probs, func(a, b Problem) int {
 		// Problems with a position first, in file order.
 		return cmp.Or(cmp.Compare(noPos(a), noPos(b)), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 	})
-	return &ConfigError{File: d.file, Problems: d.probs}
+	return &Error{File: d.file, Problems: d.probs}
 }
 
-func noPos(p ConfigProblem) int {
+func noPos(p Problem) int {
 	if p.Line == 0 {
 		return 1
 	}
 	return 0
 }
 
-func (d *configDecoder) problem(n *yaml.Node, key, format string, args ...any) {
-	p := ConfigProblem{Key: key, Msg: fmt.Sprintf(format, args...)}
+func (d *Decoder) problem(n *yaml.Node, key, format string, args ...any) {
+	p := Problem{Key: key, Msg: fmt.Sprintf(format, args...)}
 	if n != nil && n.Line > 0 {
-		p.Line, p.Col = n.Line, n.Column
+		p.Line, p.Col = min(n.Line, d.lines), n.Column
 	}
 	d.probs = append(d.probs, p)
 }
 
-// has reports whether the file sets key.
-func (d *configDecoder) has(key string) bool { return d.val[key] != nil }
+// Has reports whether the file sets key.
+func (d *Decoder) Has(key string) bool { return d.val[key] != nil }
 
-// errorAt records a problem of key's value: at its value in the file, or
+// SetFromEnv records that the environment variable env set key: problems
+// of key name it instead of a position.
+func (d *Decoder) SetFromEnv(key, env string) { d.fromEnv[key] = env }
+
+// Decoded reports whether the file was read (it may still have problems);
+// false after a syntax error or a top level that is not a mapping, when
+// checking the values would only repeat defaults.
+func (d *Decoder) Decoded() bool { return d.decoded }
+
+// ErrorAt records a problem of key's value: at its value in the file, or
 // with the environment variable that set it, or at the nearest enclosing
 // key the file has, or without a position.
-func (d *configDecoder) errorAt(key, format string, args ...any) {
+func (d *Decoder) ErrorAt(key, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if env := d.fromEnv[key]; env != "" {
 		d.problem(nil, key, "%s (from %s)", msg, env)
 		return
 	}
 	if n := d.val[key]; n != nil {
+		if n.Kind == yaml.MappingNode && d.key[key] != nil {
+			n = d.key[key] // a whole section: point at its name
+		}
 		d.problem(n, key, "%s", msg)
 		return
 	}
@@ -137,9 +163,9 @@ func (d *configDecoder) errorAt(key, format string, args ...any) {
 	d.problem(nil, key, "%s", msg)
 }
 
-// section maps the *wxcampaign.FieldError values of a package's Validate
+// Section maps the *wxcampaign.FieldError values of a package's Validate
 // to keys: prefix.field, or rename[field] (a full key) when given.
-func (d *configDecoder) section(err error, prefix string, rename map[string]string) {
+func (d *Decoder) Section(err error, prefix string, rename map[string]string) {
 	if err == nil {
 		return
 	}
@@ -152,21 +178,23 @@ func (d *configDecoder) section(err error, prefix string, rename map[string]stri
 	for _, e := range errs {
 		var fe *wxcampaign.FieldError
 		if !errors.As(e, &fe) {
-			d.errorAt(prefix, "%v", e)
+			d.ErrorAt(prefix, "%v", e)
 			continue
 		}
 		key := prefix + "." + fe.Field
 		if k, ok := rename[fe.Field]; ok {
 			key = k
 		}
-		d.errorAt(key, "%s", fe.Msg)
+		d.ErrorAt(key, "%s", fe.Msg)
 	}
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// decode reads the file into cfg (which holds the defaults).
-func (d *configDecoder) decode(cfg *Config) {
+// Decode reads the file into *cfg, a struct holding the defaults, by the
+// yaml tags of its fields (string, bool, int, int64, float64,
+// time.Duration, []string, pointers and nested structs).
+func (d *Decoder) Decode(cfg any) {
 	if len(bytes.TrimSpace(d.data)) == 0 {
 		d.decoded = true
 		return
@@ -210,7 +238,7 @@ func (d *configDecoder) decode(cfg *Config) {
 }
 
 // yamlError records a syntax error at the line yaml.v3 names.
-func (d *configDecoder) yamlError(err error) {
+func (d *Decoder) yamlError(err error) {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -218,10 +246,10 @@ func (d *configDecoder) yamlError(err error) {
 			line++ // yaml.v3 gives parser errors a 0-based line
 		}
 		line = max(1, min(line, d.lines))
-		d.probs = append(d.probs, ConfigProblem{Line: line, Col: 1, Msg: "invalid YAML: " + m[2]})
+		d.probs = append(d.probs, Problem{Line: line, Col: 1, Msg: "invalid YAML: " + m[2]})
 		return
 	}
-	d.probs = append(d.probs, ConfigProblem{Line: 1, Col: 1, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
+	d.probs = append(d.probs, Problem{Line: 1, Col: 1, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
 }
 
 // resolve follows aliases (a bounded number of hops).
@@ -256,7 +284,7 @@ func describe(n *yaml.Node) string {
 var durationType = reflect.TypeFor[time.Duration]()
 
 // value decodes node n into v, the field at key.
-func (d *configDecoder) value(n *yaml.Node, key string, v reflect.Value) {
+func (d *Decoder) value(n *yaml.Node, key string, v reflect.Value) {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // absent: the default stays
@@ -324,7 +352,7 @@ func (d *configDecoder) value(n *yaml.Node, key string, v reflect.Value) {
 }
 
 // scalar returns the text of a scalar value.
-func (d *configDecoder) scalar(n *yaml.Node, key string) (string, bool) {
+func (d *Decoder) scalar(n *yaml.Node, key string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
 		d.problem(n, key, "expected a single value, got %s", describe(n))
 		return "", false
@@ -334,7 +362,7 @@ func (d *configDecoder) scalar(n *yaml.Node, key string) (string, bool) {
 
 // mapping decodes a mapping into the struct v by the fields' yaml tags:
 // unknown and repeated keys are problems.
-func (d *configDecoder) mapping(n *yaml.Node, key string, v reflect.Value) {
+func (d *Decoder) mapping(n *yaml.Node, key string, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		d.problem(n, key, "expected a mapping of keys, got %s", describe(n))
 		return
