@@ -30,7 +30,7 @@ func runCmd(g *globals) *cobra.Command {
 		Short: "The daemon: scheduler over the campaigns directory, HTTP API, /healthz, /metrics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.config()
+			cfg, err := g.config(needSend, needAPI)
 			if err != nil {
 				return err
 			}
@@ -71,6 +71,9 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := checkCredentials(ctx, client, cfg.WeChat); err != nil {
+		return err
+	}
 	eng, err := a.engine(client, m)
 	if err != nil {
 		return err
@@ -91,7 +94,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			}),
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
-		return fmt.Errorf("http api: %w (set http.token or %s)", err, envHTTPToken)
+		return fmt.Errorf("http api: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
