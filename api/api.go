@@ -148,42 +148,14 @@ type Server struct {
 	deliveries *groupCommit[push, int] // nil without Config.PushToken
 }
 
-// Validate checks cfg; the errors name the configuration keys
-// (http.token, http.max_body, ...). Zero values are valid: they mean the
-// defaults.
-func (cfg Config) Validate() error {
-	var errs []error
-	if len(cfg.Tokens) == 0 {
-		errs = append(errs, errors.New("http.token: no bearer token configured; the API refuses to start without authentication"))
-	}
-	for i, t := range cfg.Tokens {
-		if t == "" {
-			errs = append(errs, fmt.Errorf("http.token: token %d is empty", i))
-		}
-	}
-	if cfg.MaxBody < 0 {
-		errs = append(errs, fmt.Errorf("http.max_body: %d is negative", cfg.MaxBody))
-	}
-	if cfg.MaxTemplates < 0 || cfg.MaxTemplates > MaxMaxTemplates {
-		errs = append(errs, fmt.Errorf("http.max_templates: %d is outside 1..%d", cfg.MaxTemplates, MaxMaxTemplates))
-	}
-	if cfg.MaxTemplatesPerResult < 0 || cfg.MaxTemplatesPerResult > MaxMaxTemplates {
-		errs = append(errs, fmt.Errorf("http.max_templates_per_result: %d is outside 1..%d", cfg.MaxTemplatesPerResult, MaxMaxTemplates))
-	}
-	if cfg.OfferRejectCooldown < 0 {
-		errs = append(errs, fmt.Errorf("http.offer_reject_cooldown: %v is negative", cfg.OfferRejectCooldown))
-	}
-	if cfg.OfferHorizon < 0 {
-		errs = append(errs, fmt.Errorf("http.offer_horizon: %v is negative", cfg.OfferHorizon))
-	}
-	return errors.Join(errs...)
-}
-
 // New validates cfg and builds the API. It returns an error when no token is
 // configured: the API refuses to start open.
 func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("api: new: %w", err)
+	}
+	if len(cfg.Tokens) == 0 {
+		return nil, errors.New("api: new: no bearer token configured; the API refuses to start without authentication")
 	}
 	s := &Server{cfg: cfg, deps: d, log: d.Logger}
 	for _, t := range cfg.Tokens {

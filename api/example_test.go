@@ -128,5 +128,5 @@ func ExampleNew() {
 	_, err := api.New(api.Config{}, api.Deps{Subs: &memSubs{}, Catalog: catalog})
 	fmt.Println(err)
 	// Output:
-	// api: new: http.token: no bearer token configured; the API refuses to start without authentication
+	// api: new: no bearer token configured; the API refuses to start without authentication
 }

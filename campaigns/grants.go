@@ -106,8 +106,10 @@ func (p *decoder) validateGrantFields(c *Campaign) {
 				p.errorAt(p.at("conversion.query"), "conversion.query", "conversion.query must contain the :openids placeholder exactly once, found %d", n)
 			case keysRE.MatchString(cv.Query):
 				p.errorAt(p.at("conversion.query"), "conversion.query", "conversion.query takes :openids, not :keys")
-			case !selectRE.MatchString(cv.Query):
-				p.errorAt(p.at("conversion.query"), "conversion.query", "conversion.query must be a SELECT (or WITH ... SELECT) statement")
+			default:
+				if bad := checkReadOnlySQL(cv.Query); bad != nil {
+					p.queryError("conversion.query", cv.Query, bad)
+				}
 			}
 		}
 		p.require("conversion.window", "a duration such as 24h or 7d")

@@ -19,12 +19,11 @@ import (
 )
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
-	identRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-	clockRE  = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
-	daysRE   = regexp.MustCompile(`^([0-9]{1,4})d(.*)$`)
-	keysRE   = regexp.MustCompile(`:keys\b`)
-	selectRE = regexp.MustCompile(`(?i)^\s*(select|with)\s`)
+	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	daysRE  = regexp.MustCompile(`^([0-9]{1,4})d(.*)$`)
+	keysRE  = regexp.MustCompile(`:keys\b`)
 
 	cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
@@ -39,6 +38,13 @@ var (
 	// reserved names of the rule environment, which a fact cannot take.
 	reserved = []string{"grant", "now", "campaign", "nil", "true", "false", "in", "not", "and", "or", "matches", "contains", "startsWith", "endsWith", "let"}
 )
+
+// ValidState reports whether s is a miniprogram_state WeChat accepts
+// (developer, trial or formal).
+func ValidState(s string) bool { return slices.Contains(states, s) }
+
+// ValidLang reports whether s is a message language WeChat accepts.
+func ValidLang(s string) bool { return slices.Contains(langs, s) }
 
 // maxWindow bounds a limit window (a year), so that durations stay far from
 // overflow in the store's arithmetic.
@@ -238,8 +244,10 @@ func (p *decoder) validateFacts(c *Campaign) {
 			switch n := len(keysRE.FindAllStringIndex(f.Query, -1)); {
 			case n != 1:
 				p.errorAt(p.at(base+".query"), base+".query", "%s.query must contain the :keys placeholder exactly once, found %d", base, n)
-			case !selectRE.MatchString(f.Query):
-				p.errorAt(p.at(base+".query"), base+".query", "%s.query must be a SELECT (or WITH ... SELECT) statement", base)
+			default:
+				if bad := checkReadOnlySQL(f.Query); bad != nil {
+					p.queryError(base+".query", f.Query, bad)
+				}
 			}
 		}
 		p.require(base+".key", "an expression such as grant.biz_no")
@@ -247,6 +255,19 @@ func (p *decoder) validateFacts(c *Campaign) {
 			p.errorAt(p.at(base+".column"), base+".column", "%s.column %q must be a column name", base, f.Column)
 		}
 	}
+}
+
+// queryError reports a problem of a fact query at its position in the file
+// when the scalar can be mapped back to the source, else at the query with
+// the position inside it.
+func (p *decoder) queryError(path, query string, bad *sqlProblem) {
+	n := p.at(path)
+	line, col := offsetLineCol(query, bad.off)
+	if l, c, ok := p.exprPos(n, line, col); ok {
+		p.errorPos(l, c, path, "%s %s", path, bad.msg)
+		return
+	}
+	p.errorAt(n, path, "%s %s (query line %d, column %d)", path, bad.msg, line, col)
 }
 
 func (p *decoder) validateData(c *Campaign) {

@@ -2,21 +2,70 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/wxcampaign/wxcampaign"
 )
 
+// DefaultFactsTimeout bounds one fact query when FactsConfig.Timeout is 0.
+const DefaultFactsTimeout = 5 * time.Second
+
 // Facts runs a campaign's named fact queries against a database (the
-// store's own or a separate facts DSN).
+// store's own or a separate facts DSN). The database itself refuses writes:
+// each query runs in a READ ONLY transaction on MySQL and on a connection
+// with PRAGMA query_only on SQLite, within a timeout.
 type Facts struct {
-	db     *sqlx.DB
-	driver string
-	owned  bool
-	loc    *time.Location // zone of DATETIME/DATE values; nil = UTC
+	db      *sqlx.DB
+	driver  string
+	owned   bool
+	loc     *time.Location // zone of DATETIME/DATE values; nil = UTC
+	timeout time.Duration  // per query; 0 = DefaultFactsTimeout
+}
+
+// FactsConfig tunes fact queries (the facts: section of the engine config).
+type FactsConfig struct {
+	// Timezone is the IANA zone in which DATETIME and DATE values, which
+	// carry none, are read; "" means UTC.
+	Timezone string
+	// Timeout bounds each fact query; 0 means DefaultFactsTimeout.
+	Timeout time.Duration
+}
+
+// Validate checks the values of c; errors name the keys timezone and
+// timeout.
+func (c FactsConfig) Validate() error {
+	var errs []error
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
+			errs = append(errs, wxcampaign.FieldErrorf("timezone", "unknown time zone %q (use an IANA name such as Asia/Shanghai)", c.Timezone))
+		}
+	}
+	if c.Timeout < 0 || c.Timeout > 0 && c.Timeout < time.Millisecond {
+		errs = append(errs, wxcampaign.FieldErrorf("timeout", "must be at least 1ms (0 means %s), got %s", DefaultFactsTimeout, c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Configure applies c (validate it first): the zone of zone-less time
+// values and the query timeout. Call it before the first Query.
+func (f *Facts) Configure(c FactsConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	f.timeout = c.Timeout
+	f.loc = nil
+	if c.Timezone != "" {
+		f.loc, _ = time.LoadLocation(c.Timezone)
+	}
+	return nil
 }
 
 // SetLocation makes DATETIME and DATE values (which carry no zone) read as
@@ -35,14 +84,22 @@ func (f *Facts) zoned(typeName string, v any) any {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), f.loc)
 }
 
-// OpenFacts opens a separate facts database (read only use).
+// OpenFacts opens a separate facts database for reading only: SQLite files
+// are opened read-only (a missing file is ErrNoDatabase, nothing is
+// created); on MySQL use a user with SELECT privileges only
+// (docs/operations.md).
 func OpenFacts(ctx context.Context, cfg Config) (*Facts, error) {
+	switch cfg.Driver {
+	case "", SQLite, "sqlite3":
+		x, err := openSQLiteRO(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("store: open facts: %w", err)
+		}
+		return &Facts{db: x, driver: SQLite, owned: true}, nil
+	}
 	db, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open facts: %w", err)
-	}
-	if db.r != db.w {
-		_ = db.w.Close()
 	}
 	return &Facts{db: db.r, driver: db.driver, owned: true}, nil
 }
@@ -148,14 +205,66 @@ func (f *Facts) Query(ctx context.Context, query string, keys []any) ([]map[stri
 		}
 		q = f.db.Rebind(q)
 	}
-	rows, err := f.db.QueryxContext(ctx, q, args...)
+	timeout := f.timeout
+	if timeout <= 0 {
+		timeout = DefaultFactsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var out []map[string]any
+	err := f.readOnly(ctx, func(qr sqlx.QueryerContext) error {
+		var err error
+		out, err = f.query(ctx, qr, q, args)
+		return err
+	})
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, fmt.Errorf("store: facts: query did not finish within %s (facts.timeout): %w", timeout, err)
+		}
 		return nil, fmt.Errorf("store: facts: %w", err)
+	}
+	return out, nil
+}
+
+// readOnly runs fn on a connection where the database refuses writes: a
+// READ ONLY transaction (MySQL; rolled back after) or a connection with
+// PRAGMA query_only=1 (SQLite; reset after, or the connection discarded).
+func (f *Facts) readOnly(ctx context.Context, fn func(sqlx.QueryerContext) error) error {
+	if f.driver == MySQL {
+		tx, err := f.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
+		return fn(tx)
+	}
+	conn, err := f.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA query_only = 0"); err != nil {
+			// Never hand a query-only connection back to the store's pool.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn(conn)
+}
+
+// query runs q and converts the rows (see Query).
+func (f *Facts) query(ctx context.Context, qr sqlx.QueryerContext, q string, args []any) ([]map[string]any, error) {
+	rows, err := qr.QueryxContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, fmt.Errorf("store: facts: %w", err)
+		return nil, err
 	}
 	var out []map[string]any
 	for rows.Next() {
@@ -165,20 +274,20 @@ func (f *Facts) Query(ctx context.Context, query string, keys []any) ([]map[stri
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("store: facts: scan: %w", err)
+			return nil, fmt.Errorf("scan: %w", err)
 		}
 		m := make(map[string]any, len(types))
 		for i, t := range types {
 			v, err := nativeValue(t.DatabaseTypeName(), vals[i])
 			if err != nil {
-				return nil, fmt.Errorf("store: facts: column %s: %w", t.Name(), err)
+				return nil, fmt.Errorf("column %s: %w", t.Name(), err)
 			}
 			m[t.Name()] = f.zoned(t.DatabaseTypeName(), v)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: facts: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -44,15 +44,27 @@ func (g grantRow) grant() (wxcampaign.Grant, error) {
 // ListAvailable returns up to limit grants of templateID available at now
 // with id > afterID, by id ascending (keyset paging).
 func (db *DB) ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wxcampaign.Grant, error) {
+	return db.ListAvailableAsOf(ctx, templateID, afterID, limit, now, time.Time{})
+}
+
+// ListAvailableAsOf is ListAvailable without the grants granted after
+// grantedBy (zero: no such limit), for a preview as of a point in time.
+func (db *DB) ListAvailableAsOf(ctx context.Context, templateID string, afterID int64, limit int, now, grantedBy time.Time) ([]wxcampaign.Grant, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
+	q := "SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at FROM grants g" + db.availableIndex() + " WHERE g.template_id = ? AND g.id > ? AND " + availableWhere
+	args := []any{templateID, afterID, db.tv(now)}
+	if !grantedBy.IsZero() {
+		q += " AND g.granted_at <= ?"
+		args = append(args, db.tv(grantedBy))
+	}
+	q += " ORDER BY g.id LIMIT ?"
+	args = append(args, limit)
 	var rows []grantRow
 	err := db.retry(ctx, "list available", func() error {
 		rows = rows[:0]
-		return db.r.SelectContext(ctx, &rows,
-			"SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at FROM grants g"+db.availableIndex()+" WHERE g.template_id = ? AND g.id > ? AND "+
-				availableWhere+" ORDER BY g.id LIMIT ?", templateID, afterID, db.tv(now), limit)
+		return db.r.SelectContext(ctx, &rows, q, args...)
 	})
 	if err != nil {
 		return nil, err

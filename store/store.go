@@ -28,6 +28,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"modernc.org/sqlite"
+
+	"github.com/wxcampaign/wxcampaign"
 )
 
 // Driver names accepted in Config.Driver.
@@ -53,6 +55,27 @@ type Config struct {
 	// MaxOpenConns bounds the connection pool (mysql; sqlite readers).
 	// Zero means 16.
 	MaxOpenConns int `yaml:"max_open_conns" json:"max_open_conns"`
+}
+
+// Validate checks the values of c without contacting the database; errors
+// are *wxcampaign.FieldError naming driver, dsn or max_open_conns.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Driver {
+	case "", SQLite, "sqlite3":
+	case MySQL, "mariadb":
+		if c.DSN == "" {
+			errs = append(errs, wxcampaign.FieldErrorf("dsn", "required for mysql: user:password@tcp(host:3306)/database"))
+		} else if _, err := MySQLDSN(c.DSN); err != nil {
+			errs = append(errs, wxcampaign.FieldErrorf("dsn", "%s", strings.TrimPrefix(err.Error(), "store: mysql dsn: ")))
+		}
+	default:
+		errs = append(errs, wxcampaign.FieldErrorf("driver", "unknown driver %q: want sqlite or mysql", c.Driver))
+	}
+	if c.MaxOpenConns < 0 {
+		errs = append(errs, wxcampaign.FieldErrorf("max_open_conns", "must be 0 (default 16) or more, got %d", c.MaxOpenConns))
+	}
+	return errors.Join(errs...)
 }
 
 // DB is the ledger. It is safe for concurrent use.

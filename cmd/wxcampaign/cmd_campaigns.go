@@ -116,11 +116,20 @@ func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate
 	if err := f.checkFormat(); err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	cfg, err := g.config()
+	var needs need
+	if migrate { // send
+		needs = needSend
+	}
+	cfg, err := g.config(needs)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	a, err := g.open(ctx, cfg, migrate)
+	var a *app
+	if migrate {
+		a, err = g.open(ctx, cfg, true)
+	} else {
+		a, err = g.openReadOnly(ctx, cfg) // a preview writes nothing, not even a file
+	}
 	if err != nil {
 		return nil, nil, time.Time{}, &exitError{code: 1, err: err}
 	}
@@ -152,6 +161,9 @@ func previewCmd(g *globals) *cobra.Command {
 			if bad := a.checkStoredRegistry(cmd.Context(), c); len(bad) > 0 { // as send would refuse it
 				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}
 			}
+			if !at.IsZero() {
+				a.ledger = asOf{Store: a.db, db: a.db, at: at} // --at is a point in time for the grants too
+			}
 			eng, err := a.engine(nil, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -169,7 +181,7 @@ func previewCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&f.at, "at", "", "evaluate as if at this time (RFC3339); default now")
+	cmd.Flags().StringVar(&f.at, "at", "", "evaluate as if at this time (RFC3339): the rule's now, and only grants made by then; default now")
 	cmd.Flags().StringVar(&f.format, "format", "table", "table or json (JSON Lines, then a summary line)")
 	cmd.Flags().IntVar(&f.limit, "limit", 20, "table: how many grants to list")
 	cmd.Flags().StringVar(&f.openid, "openid", "", "explain one user: every fact, the rule's value, each cap")
@@ -194,8 +206,8 @@ func sendCmd(g *globals) *cobra.Command {
 			}
 			// Fail before touching any grant when WeChat is unreachable or
 			// the credentials are wrong.
-			if _, err := client.Token(cmd.Context()); err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("WeChat: %w", err)}
+			if err := checkCredentials(cmd.Context(), client, a.cfg.WeChat); err != nil {
+				return &exitError{code: 1, err: err}
 			}
 			if _, bad := a.checkAgainstAccount(cmd.Context(), client, []*campaigns.Campaign{c}); len(bad) > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}

@@ -152,7 +152,7 @@ func TestDaemonEmptyReload(t *testing.T) {
 
 func TestPausesCmd(t *testing.T) {
 	w := newWorld(t, storetest.SQLite(t))
-	cfg, err := loadConfig(w.cfgPath, func(string) string { return "" })
+	cfg, err := loadConfig(w.cfgPath, func(string) string { return "" }, 0)
 	must(t, err)
 	db, err := store.Open(context.Background(), cfg.Database)
 	must(t, err)
@@ -304,28 +304,28 @@ func TestOpsConfig(t *testing.T) {
 	cases := []struct {
 		yaml, want string
 	}{
-		{"campaigns: {dir: x, allow_emtpy: true}\n", `line 1: campaigns: unknown key "allow_emtpy"`},
-		{"retention: {keep: 1h}\n", "retention: keep must be 0 (keep everything) or at least 24h0m0s"},
-		{"retention: {keep: 720h, batch: -1}\n", "retention: keep must be 0"},
+		{"campaigns: {dir: x, allow_emtpy: true}\n", `c.yaml:1:12: campaigns: unknown key "allow_emtpy"`},
+		{"retention: {keep: 1h}\n", "c.yaml:1:19: retention.keep: must be 0 (keep everything) or at least 24h0m0s"},
+		{"retention: {keep: 720h, batch: -1}\n", "c.yaml:1:32: retention.batch: must be positive, got -1"},
 	}
 	for _, c := range cases {
 		p := filepath.Join(dir, "c.yaml")
 		must(t, os.WriteFile(p, []byte(c.yaml), 0o644))
-		if _, err := loadConfig(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := loadConfig(p, func(string) string { return "" }, 0); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
 		}
 	}
 	p := filepath.Join(dir, "c.yaml")
 	must(t, os.WriteFile(p, []byte("campaigns: {dir: camps, allow_empty: true}\nretention: {keep: 2160h}\n"), 0o644))
-	cfg, err := loadConfig(p, func(string) string { return "" })
+	cfg, err := loadConfig(p, func(string) string { return "" }, 0)
 	if err != nil || cfg.Campaigns != "camps" || !cfg.CampaignsFile.AllowEmpty || cfg.Retention.Keep != 2160*time.Hour {
 		t.Errorf("mapping: %+v %v", cfg, err)
 	}
 	must(t, os.WriteFile(p, []byte("campaigns: camps\n"), 0o644))
-	if cfg, err := loadConfig(p, func(string) string { return "" }); err != nil || cfg.Campaigns != "camps" || cfg.CampaignsFile.AllowEmpty {
+	if cfg, err := loadConfig(p, func(string) string { return "" }, 0); err != nil || cfg.Campaigns != "camps" || cfg.CampaignsFile.AllowEmpty {
 		t.Errorf("string: %+v %v", cfg, err)
 	}
-	if cfg, err := loadConfig("", func(string) string { return "" }); err != nil || cfg.Campaigns != "configs/campaigns" {
+	if cfg, err := loadConfig("", func(string) string { return "" }, 0); err != nil || cfg.Campaigns != "configs/campaigns" {
 		t.Errorf("default: %q %v", cfg.Campaigns, err)
 	}
 }
@@ -333,7 +333,7 @@ func TestOpsConfig(t *testing.T) {
 // TestDaemonRetention: with retention.keep the daemon prunes on its own.
 func TestDaemonRetention(t *testing.T) {
 	w := newWorld(t, storetest.SQLite(t))
-	cfg, err := loadConfig(w.cfgPath, func(string) string { return "" })
+	cfg, err := loadConfig(w.cfgPath, func(string) string { return "" }, 0)
 	must(t, err)
 	db, err := store.Open(context.Background(), cfg.Database)
 	must(t, err)

@@ -30,7 +30,7 @@ func runCmd(g *globals) *cobra.Command {
 		Short: "The daemon: scheduler over the campaigns directory, HTTP API, /healthz, /metrics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.config()
+			cfg, err := g.config(needSend, needAPI)
 			if err != nil {
 				return err
 			}
@@ -71,15 +71,18 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := checkCredentials(ctx, client, cfg.WeChat); err != nil {
+		return err
+	}
 	eng, err := a.engine(client, m)
 	if err != nil {
 		return err
 	}
 	cs = a.checked(ctx, client, cs)
 	cat := campaigns.NewCatalog(cs)
-	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxTemplatesPerResult: cfg.HTTP.MaxTemplatesPerResult,
-		MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken,
-		OfferRejectCooldown: cfg.HTTP.OfferRejectCooldown, OfferHorizon: cfg.HTTP.OfferHorizon, Location: a.loc},
+	apiCfg := cfg.apiConfig()
+	apiCfg.Location = a.loc // days of /v1/stats/subscriptions
+	srv, err := api.New(apiCfg,
 		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log, Deliveries: a.db, Registerer: reg,
 			Balances: a.db, Schedules: cat, Stats: a.db, Popups: a.db,
 			Ready: api.HealthChecks(map[string]func(context.Context) error{
@@ -93,7 +96,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			}),
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
-		return fmt.Errorf("http api: %w (set http.token or %s)", err, envHTTPToken)
+		return fmt.Errorf("http api: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,8 @@ import (
 func wxsimCmd(g *globals) *cobra.Command {
 	var listen, templates, appid, secret, pushURL, pushToken string
 	var faults wxsim.Faults
-	var lenient bool
+	var lenient, frozen bool
+	var allowIPs []string
 	cmd := &cobra.Command{
 		Use:   "wxsim",
 		Short: "Run the WeChat simulator: stable_token, token, subscribe/send, gettemplate, jscode2session and admin endpoints",
@@ -37,13 +39,18 @@ func wxsimCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), listen)
+			// Bind first: "listening" is printed only once it is true.
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("wxsim: listen %s: %w", listen, err)}
+			}
+			fmt.Fprintf(g.stdout, "wxsim: %d templates, listening on %s\n", len(defs), ln.Addr())
 			if pushURL != "" {
 				fmt.Fprintf(g.stdout, "wxsim: pushing subscribe_msg_sent_event to %s\n", pushURL)
 			}
-			err = wxsim.ListenAndServe(cmd.Context(), listen, wxsim.Config{
+			err = wxsim.Serve(cmd.Context(), ln, wxsim.Config{
 				AppID: appid, Secret: secret, Templates: defs, Faults: faults, LooseCredits: lenient,
-				PushURL: pushURL, PushToken: pushToken,
+				PushURL: pushURL, PushToken: pushToken, AllowedIPs: allowIPs, SecretFrozen: frozen,
 			}, g.logger(cfg))
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -57,6 +64,8 @@ func wxsimCmd(g *globals) *cobra.Command {
 	f.StringVar(&appid, "appid", "", "the appid the simulator accepts (default: wechat.appid)")
 	f.StringVar(&secret, "secret", "", "the secret the simulator accepts (default: wechat.secret)")
 	f.BoolVar(&lenient, "lenient-credits", false, "do not require a credit for one-time sends")
+	f.StringSliceVar(&allowIPs, "allow-ip", nil, "IP whitelist: token requests from other addresses get 40164 (default: any)")
+	f.BoolVar(&frozen, "secret-frozen", false, "answer every token request with 40243 (AppSecret frozen)")
 	f.Float64Var(&faults.SystemBusy, "fault-busy", 0, "rate of errcode -1 replies")
 	f.Float64Var(&faults.HTTP500, "fault-500", 0, "rate of HTTP 500 replies")
 	f.Float64Var(&faults.HTTP503, "fault-503", 0, "rate of HTTP 503 replies")

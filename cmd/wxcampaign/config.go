@@ -1,25 +1,33 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/wxcampaign/wxcampaign/api"
+	"github.com/wxcampaign/wxcampaign/cmd/wxcampaign/internal/configfile"
+	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Config is the engine config file shared by every command. Every field has
-// a default that runs on embedded SQLite with nothing installed.
+// a default that runs on embedded SQLite with nothing installed. The file is
+// read strictly (package configfile): unknown keys and wrong types are errors
+// with their position; the values are then checked by the packages that
+// own them (store, wechat, engine, api) and here for the binary's own keys.
 type Config struct {
-	Database  store.Config  `yaml:"-"`
-	Facts     *store.Config `yaml:"-"`
+	Database  store.Config  `yaml:"-"` // built from DBFile
+	Facts     *store.Config `yaml:"-"` // built from FactsFile when it names a DSN
 	DBFile    dbConfig      `yaml:"database"`
-	FactsFile *dbConfig     `yaml:"facts"`
+	FactsFile *factsConfig  `yaml:"facts"`
 	WeChat    WeChatConfig  `yaml:"wechat"`
 	Campaigns string        `yaml:"-"` // CampaignsFile.Dir
 	HTTP      HTTPConfig    `yaml:"http"`
@@ -49,14 +57,24 @@ func (t TemplatesConfig) refresh() time.Duration {
 	return t.Refresh
 }
 
+// dbConfig is the database section: the store.
 type dbConfig struct {
-	// Timezone (facts only) is the zone of the business data's DATETIME and
-	// DATE values, which carry none; default UTC.
-	Timezone     string `yaml:"timezone"`
 	Driver       string `yaml:"driver"`
 	DSN          string `yaml:"dsn"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
 	AutoMigrate  *bool  `yaml:"auto_migrate"`
+}
+
+// factsConfig is the facts section: where fact queries run and how.
+type factsConfig struct {
+	Driver       string `yaml:"driver"`
+	DSN          string `yaml:"dsn"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+	// Timezone is the zone of the business data's DATETIME and DATE
+	// values, which carry none; default UTC.
+	Timezone string `yaml:"timezone"`
+	// Timeout bounds each fact query; default 5s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // WeChatConfig configures the WeChat client and dispatch.
@@ -131,7 +149,7 @@ func (c *CampaignsConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; k.Value != "dir" && k.Value != "allow_empty" {
-				return fmt.Errorf("line %d: campaigns: unknown key %q (want dir, allow_empty)", k.Line, k.Value)
+				return fmt.Errorf("unknown key %q at line %d (want dir, allow_empty)", k.Value, k.Line)
 			}
 		}
 	}
@@ -173,91 +191,159 @@ func defaultConfig() Config {
 	}
 }
 
+// need names what a command requires beyond valid values.
+type need int
+
+const (
+	needSend need = 1 << iota // wechat.appid and wechat.secret
+	needAPI                   // at least one HTTP token
+)
+
 // loadConfig reads path (may be "" for defaults only), applies environment
-// overrides from getenv and validates.
-func loadConfig(path string, getenv func(string) string) (Config, error) {
+// overrides from getenv and validates every value. Every problem is
+// reported, as "file:line:col: key: message", in a *configfile.Error.
+func loadConfig(path string, getenv func(string) string, needs need) (Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return defaultConfig(), fmt.Errorf("config: %w", err)
+		}
+	}
+	return parseConfig(path, data, getenv, needs)
+}
+
+// parseConfig is loadConfig on the file's bytes.
+func parseConfig(path string, data []byte, getenv func(string) string, needs need) (Config, error) {
 	cfg := defaultConfig()
 	cfg.CampaignsFile.Dir = cfg.Campaigns
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+	d := configfile.New(path, data)
+	d.Decode(&cfg)
+	cfg.Campaigns = cfg.CampaignsFile.Dir
+	env := func(name, key string, set func(string)) {
+		if v := getenv(name); v != "" {
+			set(v)
+			d.SetFromEnv(key, name)
 		}
 	}
-	if v := getenv(envDatabaseDriver); v != "" {
-		cfg.DBFile.Driver = v
-	}
-	if v := getenv(envDatabaseDSN); v != "" {
-		cfg.DBFile.DSN = v
-	}
-	if v := getenv(envFactsDSN); v != "" {
+	env(envDatabaseDriver, "database.driver", func(v string) { cfg.DBFile.Driver = v })
+	env(envDatabaseDSN, "database.dsn", func(v string) { cfg.DBFile.DSN = v })
+	env(envFactsDSN, "facts.dsn", func(v string) {
 		if cfg.FactsFile == nil {
-			cfg.FactsFile = &dbConfig{Driver: cfg.DBFile.Driver}
+			cfg.FactsFile = &factsConfig{}
 		}
 		cfg.FactsFile.DSN = v
-	}
-	if v := getenv(envAppID); v != "" {
-		cfg.WeChat.AppID = v
-	}
-	if v := getenv(envSecret); v != "" {
-		cfg.WeChat.Secret = v
-	}
-	if v := getenv(envBaseURL); v != "" {
-		cfg.WeChat.BaseURL = v
-	}
-	if v := getenv(envPushToken); v != "" {
-		cfg.WeChat.PushToken = v
-	}
-	if v := getenv(envHTTPToken); v != "" {
-		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, v)
-	}
+	})
+	env(envAppID, "wechat.appid", func(v string) { cfg.WeChat.AppID = v })
+	env(envSecret, "wechat.secret", func(v string) { cfg.WeChat.Secret = v })
+	env(envBaseURL, "wechat.base_url", func(v string) { cfg.WeChat.BaseURL = v })
+	env(envPushToken, "wechat.push_token", func(v string) { cfg.WeChat.PushToken = v })
+	env(envHTTPToken, "http.token", func(v string) { cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, v) })
 	if cfg.HTTP.Token != "" {
 		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, cfg.HTTP.Token)
 	}
-	switch cfg.DBFile.Driver {
-	case "sqlite", "mysql":
-	default:
-		return cfg, fmt.Errorf("config: database.driver %q: want sqlite or mysql", cfg.DBFile.Driver)
-	}
 	cfg.Database = store.Config{Driver: cfg.DBFile.Driver, DSN: cfg.DBFile.DSN, MaxOpenConns: cfg.DBFile.MaxOpenConns}
-	if cfg.FactsFile != nil && cfg.FactsFile.Timezone != "" {
-		if _, err := time.LoadLocation(cfg.FactsFile.Timezone); err != nil {
-			return cfg, fmt.Errorf("config: facts.timezone %q: %w", cfg.FactsFile.Timezone, err)
+	if f := cfg.FactsFile; f != nil && f.DSN != "" {
+		fc := store.Config{Driver: f.Driver, DSN: f.DSN, MaxOpenConns: f.MaxOpenConns}
+		if fc.Driver == "" {
+			fc.Driver = cfg.DBFile.Driver
 		}
+		cfg.Facts = &fc
 	}
-	if cfg.FactsFile != nil && cfg.FactsFile.DSN != "" {
-		f := store.Config{Driver: cfg.FactsFile.Driver, DSN: cfg.FactsFile.DSN, MaxOpenConns: cfg.FactsFile.MaxOpenConns}
-		if f.Driver == "" {
-			f.Driver = cfg.DBFile.Driver
-		}
-		cfg.Facts = &f
+	if d.Decoded() {
+		cfg.validate(d, needs)
 	}
-	if _, err := time.LoadLocation(cfg.Timezone); err != nil {
-		return cfg, fmt.Errorf("config: timezone %q: %w", cfg.Timezone, err)
+	return cfg, d.Err()
+}
+
+// validate hands each package its own config and maps the fields it names
+// to the file's keys; the binary's own keys are checked here.
+func (c Config) validate(d *configfile.Decoder, needs need) {
+	d.Section(c.Database.Validate(), "database", nil)
+	if c.Facts != nil {
+		d.Section(c.Facts.Validate(), "facts", nil)
 	}
-	cfg.Campaigns = cfg.CampaignsFile.Dir
-	if r := cfg.Retention; r.Keep != 0 && r.Keep < minRetention || r.Interval < 0 || r.Batch < 0 {
-		return cfg, fmt.Errorf("config: retention: keep must be 0 (keep everything) or at least %s, interval and batch positive", minRetention)
+	d.Section(c.factsConfig().Validate(), "facts", nil)
+	d.Section(c.wechatConfig().Validate(), "wechat", nil)
+	d.Section(c.engineConfig().Validate(), "wechat", map[string]string{"lease": "engine.lease"})
+	tokens := "http.token"
+	if d.Has("http.tokens") {
+		tokens = "http.tokens"
 	}
-	switch cfg.Log.Format {
+	d.Section(c.apiConfig().Validate(), "http", map[string]string{"tokens": tokens})
+
+	if loc, err := time.LoadLocation(c.Timezone); err != nil || loc == time.Local || c.Timezone == "" {
+		d.ErrorAt("timezone", "unknown time zone %q: use an IANA name such as Asia/Shanghai (Local is not allowed: the schedule must not depend on the host)", c.Timezone)
+	}
+	if _, err := logrus.ParseLevel(c.Log.Level); err != nil {
+		d.ErrorAt("log.level", "unknown level %q: want trace, debug, info, warning, error, fatal or panic", c.Log.Level)
+	}
+	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return cfg, fmt.Errorf("config: log.format %q: want text or json", cfg.Log.Format)
+		d.ErrorAt("log.format", "unknown format %q: want text or json", c.Log.Format)
 	}
-	if err := checkTemplatesConfig(cfg); err != nil {
-		return cfg, err
+	if err := checkTemplatesConfig(c); err != nil {
+		d.ErrorAt(err.key, "%s", err.msg)
 	}
-	switch cfg.WeChat.Ambiguous {
-	case "", "consume", "retry", "reconcile":
-	default:
-		return cfg, fmt.Errorf("config: wechat.ambiguous %q: want consume, retry or reconcile", cfg.WeChat.Ambiguous)
+	if r := c.Retention; r.Keep != 0 && r.Keep < minRetention {
+		d.ErrorAt("retention.keep", "must be 0 (keep everything) or at least %s, got %s", minRetention, r.Keep)
 	}
-	return cfg, nil
+	if c.Retention.Interval < 0 {
+		d.ErrorAt("retention.interval", "must be positive, got %s", c.Retention.Interval)
+	}
+	if c.Retention.Batch < 0 {
+		d.ErrorAt("retention.batch", "must be positive, got %d", c.Retention.Batch)
+	}
+	if strings.TrimSpace(c.Campaigns) == "" {
+		d.ErrorAt("campaigns", "must name the campaigns directory")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		d.ErrorAt("http.listen", "must be host:port such as 127.0.0.1:8080 or :8080, got %q", c.HTTP.Listen)
+	}
+	if needs&needSend != 0 {
+		if c.WeChat.AppID == "" {
+			d.ErrorAt("wechat.appid", "required to send: set it here or in %s", envAppID)
+		}
+		if c.WeChat.Secret == "" {
+			d.ErrorAt("wechat.secret", "required to send: set it in %s (or here)", envSecret)
+		}
+	}
+	if needs&needAPI != 0 && len(c.HTTP.Tokens) == 0 {
+		d.ErrorAt("http.token", "required by run (the API refuses to start without authentication): set %s (or http.token)", envHTTPToken)
+	}
+}
+
+// factsConfig is the store's view of the facts section.
+func (c Config) factsConfig() store.FactsConfig {
+	if c.FactsFile == nil {
+		return store.FactsConfig{}
+	}
+	return store.FactsConfig{Timezone: c.FactsFile.Timezone, Timeout: c.FactsFile.Timeout}
+}
+
+// wechatConfig is the WeChat client's view of the config (the process's
+// collaborators are added by app.client).
+func (c Config) wechatConfig() wechat.Config {
+	w := c.WeChat
+	return wechat.Config{BaseURL: w.BaseURL, AppID: w.AppID, Secret: w.Secret, Timeout: w.Timeout}
+}
+
+// engineConfig is the engine's view of the config (logger and metrics are
+// added by app.engine).
+func (c Config) engineConfig() engine.Config {
+	w := c.WeChat
+	return engine.Config{
+		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
+		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous),
+		ReconcileGrace: w.ReconcileGrace, Lease: c.Engine.Lease,
+	}
+}
+
+// apiConfig is the HTTP API's view of the config.
+func (c Config) apiConfig() api.Config {
+	return api.Config{Tokens: c.HTTP.Tokens, MaxTemplates: c.HTTP.MaxTemplates, MaxTemplatesPerResult: c.HTTP.MaxTemplatesPerResult, MaxBody: c.HTTP.MaxBody, PushToken: c.WeChat.PushToken,
+		OfferRejectCooldown: c.HTTP.OfferRejectCooldown, OfferHorizon: c.HTTP.OfferHorizon}
 }
 
 // autoMigrate reports whether commands migrate the store on start: yes by
@@ -265,4 +351,10 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 // step runs `migrate` instead.
 func (c Config) autoMigrate() bool {
 	return c.DBFile.AutoMigrate == nil || *c.DBFile.AutoMigrate
+}
+
+// isConfigError reports whether err is a problem of the config.
+func isConfigError(err error) bool {
+	var ce *configfile.Error
+	return errors.As(err, &ce)
 }

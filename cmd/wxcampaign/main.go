@@ -103,8 +103,18 @@ type globals struct {
 	getenv     func(string) string
 }
 
-func (g *globals) config() (Config, error) {
-	cfg, err := loadConfig(g.configPath, g.getenv)
+// config loads and validates the config file before anything is contacted:
+// any problem is exit code 2. needs adds what the command requires
+// (credentials to send, a token for the API).
+func (g *globals) config(needs ...need) (Config, error) {
+	var n need
+	for _, x := range needs {
+		n |= x
+	}
+	cfg, err := loadConfig(g.configPath, g.getenv, n)
+	if isConfigError(err) {
+		return cfg, &exitError{code: 2, err: fmt.Errorf("invalid config:\n%w", err)}
+	}
 	if err != nil {
 		return cfg, &exitError{code: 2, err: err}
 	}
@@ -131,18 +141,39 @@ type app struct {
 	facts *store.Facts
 	own   bool // facts has its own connection to close
 	loc   *time.Location
+	// ledger, when set, is the store the engine sees instead of db (a
+	// preview --at sees the grants as of that time).
+	ledger engine.Store
 }
 
 // open wires the store; migrate applies migrations when the config allows
-// it (preview passes false: it writes nothing).
+// it.
 func (g *globals) open(ctx context.Context, cfg Config, migrate bool) (*app, error) {
+	return g.openStore(ctx, cfg, migrate, false)
+}
+
+// openReadOnly wires the store for a command that writes nothing (preview):
+// an SQLite file is opened read-only and a missing one is an error, not a
+// new file.
+func (g *globals) openReadOnly(ctx context.Context, cfg Config) (*app, error) {
+	return g.openStore(ctx, cfg, false, true)
+}
+
+func (g *globals) openStore(ctx context.Context, cfg Config, migrate, readOnly bool) (*app, error) {
 	a := &app{cfg: cfg, log: g.logger(cfg)}
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, err
 	}
 	a.loc = loc
-	a.db, err = store.Open(ctx, cfg.Database)
+	if readOnly {
+		a.db, err = store.OpenReadOnly(ctx, cfg.Database)
+		if errors.Is(err, store.ErrNoDatabase) {
+			return nil, fmt.Errorf("open store: %w: nothing to preview yet (a preview creates no file); import grants or run `wxcampaign migrate` first", err)
+		}
+	} else {
+		a.db, err = store.Open(ctx, cfg.Database)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -165,9 +196,9 @@ func (g *globals) open(ctx context.Context, cfg Config, migrate bool) (*app, err
 	} else {
 		a.facts = a.db.Facts()
 	}
-	if ff := cfg.FactsFile; ff != nil && ff.Timezone != "" {
-		loc, _ := time.LoadLocation(ff.Timezone)
-		a.facts.SetLocation(loc)
+	if err := a.facts.Configure(cfg.factsConfig()); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("facts: %w", err)
 	}
 	return a, nil
 }
@@ -184,21 +215,17 @@ func (a *app) defaults() campaigns.Defaults {
 }
 
 func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {
-	w := a.cfg.WeChat
-	if w.AppID == "" || w.Secret == "" {
-		return nil, errors.New("wechat.appid and wechat.secret are required to send (set them in the config or WXC_WECHAT_APPID / WXC_WECHAT_SECRET)")
-	}
-	return wechat.New(wechat.Config{
-		BaseURL: w.BaseURL, AppID: w.AppID, Secret: w.Secret, Timeout: w.Timeout,
-		Tokens: a.db, Logger: a.log, OnTokenRefresh: m.CountTokenRefresh,
-	})
+	wc := a.cfg.wechatConfig()
+	wc.Tokens, wc.Logger, wc.OnTokenRefresh = a.db, a.log, m.CountTokenRefresh
+	return wechat.New(wc)
 }
 
 func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, error) {
-	w := a.cfg.WeChat
-	return engine.New(engine.Config{
-		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
-		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous), ReconcileGrace: w.ReconcileGrace,
-		Lease: a.cfg.Engine.Lease, Logger: a.log, Metrics: m,
-	}, a.db, a.facts, sender)
+	ec := a.cfg.engineConfig()
+	ec.Logger, ec.Metrics = a.log, m
+	var st engine.Store = a.db
+	if a.ledger != nil {
+		st = a.ledger
+	}
+	return engine.New(ec, st, a.facts, sender)
 }

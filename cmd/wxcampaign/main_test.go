@@ -208,7 +208,7 @@ func TestImportPreviewSend(t *testing.T) {
 				w.sim.AddCredits(u, "tplPriceDrop0000000000000000000000000000001", 1)
 			}
 			camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
-			at := "2026-11-22T10:00:00+08:00"
+			at := afterGrants()
 
 			code, out, errOut = run(t, w.env, "preview", "--config", w.cfgPath, "--format", "json", "--at", at, camp)
 			if code != 0 {
@@ -449,7 +449,7 @@ func TestPreviewExplainsOneUser(t *testing.T) {
 		t.Fatalf("import: %s %s", out, errOut)
 	}
 	camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
-	code, out, errOut := run(t, w.env, "preview", "--config", w.cfgPath, "--at", "2026-11-22T10:00:00+08:00", "--openid", "u2", camp)
+	code, out, errOut := run(t, w.env, "preview", "--config", w.cfgPath, "--at", afterGrants(), "--openid", "u2", camp)
 	if code != 0 {
 		t.Fatalf("preview: exit %d %s", code, errOut)
 	}
@@ -461,7 +461,7 @@ func TestPreviewExplainsOneUser(t *testing.T) {
 	if strings.Contains(out, `"openid": "u1"`) {
 		t.Errorf("explanation shows another user:\n%s", out)
 	}
-	_, out, _ = run(t, w.env, "preview", "--config", w.cfgPath, "--at", "2026-11-22T10:00:00+08:00", "--openid", "u1", camp)
+	_, out, _ = run(t, w.env, "preview", "--config", w.cfgPath, "--at", afterGrants(), "--openid", "u1", camp)
 	for _, want := range []string{`"outcome": "sent"`, `"scope": "user_template"`, `"used": 0`, `"ok": true`, `"amount2": "¥12.50"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explanation of u1 lacks %s:\n%s", want, out)

@@ -162,21 +162,25 @@ func sqliteMissing(cfg Config) (string, bool) {
 	return path, err != nil
 }
 
+// configProblem is a problem with one config key.
+type configProblem struct{ key, msg string }
+
 // checkTemplatesConfig checks templates.refresh and wechat.pages.
-func checkTemplatesConfig(cfg Config) error {
+func checkTemplatesConfig(cfg Config) *configProblem {
 	if cfg.Templates.Refresh < 0 || cfg.Templates.Refresh > 0 && cfg.Templates.Refresh < time.Second {
-		return fmt.Errorf("config: templates.refresh %s: want at least 1s (default 1h)", cfg.Templates.Refresh)
+		return &configProblem{"templates.refresh", fmt.Sprintf("%s: want at least 1s (default 1h)", cfg.Templates.Refresh)}
 	}
 	for i, p := range cfg.WeChat.Pages {
+		key := fmt.Sprintf("wechat.pages[%d]", i)
 		if strings.Contains(p, "?") {
-			return fmt.Errorf("config: wechat.pages[%d] %q: list the path without a query", i, p)
+			return &configProblem{key, fmt.Sprintf("%q: list the path without a query", p)}
 		}
 		if err := keyword.CheckPage(strings.TrimLeft(p, "/")); err != nil || strings.TrimLeft(p, "/") == "" {
 			reason := "empty"
 			if err != nil {
 				reason = err.Error()
 			}
-			return fmt.Errorf("config: wechat.pages[%d] %q: %s", i, p, reason)
+			return &configProblem{key, fmt.Sprintf("%q: %s", p, reason)}
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -146,13 +147,23 @@ func (s *Server) plainToken() (string, time.Duration) {
 	return tok, s.ttl
 }
 
-// checkCreds returns 0 when appid and secret are the configured ones.
-func (s *Server) checkCreds(appid, secret string) (int, string) {
+// checkCreds returns 0 when appid and secret are the configured ones, the
+// caller's IP is whitelisted (Config.AllowedIPs) and the secret is not
+// frozen (Config.SecretFrozen).
+func (s *Server) checkCreds(r *http.Request, appid, secret string) (int, string) {
 	switch {
 	case appid != s.appid:
 		return 40013, "invalid appid"
 	case secret != s.secret:
 		return 40125, "invalid appsecret"
+	case s.frozen:
+		return 40243, "AppSecret is frozen"
+	}
+	if len(s.allowIPs) > 0 {
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !s.allowIPs[ip] {
+			return 40164, "invalid ip " + ip + ", not in whitelist"
+		}
 	}
 	return 0, ""
 }
@@ -226,7 +237,7 @@ func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, 40002, "invalid grant_type")
 		return
 	}
-	if code, msg := s.checkCreds(req.AppID, req.Secret); code != 0 {
+	if code, msg := s.checkCreds(r, req.AppID, req.Secret); code != 0 {
 		s.writeErr(w, code, msg)
 		return
 	}
@@ -240,7 +251,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, 40002, "invalid grant_type")
 		return
 	}
-	if code, msg := s.checkCreds(q.Get("appid"), q.Get("secret")); code != 0 {
+	if code, msg := s.checkCreds(r, q.Get("appid"), q.Get("secret")); code != 0 {
 		s.writeErr(w, code, msg)
 		return
 	}
@@ -262,7 +273,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, 40002, "invalid grant_type")
 		return
 	}
-	if code, msg := s.checkCreds(q.Get("appid"), q.Get("secret")); code != 0 {
+	if code, msg := s.checkCreds(r, q.Get("appid"), q.Get("secret")); code != 0 {
 		s.writeErr(w, code, msg)
 		return
 	}

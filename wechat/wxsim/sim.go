@@ -68,6 +68,10 @@ type Config struct {
 	// 1,000,000; older ones are dropped (Stats.Dropped counts them).
 	MessageLimit int
 	Now          func() time.Time
+	// AllowedIPs, if set, is the IP whitelist: a token request from any
+	// other address is 40164. SecretFrozen makes every token request 40243.
+	AllowedIPs   []string
+	SecretFrozen bool
 
 	// PushURL, if set, is the mini program's message push URL: after every
 	// delivered message (a withheld reply too) the simulator POSTs a
@@ -218,6 +222,8 @@ type counter struct {
 // Server is the simulator. It is safe for concurrent use.
 type Server struct {
 	appid, secret string
+	allowIPs      map[string]bool
+	frozen        bool
 	ttl           time.Duration
 	loose         bool
 	pages         map[string]bool
@@ -265,6 +271,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		appid:      cfg.AppID,
 		secret:     cfg.Secret,
+		frozen:     cfg.SecretFrozen,
 		ttl:        cfg.TokenTTL,
 		loose:      cfg.LooseCredits,
 		now:        cfg.Now,
@@ -276,6 +283,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.ttl <= 0 {
 		s.ttl = 7200 * time.Second
+	}
+	if len(cfg.AllowedIPs) > 0 {
+		s.allowIPs = make(map[string]bool, len(cfg.AllowedIPs))
+		for _, ip := range cfg.AllowedIPs {
+			s.allowIPs[ip] = true
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -513,7 +526,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // knownCodes are the errcodes the simulator answers; others are counted
 // under a lock.
-var knownCodes = []int{-1, 40001, 40002, 40003, 40013, 40029, 40037, 40125, 40163, 41001, 41030, 42001, 43101, 43108, 45009, 47001, 47003, 76021}
+var knownCodes = []int{-1, 40001, 40002, 40003, 40013, 40029, 40037, 40125, 40163, 40164, 40243, 41001, 41030, 42001, 43101, 43108, 45009, 47001, 47003, 76021}
 
 // writeErr writes a WeChat error reply and counts it.
 func (s *Server) writeErr(w http.ResponseWriter, code int, msg string) {
