@@ -1,6 +1,8 @@
 package campaigns
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"regexp"
@@ -133,4 +135,21 @@ func LinkReserves(cs []*Campaign) {
 			}
 		}
 	}
+}
+
+// HeldOut reports whether the campaign's holdout keeps openid unsent: the
+// first 8 bytes of SHA-256(name, NUL, openid), read as a fraction of 2^64,
+// fall below Holdout. The draw depends on nothing but the campaign's name
+// and the openid: the same users on every run, in every replica.
+func (c *Campaign) HeldOut(openid string) bool {
+	if c.Holdout <= 0 {
+		return false
+	}
+	h := sha256.New()
+	h.Write([]byte(c.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(openid))
+	var sum [sha256.Size]byte
+	x := binary.BigEndian.Uint64(h.Sum(sum[:0]))
+	return float64(x) < c.Holdout*math.Exp2(64)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -203,4 +204,40 @@ func (db *DB) RecordPopups(ctx context.Context, receivedAt time.Time, ps []wxcam
 		return 0, err
 	}
 	return int(n), nil
+}
+
+// ActiveCredits returns, for each of openids that has any, the number of
+// active one-time grants (credits) of templateID, reserved ones included:
+// what a campaign that must leave a user's last credits (reserve) compares
+// against. It reads grants_openid, 1,000 openids per statement.
+func (db *DB) ActiveCredits(ctx context.Context, templateID string, openids []string) (map[string]int, error) {
+	out := make(map[string]int)
+	ids := slices.Compact(slices.Sorted(slices.Values(openids)))
+	err := db.retry(ctx, "active credits", func() error {
+		clear(out)
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			args := make([]any, 0, len(part)+1)
+			args = append(args, templateID)
+			for _, id := range part {
+				args = append(args, id)
+			}
+			var rows []struct {
+				OpenID string `db:"openid"`
+				N      int    `db:"n"`
+			}
+			if err := db.r.SelectContext(ctx, &rows, "SELECT openid, COUNT(*) AS n FROM grants WHERE template_id = ? AND openid IN "+in(len(part))+
+				" AND status = 'active' AND kind = 'one_time' GROUP BY openid", args...); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				out[r.OpenID] = r.N
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

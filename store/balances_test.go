@@ -102,6 +102,14 @@ func TestBalances(t *testing.T) {
 				t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
 			}
 		}
+		// ActiveCredits: u1 has 1 credit of A left, u2 1, nobody none; B 1.
+		credits := must[map[string]int](t)(db.ActiveCredits(ctx, "A", []string{"u1", "u2", "nobody", "u1"}))
+		if len(credits) != 2 || credits["u1"] != 1 || credits["u2"] != 1 {
+			t.Errorf("ActiveCredits(A) = %v", credits)
+		}
+		if credits := must[map[string]int](t)(db.ActiveCredits(ctx, "C", []string{"u1"})); len(credits) != 0 {
+			t.Errorf("ActiveCredits(C) counts a long-term grant: %v", credits)
+		}
 		// Reservations that expired do not count.
 		if bs := must[[]store.Balance](t)(db.Balances(ctx, "u1", at.Add(2*time.Hour))); balanceOf(bs, "A").Reserved != 0 {
 			t.Errorf("expired reservation still counted: %+v", balanceOf(bs, "A"))
