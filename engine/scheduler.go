@@ -22,6 +22,7 @@ type Scheduler struct {
 	mu    sync.Mutex
 	loops map[string]*loop
 	wg    sync.WaitGroup
+	hooks Hooks
 }
 
 type loop struct {
@@ -112,7 +113,11 @@ func (s *Scheduler) run(ctx context.Context, c *campaigns.Campaign) {
 		}
 		// The run gets the scheduler's root context: a reload that stops this
 		// loop lets the run finish; only Stop drains it.
-		sum, _ := e.Run(s.root, c, Options{At: next})
+		if s.paused(ctx, c.Name, next) {
+			continue
+		}
+		sum, err := e.Run(s.root, c, Options{At: next})
+		s.finished(s.root, sum, err)
 		if c.QuietHours != nil && sum.Counts[wx.Deferred] > 0 {
 			for reason := range sum.Reasons {
 				if strings.Contains(reason, reasonQuiet) {

@@ -191,6 +191,7 @@ func sendCmd(g *globals) *cobra.Command {
 			out := newReporter(g.stdout, f.format, 0, false)
 			out.loc = c.Location
 			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: out.report})
+			a.recordRun(cmd.Context(), sum, err, eng.Holder())
 			out.finish(sum)
 			if errors.Is(err, engine.ErrAlreadyRun) {
 				fmt.Fprintln(g.stderr, "wxcampaign: this occurrence already ran: nothing sent")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,12 +90,37 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
+	var loaded atomic.Pointer[[]*campaigns.Campaign]
+	loaded.Store(&cs)
+	con, retries, err := a.newConsole(ctx, eng, client, func() []*campaigns.Campaign { return *loaded.Load() })
+	if err != nil {
+		return err
+	}
+	handler := srv.Handler()
+	if con != nil {
+		con.SetCampaigns(cs)
+		if cfg.Console.Listen == "" {
+			handler = con.Mount(handler)
+		}
+	}
+	hs := api.NewHTTPServer(ln.Addr().String(), handler)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
 	fmt.Fprintf(g.stdout, "listening on http://%s\n", ln.Addr())
+	if con != nil && cfg.Console.Listen != "" {
+		cln, err := net.Listen("tcp", cfg.Console.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s (console.listen): %w", cfg.Console.Listen, err)
+		}
+		cs := api.NewHTTPServer(cln.Addr().String(), con.Handler())
+		go func() { httpErr <- cs.Serve(cln) }()
+		defer cs.Close()
+		fmt.Fprintf(g.stdout, "console on http://%s\n", cln.Addr())
+	}
+	defer retries.Wait()
 
 	sched := engine.NewScheduler(eng)
+	sched.SetHooks(a.hooks(eng))
 	sched.Start(ctx)
 	sched.Apply(cs)
 	log.WithField("campaigns", len(cs)).WithField("listen", ln.Addr().String()).Info("wxcampaign running")
@@ -110,6 +136,10 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			next = a.checked(ctx, client, next)
 			cat.Set(next)
 			sched.Apply(next)
+			loaded.Store(&next)
+			if con != nil {
+				con.SetCampaigns(next)
+			}
 			log.WithField("campaigns", len(next)).Info("reloaded campaigns")
 			fmt.Fprintf(g.stdout, "reloaded %d campaign(s)\n", len(next))
 		case err := <-httpErr:

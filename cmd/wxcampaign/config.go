@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wxcampaign/wxcampaign/console"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -26,6 +27,17 @@ type Config struct {
 	Timezone  string        `yaml:"timezone"`
 	Log       LogConfig     `yaml:"log"`
 	Engine    EngineConfig  `yaml:"engine"`
+	Console   ConsoleConfig `yaml:"console"`
+}
+
+// ConsoleConfig configures the web console of `run` (docs/console.md).
+type ConsoleConfig struct {
+	// Listen is the console's own address; "" serves it on http.listen
+	// (under /console/ is not needed: the API lives under /v1/).
+	Listen string `yaml:"listen"`
+	// Tokens are the console tokens (name, token, role viewer|operator);
+	// none = no console.
+	Tokens []console.Token `yaml:"tokens"`
 }
 
 type dbConfig struct {
