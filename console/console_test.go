@@ -1,0 +1,160 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wxcampaign/wxcampaign/store/storetest"
+)
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token in the page")
+	}
+	return m[1]
+}
+
+// TestAccess: sessions, roles and CSRF on a real store of each driver.
+func TestAccess(t *testing.T) {
+	for _, nc := range storetest.Drivers(t) {
+		t.Run(nc.Name, func(t *testing.T) {
+			w := newWorld(t, nc.Config)
+			ctx := context.Background()
+			anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			if code, _ := get(t, anon, w.srv.URL+"/campaigns"); code != http.StatusSeeOther {
+				t.Errorf("anonymous GET /campaigns: %d, want 303 to the login form", code)
+			}
+			if code, body := post(t, anon, w.srv.URL+"/campaigns/price-drop/pause", nil); code != http.StatusUnauthorized || !strings.Contains(body, "log in first") {
+				t.Errorf("anonymous POST: %d", code)
+			}
+			// A login without the form's CSRF cookie is refused.
+			if code, _ := post(t, anon, w.srv.URL+"/login", url.Values{"token": {operatorToken}}); code != http.StatusForbidden {
+				t.Errorf("login without CSRF: %d", code)
+			}
+
+			viewer := w.login(t, viewerToken)
+			code, page := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
+			if code != 200 || strings.Contains(page, `id="pause"`) || !strings.Contains(page, "Viewers cannot pause") {
+				t.Fatalf("viewer's campaign page: %d", code)
+			}
+			code, body := post(t, viewer, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}})
+			if code != http.StatusForbidden || !strings.Contains(body, "only operators") {
+				t.Errorf("viewer pause: %d", code)
+			}
+
+			op := w.login(t, operatorToken)
+			_, page = get(t, op, w.srv.URL+"/campaigns/price-drop")
+			if code, body := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"reason": {"x"}}); code != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+				t.Errorf("operator pause without CSRF: %d", code)
+			}
+			// Another session's token does not do either.
+			_, vpage := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
+			if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
+				t.Errorf("operator pause with the viewer's CSRF token: %d", code)
+			}
+			if _, ok, _ := w.db.CampaignPaused(ctx, "price-drop"); ok {
+				t.Fatal("a refused request paused the campaign")
+			}
+			if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {"stock check"}}); code != http.StatusSeeOther {
+				t.Fatalf("operator pause: %d", code)
+			}
+			p, ok, err := w.db.CampaignPaused(ctx, "price-drop")
+			if err != nil || !ok || p.PausedBy != "oscar" || p.Reason != "stock check" {
+				t.Fatalf("pause = %+v %v %v", p, ok, err)
+			}
+			_, audit := get(t, viewer, w.srv.URL+"/audit")
+			if !strings.Contains(audit, "oscar") || !strings.Contains(audit, "pause") || !strings.Contains(audit, "price-drop") {
+				t.Error("the audit page does not show the pause")
+			}
+			// No token is ever rendered, on any page.
+			for _, path := range []string{"/campaigns", "/campaigns/price-drop", "/campaigns/price-drop/preview", "/runs", "/runs/1", "/audit", "/login"} {
+				_, body := get(t, op, w.srv.URL+path)
+				if strings.Contains(body, operatorToken) || strings.Contains(body, viewerToken) || strings.Contains(body, "console-test-secret") {
+					t.Errorf("%s renders a secret", path)
+				}
+			}
+			if code, _ := get(t, op, w.srv.URL+"/runs?before=x"); code != http.StatusBadRequest {
+				t.Errorf("bad before: %d", code)
+			}
+			if code, _ := get(t, op, w.srv.URL+"/campaigns/nope"); code != http.StatusNotFound {
+				t.Errorf("unknown campaign: %d", code)
+			}
+		})
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	c := &http.Client{Jar: newJar(t, w.srv.URL), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(w.srv.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csrf := c.Jar.(*jar).value("wxc_login")
+	code, body := post(t, c, w.srv.URL+"/login", url.Values{"token": {"wrong-token-0123456789"}, "csrf": {csrf}})
+	if code != http.StatusUnauthorized || !strings.Contains(body, "unknown console token") {
+		t.Fatalf("bad token: %d", code)
+	}
+	csrf = c.Jar.(*jar).value("wxc_login")
+	resp, err = c.PostForm(w.srv.URL+"/login", url.Values{"token": {operatorToken}, "csrf": {csrf}, "next": {"//evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/campaigns" {
+		t.Errorf("open redirect: Location %q", loc)
+	}
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "wxc_session" {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, operatorToken) {
+		t.Fatalf("session cookie = %+v", session)
+	}
+	// A tampered session is no session.
+	tampered := &http.Client{CheckRedirect: c.CheckRedirect}
+	req, _ := http.NewRequest("GET", w.srv.URL+"/campaigns", nil)
+	req.AddCookie(&http.Cookie{Name: "wxc_session", Value: strings.Replace(session.Value, "b3NjYXI", "dmVyYQ", 1)})
+	resp, err = tampered.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("tampered session: %d", resp.StatusCode)
+	}
+}
