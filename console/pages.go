@@ -65,7 +65,7 @@ func (s *Server) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /login", s.loginForm)
 	m.HandleFunc("POST /login", s.login)
-	m.HandleFunc("POST /logout", s.logout)
+	m.HandleFunc("POST /logout", s.need(false, s.logout))
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
 	})
