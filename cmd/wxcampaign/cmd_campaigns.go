@@ -126,6 +126,7 @@ func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate
 
 func previewCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
+	var htmlFile string
 	cmd := &cobra.Command{
 		Use:   "preview CAMPAIGN.yaml",
 		Short: "Dry run: what would be sent, per user, and why not (no reservation, no send, no write)",
@@ -145,7 +146,16 @@ func previewCmd(g *globals) *cobra.Command {
 			if f.openid != "" {
 				out.explain = true
 			}
-			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: out.report})
+			report, html := out.report, newHTMLPreview(c, at, out.report)
+			if htmlFile != "" {
+				report = html.report
+			}
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: report})
+			if htmlFile != "" {
+				if herr := html.write(htmlFile, err); herr != nil {
+					return &exitError{code: 1, err: herr}
+				}
+			}
 			out.finish(sum)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -157,6 +167,7 @@ func previewCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.format, "format", "table", "table or json (JSON Lines, then a summary line)")
 	cmd.Flags().IntVar(&f.limit, "limit", 20, "table: how many grants to list")
 	cmd.Flags().StringVar(&f.openid, "openid", "", "explain one user: every fact, the rule's value, each cap")
+	cmd.Flags().StringVar(&htmlFile, "html", "", "also write the cards and the reasons as one self-contained HTML file")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -349,6 +350,37 @@ func (g *globals) retryRun(ctx context.Context, id int64, format string) error {
 	out.finish(sum)
 	if err != nil {
 		return &exitError{code: 1, err: err}
+	}
+	return nil
+}
+
+// htmlPreview collects a preview for `preview --html FILE`.
+type htmlPreview struct {
+	col  *console.Collector
+	next func(engine.GrantReport)
+}
+
+func newHTMLPreview(c *campaigns.Campaign, at time.Time, next func(engine.GrantReport)) *htmlPreview {
+	if at.IsZero() {
+		at = time.Now().In(c.Location)
+	}
+	return &htmlPreview{col: console.NewCollector(c, console.Template{}, at, 100, 0, nil), next: next}
+}
+
+func (h *htmlPreview) report(g engine.GrantReport) {
+	h.next(g)
+	h.col.Report(g)
+}
+
+// write writes the self-contained page (styles inline, no script, nothing
+// fetched) to path.
+func (h *htmlPreview) write(path string, runErr error) error {
+	var b strings.Builder
+	if err := console.WritePreviewHTML(&b, h.col.Finish(runErr)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("preview --html: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
 // TestRunsRetry: a run stopped by a missing fact table is listed, shown and,
@@ -136,3 +137,32 @@ func openDB(t *testing.T, cfg store.Config) *store.DB {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+func TestPreviewHTML(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	line := `{"openId":"u1","scene":"add_to_cart","busNo":"p1","extraVariableMap":{"saved_price":"15.00"},"agreeTemplateIds":["tplPriceDrop0000000000000000000000000000001"],"rejectTemplateIds":[],"requestId":"r1"}` + "\n" +
+		`{"openId":"u2","scene":"add_to_cart","busNo":"p2","extraVariableMap":{"saved_price":"15.00"},"agreeTemplateIds":["tplPriceDrop0000000000000000000000000000001"],"rejectTemplateIds":[],"requestId":"r2"}` + "\n"
+	file := w.dir + "/g.jsonl"
+	must(t, writeFile(file, line))
+	if code, _, errOut := run(t, w.env, "grants", "import", "--config", w.cfgPath, file); code != 0 {
+		t.Fatal(errOut)
+	}
+	out := w.dir + "/preview.html"
+	code, _, errOut := run(t, w.env, "preview", "--config", w.cfgPath, "--at", "2026-11-22T10:00:00+08:00", "--html", out, w.dir+"/campaigns/price-drop.yaml")
+	if code != 0 {
+		t.Fatalf("preview --html: exit %d %s", code, errOut)
+	}
+	b, err := os.ReadFile(out)
+	must(t, err)
+	page := string(b)
+	for _, want := range []string{`class="card"`, "咖啡豆", "进入小程序查看", "pages/goods/detail?id=p1", "rule false", "<style>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("preview.html lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script", "http://", "https://", `src=`, `<link`} {
+		if strings.Contains(page, bad) {
+			t.Errorf("preview.html is not self-contained: has %q", bad)
+		}
+	}
+}
