@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,10 +61,7 @@ type world struct {
 }
 
 // retrier is the daemon's retry in miniature: reopen, then run.
-type retrier struct {
-	w  *world
-	wg sync.WaitGroup
-}
+type retrier struct{ w *world }
 
 func (r *retrier) Retry(ctx context.Context, id int64) (store.Run, error) {
 	run, err := r.w.db.ReopenRun(ctx, id, time.Now())
