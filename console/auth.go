@@ -129,6 +129,7 @@ func (s *Server) need(operator bool, h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, http.StatusUnauthorized, "log in first: this request carries no valid console session")
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, u))
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(u.CSRF)) {
 				s.fail(w, r, http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again")
@@ -139,7 +140,7 @@ func (s *Server) need(operator bool, h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, http.StatusForbidden, "only operators may do this; "+u.Name+" is a viewer")
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, u)))
+		h(w, r)
 	}
 }
 

@@ -64,14 +64,14 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, name+".jpg")
+	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("a viewer cannot pause", func(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(base+"/campaigns/order-unpaid"), chromedp.WaitVisible(css(`#viewer-note`)))
+		shot(t, ctx, "console-campaign-viewer")
 		buttons := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#pause').length`))
 		// Even with the page's CSRF token, the server refuses.
 		status := postForm(t, ctx, "/campaigns/order-unpaid/pause", true)
@@ -143,7 +144,6 @@ func TestBrowser(t *testing.T) {
 		if _, ok, _ := w.db.CampaignPaused(context.Background(), "order-unpaid"); ok {
 			t.Fatal("a viewer paused the campaign")
 		}
-		shot(t, ctx, "console-campaign")
 	})
 
 	t.Run("a preview page shows cards with labels", func(t *testing.T) {
@@ -206,6 +206,7 @@ func TestBrowser(t *testing.T) {
 		if by := run(t, ctx, chromedp.Text(css(`#paused-by`))); !strings.Contains(by, "oscar") || !strings.Contains(by, "stock recount") {
 			t.Errorf("paused-by = %q", by)
 		}
+		shot(t, ctx, "console-campaign-paused")
 		ranAtPause := ran.Load()
 		waitFor(t, func() bool { return skipped.Load() >= 1 }, "a skipped tick")
 		if got := ran.Load(); got > ranAtPause+1 { // one run may have been under way

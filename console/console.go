@@ -95,8 +95,11 @@ type Config struct {
 	// PreviewLimit bounds the grants one preview page looks at; default
 	// 5000 (the counts say when the preview stopped there).
 	PreviewLimit int
-	Now          func() time.Time
-	Logger       logrus.FieldLogger
+	// Location is the zone of the times the pages show (default Local);
+	// a campaign's next runs show in the campaign's zone.
+	Location *time.Location
+	Now      func() time.Time
+	Logger   logrus.FieldLogger
 }
 
 // Deps are the parts the console uses; Retrier and Templates may be nil.
@@ -160,7 +163,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		l.SetOutput(io.Discard)
 		cfg.Logger = l
 	}
-	pages, err := parsePages()
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	pages, err := parsePages(cfg.Location)
 	if err != nil {
 		return nil, err
 	}

@@ -26,21 +26,28 @@ var assets embed.FS
 // pageSize is the rows of one page of runs or audit entries.
 const pageSize = 50
 
-var funcs = template.FuncMap{
-	"time": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.Format("2006-01-02 15:04:05 MST")
-	},
-	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
-	"rate":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"count": func(r *store.RunReport, o string) int { return r.Count(o) },
-	"add":   func(a, b int) int { return a + b },
+// funcs are the pages' template functions; times read from the store (in
+// UTC) show in loc, times already in a zone (a campaign's next runs) in
+// theirs.
+func funcs(loc *time.Location) template.FuncMap {
+	return template.FuncMap{
+		"time": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			if t.Location() == time.UTC {
+				t = t.In(loc)
+			}
+			return t.Format("2006-01-02 15:04:05 MST")
+		},
+		"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+		"rate":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+		"count": func(r *store.RunReport, o string) int { return r.Count(o) },
+	}
 }
 
-func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html")
+func parsePages(loc *time.Location) (map[string]*template.Template, error) {
+	layout, err := template.New("layout.html").Funcs(funcs(loc)).ParseFS(assets, "assets/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: layout: %w", err)
 	}
@@ -464,7 +471,7 @@ func scheduleWords(spec string) string {
 
 // standalone is the template of `preview --html`.
 var standaloneT = sync.OnceValues(func() (*template.Template, error) {
-	return template.New("standalone.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/standalone.html")
+	return template.New("standalone.html").Funcs(funcs(time.Local)).ParseFS(assets, "assets/layout.html", "assets/standalone.html")
 })
 
 func standalone() (*template.Template, bool) {

@@ -157,7 +157,7 @@ func newWorld(t *testing.T, cfg store.Config) *world {
 	}
 	w.con, err = console.New(console.Config{
 		Tokens: []console.Token{{Name: "vera", Token: viewerToken, Role: console.RoleViewer}, {Name: "oscar", Token: operatorToken, Role: console.RoleOperator}},
-		AppID:  "wxconsoletest", Now: func() time.Time { return w.at }, Logger: w.log,
+		AppID:  "wxconsoletest", Now: func() time.Time { return w.at }, Location: sh, Logger: w.log,
 	}, console.Deps{Store: w.db, Previewer: w.eng, Retrier: &retrier{w: w}, Templates: labels})
 	if err != nil {
 		t.Fatal(err)

@@ -325,6 +325,15 @@ func (db *DB) GetRunByID(ctx context.Context, id int64) (Run, error) {
 	return r.run(), err
 }
 
+// State is the run's state in one word or phrase: running, or the status
+// its last attempt finished with (done, stopped, paused until ...).
+func (r Run) State() string {
+	if r.Status == RunRunning || r.Summary == "" {
+		return r.Status
+	}
+	return r.Summary
+}
+
 // Retryable reports whether a run may be retried at now, and why not: a
 // run that stopped (a misconfiguration since fixed, a quota pause) or was
 // interrupted and left its lease may; one that finished or that another

@@ -61,7 +61,7 @@ func runsCmd(g *globals) *cobra.Command {
 					d = r.Report.Duration.Round(time.Millisecond).String()
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", r.ID, r.Campaign, r.Occurrence.In(a.loc).Format(time.RFC3339),
-					runStatus(r), r.Report.Count("sent"), r.Report.Count("skipped"), r.Report.Count("deferred"), r.Report.Count("failed"), d, r.Checkpoint)
+					r.State(), r.Report.Count("sent"), r.Report.Count("skipped"), r.Report.Count("deferred"), r.Report.Count("failed"), d, r.Checkpoint)
 			}
 			tw.Flush()
 			if len(runs) == f.Limit && len(runs) > 0 {
@@ -229,17 +229,10 @@ func writeJSON(g *globals, v any) error {
 	return enc.Encode(v)
 }
 
-func runStatus(r store.Run) string {
-	if r.Status == store.RunRunning {
-		return "running"
-	}
-	return r.Summary
-}
-
 func printRun(g *globals, r store.Run, loc *time.Location) {
 	w := g.stdout
 	fmt.Fprintf(w, "run %d  campaign %s  occurrence %s\n", r.ID, r.Campaign, r.Occurrence.In(loc).Format(time.RFC3339))
-	fmt.Fprintf(w, "status %s  checkpoint %d (last grant id whose send is recorded)\n", runStatus(r), r.Checkpoint)
+	fmt.Fprintf(w, "status %s  checkpoint %d (last grant id whose send is recorded)\n", r.State(), r.Checkpoint)
 	fmt.Fprintf(w, "lease %s until %s\n", r.Holder, r.LeaseUntil.In(loc).Format(time.RFC3339))
 	if ok, why := r.Retryable(time.Now()); ok && r.Status != store.RunRunning {
 		fmt.Fprintf(w, "retry: wxcampaign runs retry %d\n", r.ID)

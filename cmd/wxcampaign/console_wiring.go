@@ -33,7 +33,7 @@ func (a *app) newConsole(ctx context.Context, eng *engine.Engine, client *wechat
 		return nil, nil, nil
 	}
 	rt := &retrier{a: a, eng: eng, root: ctx, current: current}
-	srv, err := console.New(console.Config{Tokens: a.cfg.Console.Tokens, AppID: a.cfg.WeChat.AppID, Logger: a.log},
+	srv, err := console.New(console.Config{Tokens: a.cfg.Console.Tokens, AppID: a.cfg.WeChat.AppID, Location: a.loc, Logger: a.log},
 		console.Deps{Store: a.db, Previewer: eng, Retrier: rt, Templates: &accountTemplateCache{c: client}})
 	if err != nil {
 		return nil, nil, err

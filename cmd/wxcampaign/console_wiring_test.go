@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxcampaign/wxcampaign/store"
+)
+
+// TestDaemonConsole: `run` serves the console beside the API, its
+// scheduler stores each run's report and honours a pause stored by
+// `campaigns pause` at its next tick, on each driver.
+func TestDaemonConsole(t *testing.T) {
+	for name, mk := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg := mk(t)
+			w := newWorld(t, cfg)
+			camp := filepath.Join(w.dir, "campaigns", "price-drop.yaml")
+			must(t, os.WriteFile(camp, []byte(strings.Replace(campaignYAML, `schedule: "*/10 * * * *"`, `schedule: "@every 1s"`, 1)), 0o644))
+			conf, err := os.ReadFile(w.cfgPath)
+			must(t, err)
+			conf = append(conf, []byte("console:\n  tokens:\n    - {name: olga, token: olga-operator-token-123456, role: operator}\n")...)
+			must(t, os.WriteFile(w.cfgPath, conf, 0o644))
+
+			ctx, cancel := context.WithCancel(context.Background())
+			out, errb := &syncBuffer{}, &syncBuffer{}
+			done := make(chan int, 1)
+			go func() {
+				done <- Main(ctx, []string{"run", "--config", w.cfgPath, "--listen", "127.0.0.1:0"}, strings.NewReader(""), out, errb,
+					func(k string) string { return w.env[k] })
+			}()
+			defer func() {
+				cancel()
+				if code := <-done; code != 0 {
+					t.Errorf("daemon exit %d:\n%s", code, errb)
+				}
+			}()
+			waitFor := func(what string, cond func() bool) {
+				t.Helper()
+				for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("timed out waiting for %s:\n%s\n%s", what, out, errb)
+					}
+				}
+			}
+			var base string
+			re := regexp.MustCompile(`listening on (http://\S+)`)
+			waitFor("the daemon", func() bool {
+				m := re.FindStringSubmatch(out.String())
+				if m != nil {
+					base = m[1]
+				}
+				return m != nil
+			})
+			get := func(path string) (int, string) {
+				resp, err := http.Get(base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			if code, body := get("/login"); code != 200 || !strings.Contains(body, `name="token"`) {
+				t.Fatalf("console login form on http.listen: %d", code)
+			}
+			if code, _ := get("/healthz"); code != 200 {
+				t.Errorf("the API's /healthz beside the console: %d", code)
+			}
+			if code, body := get("/v1/scenes/add_to_cart/templates"); code != http.StatusUnauthorized || strings.Contains(body, "<html") {
+				t.Errorf("the API beside the console: %d %s", code, body)
+			}
+
+			db := openDB(t, cfg)
+			runs := func() []store.Run {
+				rs, err := db.RunsPage(context.Background(), store.RunFilter{Campaign: "price-drop"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rs
+			}
+			waitFor("a run with its report", func() bool {
+				rs := runs()
+				return len(rs) > 0 && rs[0].Report != nil && len(rs[0].Report.Replicas) == 1
+			})
+			if code, out, errOut := run(t, w.env, "campaigns", "pause", "--config", w.cfgPath, "--by", "olga", "price-drop"); code != 0 {
+				t.Fatalf("pause: %d %s %s", code, out, errOut)
+			}
+			waitFor("a skipped tick", func() bool { return strings.Contains(errb.String(), "campaign paused: tick skipped") })
+			n := len(runs())
+			time.Sleep(2200 * time.Millisecond) // two more ticks
+			if got := len(runs()); got > n {
+				t.Errorf("runs while paused: %d -> %d", n, got)
+			}
+			if code, _, errOut := run(t, w.env, "campaigns", "resume", "--config", w.cfgPath, "price-drop"); code != 0 {
+				t.Fatalf("resume: %s", errOut)
+			}
+			waitFor("a run after resume", func() bool { return len(runs()) > n })
+
+			if code, body := get("/runs?campaign=price-drop"); code != 200 || !strings.Contains(body, `name="token"`) {
+				t.Errorf("runs page without a session: %d, want the login form", code)
+			}
+			var list []store.Run
+			code, js, _ := run(t, w.env, "runs", "list", "--config", w.cfgPath, "--format", "json", "price-drop")
+			if code != 0 || json.Unmarshal([]byte(js), &list) != nil || len(list) == 0 {
+				t.Fatalf("runs list: %d %s", code, js)
+			}
+		})
+	}
+}
