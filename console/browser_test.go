@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/robfig/cron/v3"
 
@@ -163,6 +165,50 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("no skipped group: %s", groups)
 		}
 		shot(t, ctx, "console-preview")
+	})
+
+	t.Run("preview --html opens without network and shows the cards", func(t *testing.T) {
+		p := console.RunPreview(context.Background(), w.eng, w.byID["price-drop"], labels["bDmywsp2oEHjwAadTGKkUJ-eJEiMiOf7H-dZ8wjfw6c"], w.at, 20, 0)
+		path := filepath.Join(t.TempDir(), "preview.html")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := console.WritePreviewHTML(f, p); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		// A tab of its own whose network is cut: the file must need none.
+		tab, cancel := chromedp.NewContext(ctx)
+		defer cancel()
+		if err := chromedp.Do(tab); err != nil {
+			t.Fatal(err)
+		}
+		do(t, tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
+			if err != nil {
+				return err
+			}
+			if _, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+				MatchedNetworkConditions: []*network.Conditions{{Offline: true, DownloadThroughput: -1, UploadThroughput: -1}},
+			}); err != nil {
+				return err
+			}
+			_, err = cdp.Call(ctx, tg, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
+			return err
+		}))
+		do(t, tab, chromedp.Navigate("file://"+path))
+		do(t, tab, chromedp.WaitVisible(css(`.card`)))
+		cards := run(t, tab, chromedp.Evaluate[int](`document.querySelectorAll('.card').length`))
+		fetched := run(t, tab, chromedp.Evaluate[int](`performance.getEntriesByType('resource').length`))
+		bg := run(t, tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.card')).backgroundColor`))
+		if cards != 20 || fetched != 0 || bg != "rgb(255, 255, 255)" {
+			t.Errorf("offline preview.html: %d cards (want 20), %d resources fetched (want 0), card background %q (styles inline)", cards, fetched, bg)
+		}
+		text := run(t, tab, chromedp.Text(css(`.card`)))
+		if !strings.Contains(text, "现价") || !strings.Contains(text, "进入小程序查看") {
+			t.Errorf("offline card: %q", text)
+		}
 	})
 
 	t.Run("an operator pauses; the scheduler skips the next tick; a CSRF-less POST is refused", func(t *testing.T) {
