@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
@@ -156,5 +157,73 @@ func TestSessionCookie(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("tampered session: %d", resp.StatusCode)
+	}
+}
+
+// TestPagesWithManyRuns: with 10,000 runs of one campaign (reports
+// included) and 10,000 audit entries, every page is paginated and answers
+// fast (figures logged; the bound is loose for a shared CI machine).
+func TestPagesWithManyRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bulk data in -short mode")
+	}
+	for _, nc := range storetest.Drivers(t) {
+		t.Run(nc.Name, func(t *testing.T) {
+			w := newWorld(t, nc.Config)
+			ctx := context.Background()
+			report := `{"status":"done","looked":120,"counts":{"sent":4,"skipped":116},"reasons":{"sent: ok":4,"skipped: rule false":116},"duration_ns":21000000,"messages_per_second":190.4,"replicas":["host-1"],"attempts":1}`
+			const n = 10000
+			for lo := 0; lo < n; lo += 500 {
+				q := "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status, summary, report) VALUES "
+				var args []any
+				for i := lo; i < lo+500; i++ {
+					if i > lo {
+						q += ","
+					}
+					q += "(?,?,?,?,0,'done','done',?)"
+					occ := w.at.Add(-24*time.Hour - time.Duration(n-i)*5*time.Minute).UTC().Format("2006-01-02 15:04:05.000000")
+					args = append(args, "order-unpaid", occ, "host-1", occ, report)
+				}
+				if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
+					t.Fatal(err)
+				}
+				q = "INSERT INTO audit (at, actor, action, target, detail) VALUES "
+				args = args[:0]
+				for i := lo; i < lo+500; i++ {
+					if i > lo {
+						q += ","
+					}
+					q += "(?,?,?,?,?)"
+					args = append(args, w.at.UTC().Format("2006-01-02 15:04:05.000000"), "oscar", "pause", "order-unpaid", "")
+				}
+				if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			op := w.login(t, operatorToken)
+			_, page := get(t, op, w.srv.URL+"/runs")
+			m := regexp.MustCompile(`/runs\?before=(\d+)`).FindStringSubmatch(page)
+			if m == nil {
+				t.Fatal("no next page link on /runs")
+			}
+			for _, path := range []string{"/campaigns", "/campaigns/order-unpaid", "/runs", "/runs?before=" + m[1], "/runs?campaign=order-unpaid&before=500", "/audit", "/audit?before=5000", "/runs/5000"} {
+				get(t, op, w.srv.URL+path) // warm
+				start := time.Now()
+				const reps = 5
+				for range reps {
+					if code, _ := get(t, op, w.srv.URL+path); code != 200 {
+						t.Fatalf("%s: %d", path, code)
+					}
+				}
+				d := time.Since(start) / reps
+				t.Logf("%-40s %v", path, d.Round(100*time.Microsecond))
+				if d > time.Second {
+					t.Errorf("%s took %v", path, d)
+				}
+			}
+			if _, body := get(t, op, w.srv.URL+"/runs"); strings.Count(body, `<tr><td><a href="/runs/`) != 50 {
+				t.Error("the runs page does not show one page of 50")
+			}
+		})
 	}
 }
