@@ -92,8 +92,9 @@ type Config struct {
 	AppID      string        // the key of the shared quota pause ("quota:APPID")
 	SessionTTL time.Duration // default 12h
 	Secure     bool          // mark cookies Secure (served over TLS)
-	// PreviewLimit bounds the grants one preview page looks at; default
-	// 5000 (the counts say when the preview stopped there).
+	// PreviewLimit is how many grants a preview page looks at unless the
+	// page asks for more (?limit=, at most 100 times as many); default 500.
+	// The counts say when the preview stopped there.
 	PreviewLimit int
 	// Location is the zone of the times the pages show (default Local);
 	// a campaign's next runs show in the campaign's zone.
@@ -153,7 +154,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	if cfg.PreviewLimit <= 0 {
-		cfg.PreviewLimit = 5000
+		cfg.PreviewLimit = 500
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

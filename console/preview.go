@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,13 +173,26 @@ func (s *Server) previewPage(w http.ResponseWriter, r *http.Request) {
 		}
 		at = t
 	}
+	limit := s.cfg.PreviewLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 100*s.cfg.PreviewLimit {
+			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("limit=%q: want a number of grants from 1 to %d", v, 100*s.cfg.PreviewLimit))
+			return
+		}
+		limit = n
+	}
 	_, tpl := s.title(r.Context(), c.Template.ID)
-	p := RunPreview(r.Context(), s.deps.Previewer, c, tpl, at, 12, s.cfg.PreviewLimit)
+	p := RunPreview(r.Context(), s.deps.Previewer, c, tpl, at, 12, limit)
 	status := http.StatusOK
 	if p.Error != "" {
 		status = http.StatusUnprocessableEntity
 	}
-	s.render(w, r, status, "preview", map[string]any{"P": p, "AtValue": at.Format("2006-01-02T15:04"), "Zone": loc.String()})
+	data := map[string]any{"P": p, "AtValue": at.Format("2006-01-02T15:04"), "Zone": loc.String()}
+	if p.Capped && limit*10 <= 100*s.cfg.PreviewLimit {
+		data["More"] = limit * 10
+	}
+	s.render(w, r, status, "preview", data)
 }
 
 // parseAt reads RFC 3339 or a datetime-local value (in loc).
