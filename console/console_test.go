@@ -227,3 +227,36 @@ func TestPagesWithManyRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestOneUser: the preview's one-user view gives every input of the
+// decision of each of the user's grants.
+func TestOneUser(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t))
+	op := w.login(t, viewerToken)
+	cases := []struct {
+		openid string
+		want   []string
+	}{
+		{"oDemo0000000", []string{"User oDemo0000000: 2 grant(s)", `>true</code>`, "o-sent", "商品名称", "进入小程序查看", `&#34;price&#34;`, "user_template 0/1 per 24h"}},
+		{"oDemo0000003", []string{"User oDemo0000003: ", `>false</code>`, "rule false"}},
+		{"nobody", []string{"No available grant of this template for this user."}},
+	}
+	for _, c := range cases {
+		code, body := get(t, op, w.srv.URL+"/campaigns/price-drop/preview?openid="+c.openid)
+		if code != 200 {
+			t.Fatalf("%s: %d", c.openid, code)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(body, want) {
+				i := strings.Index(body, "<h2>User")
+				t.Errorf("%s: the page lacks %q\n%s", c.openid, want, body[max(i, 0):min(len(body), max(i, 0)+1500)])
+			}
+		}
+	}
+	if code, _ := get(t, op, w.srv.URL+"/campaigns/price-drop/preview?limit=0"); code != http.StatusBadRequest {
+		t.Errorf("limit=0: %d", code)
+	}
+	if code, body := get(t, op, w.srv.URL+"/campaigns/price-drop/preview?at=yesterday"); code != http.StatusBadRequest || !strings.Contains(body, "RFC 3339") {
+		t.Errorf("at=yesterday: %d", code)
+	}
+}

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,25 @@ type Preview struct {
 	MoreCards   int // would-be messages beyond the sample
 	Groups      []Group
 	Error       string
+	// OpenID and User are the one-user view: every grant of this user
+	// with every input of its decision.
+	OpenID string
+	User   []UserGrant
+}
+
+// UserGrant is one grant of the one-user view.
+type UserGrant struct {
+	GrantID    int64
+	Outcome    string
+	Reason     string
+	Card       *Card
+	Grant      string // the grant (scene, biz_no, vars, granted_at) as JSON
+	FactKeys   string // JSON
+	Facts      string // JSON: each fact's row, null when none matched
+	When       string // the rule's value
+	WhenError  string
+	QuietHours string
+	Caps       []engine.CapCheck
 }
 
 // Card is one subscription message as the WeChat client shows it.
@@ -99,20 +119,15 @@ func (k *Collector) Report(g engine.GrantReport) {
 	}
 	p.Looked++
 	p.Counts[string(g.Outcome)]++
+	if g.Explain != nil {
+		k.explain(g)
+	}
 	if g.Outcome == wx.Sent {
 		if len(p.Cards) >= k.maxCards {
 			p.MoreCards++
 			return
 		}
-		card := Card{GrantID: g.GrantID, OpenID: g.OpenID, Title: p.Title, Date: p.At.Format("2006年01月02日"), Page: g.Page}
-		for _, f := range k.c.Data {
-			label := k.labels[f.Key]
-			if label == "" {
-				label = f.Key
-			}
-			card.Rows = append(card.Rows, Row{Label: label, Key: f.Key, Value: g.Data[f.Key]})
-		}
-		p.Cards = append(p.Cards, card)
+		p.Cards = append(p.Cards, k.card(g))
 		return
 	}
 	key := string(g.Outcome) + "\x00" + g.Reason
@@ -125,6 +140,41 @@ func (k *Collector) Report(g engine.GrantReport) {
 	if len(gr.Examples) < 5 {
 		gr.Examples = append(gr.Examples, Example{GrantID: g.GrantID, OpenID: g.OpenID})
 	}
+}
+
+func (k *Collector) card(g engine.GrantReport) Card {
+	card := Card{GrantID: g.GrantID, OpenID: g.OpenID, Title: k.p.Title, Date: k.p.At.Format("2006年01月02日"), Page: g.Page}
+	for _, f := range k.c.Data {
+		label := k.labels[f.Key]
+		if label == "" {
+			label = f.Key
+		}
+		card.Rows = append(card.Rows, Row{Label: label, Key: f.Key, Value: g.Data[f.Key]})
+	}
+	return card
+}
+
+// explain keeps one grant of the one-user view (at most 50).
+func (k *Collector) explain(g engine.GrantReport) {
+	if len(k.p.User) >= 50 {
+		return
+	}
+	x := g.Explain
+	js := func(v any) string {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return string(b)
+	}
+	u := UserGrant{GrantID: g.GrantID, Outcome: string(g.Outcome), Reason: g.Reason,
+		Grant:    js(map[string]any{"scene": x.Grant.Scene, "biz_no": x.Grant.BizNo, "vars": x.Grant.Vars, "granted_at": x.Grant.GrantedAt, "kind": x.Grant.Kind}),
+		FactKeys: js(x.FactKeys), Facts: js(x.Facts), When: fmt.Sprint(x.When), WhenError: x.WhenError, QuietHours: x.QuietHours, Caps: x.Caps}
+	if g.Outcome == wx.Sent {
+		c := k.card(g)
+		u.Card = &c
+	}
+	k.p.User = append(k.p.User, u)
 }
 
 // Finish returns the preview; err is the run's error (a stop at the limit
@@ -152,6 +202,24 @@ func RunPreview(ctx context.Context, prev Previewer, c *campaigns.Campaign, tpl 
 	defer cancel()
 	k := NewCollector(c, tpl, at, maxCards, limit, cancel)
 	_, err := prev.Run(ctx, c, engine.Options{At: at, DryRun: true, Report: k.Report})
+	return k.Finish(err)
+}
+
+// userPreviewTimeout bounds the one-user view: the engine walks every grant
+// of the template to find the user's.
+const userPreviewTimeout = 10 * time.Second
+
+// RunUserPreview is the one-user view: a dry run of c at at restricted to
+// openid, each grant with every input of its decision.
+func RunUserPreview(ctx context.Context, prev Previewer, c *campaigns.Campaign, tpl Template, at time.Time, openid string) *Preview {
+	ctx, cancel := context.WithTimeout(ctx, userPreviewTimeout)
+	defer cancel()
+	k := NewCollector(c, tpl, at, 50, 0, nil)
+	k.p.OpenID = openid
+	_, err := prev.Run(ctx, c, engine.Options{At: at, DryRun: true, OpenID: openid, Explain: true, Report: k.Report})
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("stopped after %v: the user's grants are found by walking the template's grants", userPreviewTimeout)
+	}
 	return k.Finish(err)
 }
 
@@ -183,7 +251,13 @@ func (s *Server) previewPage(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	_, tpl := s.title(r.Context(), c.Template.ID)
-	p := RunPreview(r.Context(), s.deps.Previewer, c, tpl, at, 12, limit)
+	var p *Preview
+	openid := strings.TrimSpace(r.URL.Query().Get("openid"))
+	if openid != "" {
+		p = RunUserPreview(r.Context(), s.deps.Previewer, c, tpl, at, openid)
+	} else {
+		p = RunPreview(r.Context(), s.deps.Previewer, c, tpl, at, 12, limit)
+	}
 	status := http.StatusOK
 	if p.Error != "" {
 		status = http.StatusUnprocessableEntity
