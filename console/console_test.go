@@ -105,6 +105,24 @@ func TestAccess(t *testing.T) {
 					t.Errorf("%s renders a secret", path)
 				}
 			}
+			// The quota pause: shown to everyone, cleared by an operator.
+			if err := w.db.SetPause(ctx, "quota:wxconsoletest", w.at.Add(10*time.Hour), "45009 daily quota"); err != nil {
+				t.Fatal(err)
+			}
+			_, vpage = get(t, viewer, w.srv.URL+"/campaigns")
+			if !strings.Contains(vpage, "45009 daily quota") || strings.Contains(vpage, "/quota/clear") {
+				t.Error("the viewer's campaigns page: quota pause not shown, or a clear button")
+			}
+			if code, _ := post(t, viewer, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
+				t.Errorf("viewer clears the quota pause: %d", code)
+			}
+			_, page = get(t, op, w.srv.URL+"/campaigns")
+			if code, _ := post(t, op, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusSeeOther {
+				t.Errorf("operator clears the quota pause: %d", code)
+			}
+			if until, _, _ := w.db.PausedUntil(ctx, "quota:wxconsoletest", w.at); !until.IsZero() {
+				t.Error("the quota pause is still there")
+			}
 			if code, _ := get(t, op, w.srv.URL+"/runs?before=x"); code != http.StatusBadRequest {
 				t.Errorf("bad before: %d", code)
 			}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +111,50 @@ func TestDaemonConsole(t *testing.T) {
 			if code, body := get("/runs?campaign=price-drop"); code != 200 || !strings.Contains(body, `name="token"`) {
 				t.Errorf("runs page without a session: %d, want the login form", code)
 			}
+			// Retry from the console: the daemon reopens a stopped run and
+			// runs it again.
+			occ := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+			bg := context.Background()
+			if _, _, err := db.AcquireRun(bg, "price-drop", occ, "x", time.Now(), time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			must(t, db.FinishRun(bg, "price-drop", occ, "x", "stopped"))
+			stopped, err := db.GetRun(bg, "price-drop", occ)
+			must(t, err)
+			jar, _ := cookiejar.New(nil)
+			c := &http.Client{Jar: jar}
+			resp, err := c.Get(base + "/login")
+			must(t, err)
+			resp.Body.Close()
+			u, _ := url.Parse(base)
+			var loginCSRF string
+			for _, ck := range jar.Cookies(u) {
+				if ck.Name == "wxc_login" {
+					loginCSRF = ck.Value
+				}
+			}
+			resp, err = c.PostForm(base+"/login", url.Values{"token": {"olga-operator-token-123456"}, "csrf": {loginCSRF}})
+			must(t, err)
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)
+			if m == nil {
+				t.Fatalf("no session after login: %d", resp.StatusCode)
+			}
+			resp, err = c.PostForm(base+"/runs/"+strconv.FormatInt(stopped.ID, 10)+"/retry", url.Values{"csrf": {string(m[1])}})
+			must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("retry: %d", resp.StatusCode)
+			}
+			waitFor("the retried run done", func() bool {
+				r, err := db.GetRun(bg, "price-drop", occ)
+				return err == nil && r.State() == "done" && r.Report != nil
+			})
+			if a, err := db.AuditPage(bg, 0, 1); err != nil || len(a) != 1 || a[0].Action != "retry" || a[0].Actor != "olga" {
+				t.Errorf("audit = %+v %v", a, err)
+			}
+
 			var list []store.Run
 			code, js, _ := run(t, w.env, "runs", "list", "--config", w.cfgPath, "--format", "json", "price-drop")
 			if code != 0 || json.Unmarshal([]byte(js), &list) != nil || len(list) == 0 {
