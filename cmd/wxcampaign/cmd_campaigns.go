@@ -150,7 +150,9 @@ func previewCmd(g *globals) *cobra.Command {
 			if htmlFile != "" {
 				report = html.report
 			}
-			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: report})
+			bar := a.progressFor(cmd.Context(), g, f.format, c, f.openid)
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: bar.wrap(report)})
+			bar.finish()
 			if htmlFile != "" {
 				if herr := html.write(htmlFile, err); herr != nil {
 					return &exitError{code: 1, err: herr}
@@ -201,7 +203,9 @@ func sendCmd(g *globals) *cobra.Command {
 			}
 			out := newReporter(g.stdout, f.format, 0, false)
 			out.loc = c.Location
-			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: out.report})
+			bar := a.progressFor(cmd.Context(), g, f.format, c, "")
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: bar.wrap(out.report)})
+			bar.finish()
 			a.recordRun(cmd.Context(), sum, err, eng.Holder())
 			out.finish(sum)
 			if errors.Is(err, engine.ErrAlreadyRun) {
