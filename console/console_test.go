@@ -90,6 +90,12 @@ func TestAccess(t *testing.T) {
 			if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {"stock check"}}); code != http.StatusSeeOther {
 				t.Fatalf("operator pause: %d", code)
 			}
+			if code, body := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 256)}}); code != http.StatusBadRequest || !strings.Contains(body, "at most 255 bytes") {
+				t.Errorf("a 256-byte reason: %d", code)
+			}
+			if code, _ := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 20<<10)}}); code != http.StatusForbidden && code != http.StatusBadRequest {
+				t.Errorf("a 20 KB form: %d", code)
+			}
 			p, ok, err := w.db.CampaignPaused(ctx, "price-drop")
 			if err != nil || !ok || p.PausedBy != "oscar" || p.Reason != "stock check" {
 				t.Fatalf("pause = %+v %v %v", p, ok, err)

@@ -86,8 +86,17 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /runs/{id}", s.need(false, s.runPage))
 	m.HandleFunc("POST /runs/{id}/retry", s.need(true, s.retry))
 	m.HandleFunc("GET /audit", s.need(false, s.auditPage))
-	s.mux = m
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm) // forms are a few fields
+		}
+		m.ServeHTTP(w, r)
+	}))
 }
+
+// maxForm bounds the body of a console request.
+const maxForm = 16 << 10
 
 // headers are set on every page: no script, nothing from elsewhere, no
 // framing, nothing cached.
