@@ -103,6 +103,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			handler = con.Mount(handler)
 		}
 	}
+	handler = httpMetrics(reg, handler)
 	hs := api.NewHTTPServer(ln.Addr().String(), handler)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()

@@ -155,6 +155,25 @@ func TestDaemonConsole(t *testing.T) {
 				t.Errorf("audit = %+v %v", a, err)
 			}
 
+			// Request metrics of the shared listener, by route from a closed set.
+			get("/v1/scenes/../../etc/templates")
+			_, metrics := get("/metrics")
+			for _, want := range []string{
+				`wxcampaign_http_requests_total{code="200",method="GET",route="console"}`,
+				`wxcampaign_http_requests_total{code="200",method="GET",route="/healthz"}`,
+				`wxcampaign_http_requests_total{code="401",method="GET",route="/v1/scenes/{scene}/templates"}`,
+				`wxcampaign_http_request_seconds_count{route="console"}`,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			for _, line := range strings.Split(metrics, "\n") {
+				if strings.HasPrefix(line, "wxcampaign_http_") && strings.Contains(line, "etc") {
+					t.Errorf("a client's path became a label: %s", line)
+				}
+			}
+
 			var list []store.Run
 			code, js, _ := run(t, w.env, "runs", "list", "--config", w.cfgPath, "--format", "json", "price-drop")
 			if code != 0 || json.Unmarshal([]byte(js), &list) != nil || len(list) == 0 {
