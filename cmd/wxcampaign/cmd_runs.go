@@ -278,7 +278,10 @@ func (a *app) recordRun(ctx context.Context, sum engine.Summary, err error, repl
 	if sum.DryRun || errors.Is(err, engine.ErrAlreadyRun) || sum.Status == "" || sum.Status == "error" {
 		return
 	}
-	rerr := a.db.RecordRunReport(context.WithoutCancel(ctx), sum.Campaign, sum.Occurrence, console.Report(sum, replica), time.Now())
+	// Bounded: a store outage must not hold the scheduler's next tick.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	rerr := a.db.RecordRunReport(rctx, sum.Campaign, sum.Occurrence, console.Report(sum, replica), time.Now())
 	if rerr != nil && wx.ErrorCode(rerr) != wx.ENOTFOUND {
 		a.log.WithError(rerr).WithField("campaign", sum.Campaign).Warn("record run report")
 	}

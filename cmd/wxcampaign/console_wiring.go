@@ -18,6 +18,8 @@ import (
 func (a *app) hooks(eng *engine.Engine) engine.Hooks {
 	return engine.Hooks{
 		Paused: func(ctx context.Context, campaign string, _ time.Time) bool {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
 			return console.Paused(ctx, a.db, a.log, campaign)
 		},
 		Finished: func(ctx context.Context, sum engine.Summary, err error) {
