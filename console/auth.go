@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -123,7 +124,7 @@ func (s *Server) need(operator bool, h http.HandlerFunc) http.HandlerFunc {
 		u := s.session(r)
 		if u == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			s.fail(w, r, http.StatusUnauthorized, "log in first: this request carries no valid console session")

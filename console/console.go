@@ -86,6 +86,45 @@ type Token struct {
 	Role  string `yaml:"role"`
 }
 
+// CheckTokens checks console tokens: a unique name, at least 16 characters,
+// role viewer or operator. Errors name the token by index and name, never
+// by its value.
+func CheckTokens(tokens []Token) error {
+	names := map[string]bool{}
+	for i, t := range tokens {
+		switch {
+		case t.Name == "":
+			return fmt.Errorf("console.tokens[%d]: name is required", i)
+		case names[t.Name]:
+			return fmt.Errorf("console.tokens[%d]: name %q is used twice", i, t.Name)
+		case len(t.Token) < 16:
+			return fmt.Errorf("console.tokens[%d] (%s): token must be at least 16 characters", i, t.Name)
+		case t.Role != RoleViewer && t.Role != RoleOperator:
+			return fmt.Errorf("console.tokens[%d] (%s): role %q: want viewer or operator", i, t.Name, t.Role)
+		}
+		names[t.Name] = true
+	}
+	return nil
+}
+
+// ParseTokens reads console tokens from "name:role:token" items separated
+// by commas (the WXC_CONSOLE_TOKENS environment variable).
+func ParseTokens(s string) ([]Token, error) {
+	var out []Token
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.SplitN(item, ":", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("item %d: want name:role:token", i+1)
+		}
+		out = append(out, Token{Name: parts[0], Role: parts[1], Token: parts[2]})
+	}
+	return out, nil
+}
+
 // Config configures the console.
 type Config struct {
 	Tokens     []Token
@@ -136,19 +175,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if len(cfg.Tokens) == 0 {
 		return nil, errors.New("console: no console token configured (console.tokens)")
 	}
-	names := map[string]bool{}
-	for i, t := range cfg.Tokens {
-		switch {
-		case t.Name == "":
-			return nil, fmt.Errorf("console: console.tokens[%d]: name is required", i)
-		case names[t.Name]:
-			return nil, fmt.Errorf("console: console.tokens[%d]: name %q is used twice", i, t.Name)
-		case len(t.Token) < 16:
-			return nil, fmt.Errorf("console: console.tokens[%d] (%s): token must be at least 16 characters", i, t.Name)
-		case t.Role != RoleViewer && t.Role != RoleOperator:
-			return nil, fmt.Errorf("console: console.tokens[%d] (%s): role %q: want viewer or operator", i, t.Name, t.Role)
-		}
-		names[t.Name] = true
+	if err := CheckTokens(cfg.Tokens); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour

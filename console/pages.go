@@ -156,8 +156,6 @@ func (s *Server) audit(ctx context.Context, actor, action, target, detail string
 	}
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
 // campaignRow is one line of the campaigns page.
 type campaignRow struct {
 	C        *campaigns.Campaign
@@ -258,7 +256,7 @@ func before(r *http.Request) (int64, error) {
 	}
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("before=%q: want a positive run id", v)
+		return 0, fmt.Errorf("before=%q: want a positive id (the link of the next page)", v)
 	}
 	return id, nil
 }

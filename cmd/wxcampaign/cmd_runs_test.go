@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,5 +165,33 @@ func TestPreviewHTML(t *testing.T) {
 		if strings.Contains(page, bad) {
 			t.Errorf("preview.html is not self-contained: has %q", bad)
 		}
+	}
+}
+
+func TestConsoleTokensConfig(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, yaml, env, want string
+	}{
+		{"bad role", "console:\n  tokens:\n    - {name: al, token: secret-token-0123456789, role: admin}\n", "", `console.tokens[0] (al): role "admin": want viewer or operator`},
+		{"short", "console:\n  tokens:\n    - {name: al, token: short, role: viewer}\n", "", "console.tokens[0] (al): token must be at least 16 characters"},
+		{"twice", "", "al:viewer:secret-token-0123456789,al:operator:secret-token-9876543210", `console.tokens[1]: name "al" is used twice`},
+		{"env shape", "", "al-secret-token-0123456789", "WXC_CONSOLE_TOKENS: item 1: want name:role:token"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".yaml")
+			must(t, os.WriteFile(path, []byte("database: {driver: sqlite, dsn: "+filepath.Join(dir, "x.db")+"}\n"+c.yaml), 0o644))
+			code, _, errOut := run(t, map[string]string{"WXC_CONSOLE_TOKENS": c.env}, "runs", "list", "--config", path)
+			if code != 2 || !strings.Contains(errOut, c.want) {
+				t.Fatalf("exit %d, %q; want 2 and %q", code, errOut, c.want)
+			}
+			if strings.Contains(errOut, "secret-token") {
+				t.Error("the error shows a token")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "x.db")); err == nil {
+				t.Error("the store was opened before the config was checked")
+			}
+		})
 	}
 }

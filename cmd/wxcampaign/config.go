@@ -105,6 +105,7 @@ const (
 	envBaseURL        = "WXC_WECHAT_BASE_URL"
 	envHTTPToken      = "WXC_HTTP_TOKEN"
 	envPushToken      = "WXC_WECHAT_PUSH_TOKEN"
+	envConsoleTokens  = "WXC_CONSOLE_TOKENS" // name:role:token,... added to console.tokens
 )
 
 func defaultConfig() Config {
@@ -162,6 +163,16 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	}
 	if cfg.HTTP.Token != "" {
 		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, cfg.HTTP.Token)
+	}
+	if v := getenv(envConsoleTokens); v != "" {
+		ts, err := console.ParseTokens(v)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %s: %w", envConsoleTokens, err)
+		}
+		cfg.Console.Tokens = append(cfg.Console.Tokens, ts...)
+	}
+	if err := console.CheckTokens(cfg.Console.Tokens); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
 	}
 	switch cfg.DBFile.Driver {
 	case "sqlite", "mysql":
