@@ -43,6 +43,7 @@ type Store interface {
 	ClearPause(ctx context.Context, key, by string, at time.Time) (bool, error)
 	AuditPage(ctx context.Context, beforeID int64, limit int) ([]store.AuditEntry, error)
 	AddAudit(ctx context.Context, e store.AuditEntry) error
+	ReceivedBy(ctx context.Context, openid string, since time.Time, limit int) ([]store.Received, error)
 }
 
 var _ Store = (*store.DB)(nil)

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
@@ -276,6 +278,23 @@ func TestOneUser(t *testing.T) {
 				t.Errorf("%s: the page lacks %q\n%s", c.openid, want, body[max(i, 0):min(len(body), max(i, 0)+1500)])
 			}
 		}
+	}
+	// What a user received, from any campaign: WeChat's delivery events
+	// joined to the send log for the campaign.
+	var sent struct {
+		MsgID  int64  `db:"msgid"`
+		OpenID string `db:"openid"`
+		Tmpl   string `db:"template_id"`
+	}
+	if err := w.db.SQLX().Get(&sent, "SELECT msgid, openid, template_id FROM send_log WHERE campaign = 'order-unpaid' AND msgid > 0 LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.db.RecordDeliveries(context.Background(), w.at, []store.Delivery{{MsgID: sent.MsgID, OpenID: sent.OpenID, TemplateID: sent.Tmpl, Status: "success", SentAt: w.at.Add(-time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, op, w.srv.URL+"/campaigns/price-drop/preview?openid="+sent.OpenID)
+	if !strings.Contains(body, `<a href="/campaigns/order-unpaid">order-unpaid</a>`) || !strings.Contains(body, strconv.FormatInt(sent.MsgID, 10)) {
+		t.Errorf("the user's received messages lack order-unpaid msgid %d", sent.MsgID)
 	}
 	if code, _ := get(t, op, w.srv.URL+"/campaigns/price-drop/preview?limit=0"); code != http.StatusBadRequest {
 		t.Errorf("limit=0: %d", code)

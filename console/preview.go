@@ -263,6 +263,14 @@ func (s *Server) previewPage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusUnprocessableEntity
 	}
 	data := map[string]any{"P": p, "AtValue": at.Format("2006-01-02T15:04"), "Zone": loc.String()}
+	if openid != "" {
+		got, err := s.deps.Store.ReceivedBy(r.Context(), openid, s.cfg.Now().Add(-30*24*time.Hour), 100)
+		if err != nil {
+			s.storeFail(w, r, err)
+			return
+		}
+		data["Received"] = got
+	}
 	if p.Capped && limit*10 <= 100*s.cfg.PreviewLimit {
 		data["More"] = limit * 10
 	}

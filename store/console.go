@@ -181,3 +181,45 @@ func (db *DB) AuditPage(ctx context.Context, beforeID int64, limit int) ([]Audit
 	}
 	return out, nil
 }
+
+// Received is one message a user received, as WeChat's delivery event
+// (subscribe_msg_sent_event) reported it, with the campaign that sent it
+// when the send log knows the msgid.
+type Received struct {
+	MsgID      int64     `json:"msgid" db:"msgid"`
+	TemplateID string    `json:"template_id" db:"template_id"`
+	Campaign   string    `json:"campaign" db:"campaign"`
+	Status     string    `json:"status" db:"status"`
+	ErrCode    int       `json:"errcode" db:"errcode"`
+	SentAt     time.Time `json:"sent_at" db:"-"`
+}
+
+// ReceivedBy returns up to limit messages openid received since since, from
+// any campaign, newest first. It reads the delivery events of the message
+// push: without the push configured there are none.
+func (db *DB) ReceivedBy(ctx context.Context, openid string, since time.Time, limit int) ([]Received, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var rows []struct {
+		Received
+		At dbTime `db:"sent_at"`
+	}
+	err := db.retry(ctx, "received by", func() error {
+		rows = rows[:0]
+		return db.r.SelectContext(ctx, &rows, `SELECT d.msgid, d.template_id, COALESCE(MAX(s.campaign), '') AS campaign, d.status, d.errcode, d.sent_at
+			FROM deliveries d LEFT JOIN send_log s ON s.msgid = d.msgid
+			WHERE d.openid = ? AND d.sent_at >= ?
+			GROUP BY d.msgid, d.template_id, d.status, d.errcode, d.sent_at
+			ORDER BY d.sent_at DESC LIMIT ?`, openid, db.tv(since), limit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Received, len(rows))
+	for i, r := range rows {
+		out[i] = r.Received
+		out[i].SentAt = r.At.Time
+	}
+	return out, nil
+}

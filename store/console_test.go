@@ -221,3 +221,24 @@ func TestRunIDMigration(t *testing.T) {
 		})
 	}
 }
+
+func TestReceivedBy(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.RecordDeliveries(ctx, t0, []store.Delivery{
+			{MsgID: 11, OpenID: "u1", TemplateID: "T1", Status: "success", SentAt: t0.Add(-40 * 24 * time.Hour)},
+			{MsgID: 12, OpenID: "u1", TemplateID: "T1", Status: "success", SentAt: t0.Add(-2 * time.Hour)},
+			{MsgID: 13, OpenID: "u1", TemplateID: "T2", Status: "fail user refuse accept", ErrCode: 43101, SentAt: t0.Add(-time.Hour)},
+			{MsgID: 14, OpenID: "u2", TemplateID: "T1", Status: "success", SentAt: t0.Add(-time.Hour)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.ReceivedBy(ctx, "u1", t0.Add(-30*24*time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].MsgID != 13 || got[0].ErrCode != 43101 || got[1].MsgID != 12 || !got[1].SentAt.Equal(t0.Add(-2*time.Hour)) || got[1].Campaign != "" {
+			t.Errorf("received = %+v", got)
+		}
+	})
+}
