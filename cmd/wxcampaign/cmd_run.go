@@ -106,7 +106,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	defer a.startTemplateRefresh(ctx, client, hup)() // templates.refresh: a changed registry reloads like SIGHUP
 	var current atomic.Pointer[[]*campaigns.Campaign]
 	current.Store(&cs) // the loaded set, for the console and the retention job
-	con, retries, err := a.newConsole(ctx, eng, client, func() []*campaigns.Campaign { return *current.Load() })
+	con, retries, err := a.newConsole(ctx, eng, func() []*campaigns.Campaign { return *current.Load() })
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/wxcampaign/wxcampaign/console"
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // hooks make the scheduler honour stored campaign pauses at each tick and
@@ -30,13 +29,13 @@ func (a *app) hooks(eng *engine.Engine) engine.Hooks {
 
 // newConsole builds the console of the daemon; nil when no console token
 // is configured.
-func (a *app) newConsole(ctx context.Context, eng *engine.Engine, client *wechat.Client, current func() []*campaigns.Campaign) (*console.Server, *retrier, error) {
+func (a *app) newConsole(ctx context.Context, eng *engine.Engine, current func() []*campaigns.Campaign) (*console.Server, *retrier, error) {
 	if len(a.cfg.Console.Tokens) == 0 {
 		return nil, nil, nil
 	}
 	rt := &retrier{a: a, eng: eng, root: ctx, current: current}
 	srv, err := console.New(console.Config{Tokens: a.cfg.Console.Tokens, AppID: a.cfg.WeChat.AppID, Location: a.loc, Logger: a.log},
-		console.Deps{Store: a.db, Previewer: eng, Retrier: rt, Templates: &accountTemplateCache{c: client}})
+		console.Deps{Store: a.db, Previewer: eng, Retrier: rt, Templates: &consoleTemplates{db: a.db, appid: a.cfg.WeChat.AppID}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,31 +86,33 @@ func (r *retrier) Wait() {
 	}
 }
 
-// accountTemplateCache gives the console the account's template titles and
-// keyword labels (getTemplateList), fetched at most every ten minutes.
-type accountTemplateCache struct {
-	c    *wechat.Client
-	mu   sync.Mutex
-	at   time.Time
-	byID map[string]console.Template
+// consoleTemplates gives the console the account's template titles and
+// keyword labels from the template registry (templates sync, which `run`
+// keeps fresh every templates.refresh), re-read at most once a minute.
+type consoleTemplates struct {
+	db    *store.DB
+	appid string
+	mu    sync.Mutex
+	at    time.Time
+	byID  map[string]console.Template
 }
 
 // Template implements console.Templates.
-func (t *accountTemplateCache) Template(ctx context.Context, id string) (console.Template, bool) {
+func (t *consoleTemplates) Template(ctx context.Context, id string) (console.Template, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.byID == nil || time.Since(t.at) > 10*time.Minute {
+	if t.byID == nil || time.Since(t.at) > time.Minute {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		ts, err := t.c.Templates(ctx)
+		reg, err := t.db.Templates(ctx, t.appid)
 		t.at = time.Now()
 		if err == nil {
 			t.byID = map[string]console.Template{}
-			for _, x := range ts {
+			for _, x := range reg.Templates {
 				ct := console.Template{Title: x.Title, Labels: map[string]string{}}
 				for _, k := range x.Keys {
-					if k.Name != "" && k.Name != k.Key {
-						ct.Labels[k.Key] = k.Name
+					if k.Label != "" {
+						ct.Labels[k.Key] = k.Label
 					}
 				}
 				t.byID[x.ID] = ct
