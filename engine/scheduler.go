@@ -30,6 +30,7 @@ type Scheduler struct {
 	mu    sync.Mutex
 	loops map[string]*loop
 	wg    sync.WaitGroup
+	hooks Hooks
 }
 
 type loop struct {
@@ -158,7 +159,11 @@ func later(a, b time.Time) time.Time {
 func (s *Scheduler) runAt(c *campaigns.Campaign, at time.Time, loc *time.Location, catchUp *time.Time) {
 	// The run gets the scheduler's root context: a reload that stops this
 	// loop lets the run finish; only Stop drains it.
-	sum, _ := s.e.Run(s.root, c, Options{At: at})
+	if s.paused(s.root, c.Name, at) {
+		return // a paused campaign skips the tick; it is not caught up later
+	}
+	sum, err := s.e.Run(s.root, c, Options{At: at})
+	s.finished(s.root, sum, err)
 	if c.QuietHours != nil && sum.Counts[wx.Deferred] > 0 {
 		for reason := range sum.Reasons {
 			if strings.Contains(reason, reasonQuiet) {

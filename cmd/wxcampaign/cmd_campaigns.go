@@ -148,6 +148,7 @@ func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate
 
 func previewCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
+	var htmlFile string
 	cmd := &cobra.Command{
 		Use:   "preview CAMPAIGN.yaml",
 		Short: "Dry run: what would be sent, per user, and why not (no reservation, no send, no write)",
@@ -173,7 +174,18 @@ func previewCmd(g *globals) *cobra.Command {
 			if f.openid != "" {
 				out.explain = true
 			}
-			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: out.report})
+			report, html := out.report, newHTMLPreview(c, at, out.report)
+			if htmlFile != "" {
+				report = html.report
+			}
+			bar := a.progressFor(cmd.Context(), g, f.format, c, f.openid)
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, DryRun: true, OpenID: f.openid, Explain: f.openid != "", Report: bar.wrap(report)})
+			bar.finish()
+			if htmlFile != "" {
+				if herr := html.write(htmlFile, err); herr != nil {
+					return &exitError{code: 1, err: herr}
+				}
+			}
 			out.finish(sum)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -185,6 +197,7 @@ func previewCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.format, "format", "table", "table or json (JSON Lines, then a summary line)")
 	cmd.Flags().IntVar(&f.limit, "limit", 20, "table: how many grants to list")
 	cmd.Flags().StringVar(&f.openid, "openid", "", "explain one user: every fact, the rule's value, each cap")
+	cmd.Flags().StringVar(&htmlFile, "html", "", "also write the cards and the reasons as one self-contained HTML file")
 	return cmd
 }
 
@@ -218,7 +231,10 @@ func sendCmd(g *globals) *cobra.Command {
 			}
 			out := newReporter(g.stdout, f.format, 0, false)
 			out.loc = c.Location
-			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: out.report})
+			bar := a.progressFor(cmd.Context(), g, f.format, c, "")
+			sum, err := eng.Run(cmd.Context(), c, engine.Options{At: at, Report: bar.wrap(out.report)})
+			bar.finish()
+			a.recordRun(cmd.Context(), sum, err, eng.Holder())
 			out.finish(sum)
 			if errors.Is(err, engine.ErrAlreadyRun) {
 				fmt.Fprintln(g.stderr, "wxcampaign: this occurrence already ran: nothing sent")

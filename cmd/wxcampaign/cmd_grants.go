@@ -86,14 +86,6 @@ func writeBalances(w io.Writer, bs []wxcampaign.Balance, loc *time.Location) {
 	tw.Flush()
 }
 
-// checkFormat accepts the output formats of the report commands.
-func checkFormat(f string) error {
-	if f != "table" && f != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table or json", f)}
-	}
-	return nil
-}
-
 // writeJSONTo writes v as indented JSON.
 func writeJSONTo(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

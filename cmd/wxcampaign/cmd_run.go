@@ -106,16 +106,40 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	defer a.startTemplateRefresh(ctx, client, hup)() // templates.refresh: a changed registry reloads like SIGHUP
-	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
+	var current atomic.Pointer[[]*campaigns.Campaign]
+	current.Store(&cs) // the loaded set, for the console and the retention job
+	con, retries, err := a.newConsole(ctx, eng, func() []*campaigns.Campaign { return *current.Load() })
+	if err != nil {
+		return err
+	}
+	handler := srv.Handler()
+	if con != nil {
+		con.SetCampaigns(cs)
+		if cfg.Console.Listen == "" {
+			handler = con.Mount(handler)
+		}
+	}
+	handler = httpMetrics(reg, handler)
+	hs := api.NewHTTPServer(ln.Addr().String(), handler)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
 	fmt.Fprintf(g.stdout, "listening on http://%s\n", ln.Addr())
+	if con != nil && cfg.Console.Listen != "" {
+		cln, err := net.Listen("tcp", cfg.Console.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s (console.listen): %w", cfg.Console.Listen, err)
+		}
+		cs := api.NewHTTPServer(cln.Addr().String(), con.Handler())
+		go func() { httpErr <- cs.Serve(cln) }()
+		defer cs.Close()
+		fmt.Fprintf(g.stdout, "console on http://%s\n", cln.Addr())
+	}
+	defer retries.Wait()
 
 	sched := engine.NewScheduler(eng)
+	sched.SetHooks(a.hooks(eng))
 	sched.Start(ctx)
 	sched.Apply(cs)
-	var current atomic.Pointer[[]*campaigns.Campaign] // for the retention job
-	current.Store(&cs)
 	rctx, rstop := context.WithCancel(ctx)
 	retained := make(chan struct{})
 	go func() {
@@ -136,6 +160,9 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 			cat.Set(next)
 			sched.Apply(next)
 			current.Store(&next)
+			if con != nil {
+				con.SetCampaigns(next)
+			}
 			log.WithField("campaigns", len(next)).Info("reloaded campaigns")
 			fmt.Fprintf(g.stdout, "reloaded %d campaign(s)\n", len(next))
 		case err := <-httpErr:

@@ -65,7 +65,9 @@ func grantsCmd(g *globals) *cobra.Command {
 			} else {
 				cat = campaigns.NewCatalog(nil)
 			}
-			rep, err := a.db.Import(cmd.Context(), f, store.ImportOptions{AllOrNothing: allOrNothing, BatchSize: batch, KindOf: cat.KindOf})
+			in, bar := g.importProgress(f)
+			rep, err := a.db.Import(cmd.Context(), in, store.ImportOptions{AllOrNothing: allOrNothing, BatchSize: batch, KindOf: cat.KindOf})
+			bar.finish()
 			for _, b := range rep.Bad {
 				fmt.Fprintf(g.stderr, "%s:%d: %s\n", args[0], b.Line, b.Err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxcampaign/wxcampaign/api"
 	"github.com/wxcampaign/wxcampaign/cmd/wxcampaign/internal/configfile"
+	"github.com/wxcampaign/wxcampaign/console"
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
@@ -41,6 +42,17 @@ type Config struct {
 	CampaignsFile CampaignsConfig `yaml:"campaigns"`
 	// Retention makes the daemon prune history.
 	Retention RetentionConfig `yaml:"retention"`
+	Console   ConsoleConfig   `yaml:"console"`
+}
+
+// ConsoleConfig configures the web console of `run` (docs/console.md).
+type ConsoleConfig struct {
+	// Listen is the console's own address; "" serves it on http.listen
+	// (the API lives under /v1/).
+	Listen string `yaml:"listen"`
+	// Tokens are the console tokens (name, token, role viewer|operator);
+	// none = no console.
+	Tokens []console.Token `yaml:"tokens"`
 }
 
 // TemplatesConfig configures the template registry.
@@ -178,6 +190,7 @@ const (
 	envBaseURL        = "WXC_WECHAT_BASE_URL"
 	envHTTPToken      = "WXC_HTTP_TOKEN"
 	envPushToken      = "WXC_WECHAT_PUSH_TOKEN"
+	envConsoleTokens  = "WXC_CONSOLE_TOKENS" // name:role:token,... added to console.tokens
 )
 
 func defaultConfig() Config {
@@ -242,6 +255,14 @@ func parseConfig(path string, data []byte, getenv func(string) string, needs nee
 	if cfg.HTTP.Token != "" {
 		cfg.HTTP.Tokens = append(cfg.HTTP.Tokens, cfg.HTTP.Token)
 	}
+	if v := getenv(envConsoleTokens); v != "" {
+		d.SetFromEnv("console.tokens", envConsoleTokens)
+		if ts, err := console.ParseTokens(v); err != nil {
+			d.ErrorAt("console.tokens", "%v", err)
+		} else {
+			cfg.Console.Tokens = append(cfg.Console.Tokens, ts...)
+		}
+	}
 	cfg.Database = store.Config{Driver: cfg.DBFile.Driver, DSN: cfg.DBFile.DSN, MaxOpenConns: cfg.DBFile.MaxOpenConns}
 	if f := cfg.FactsFile; f != nil && f.DSN != "" {
 		fc := store.Config{Driver: f.Driver, DSN: f.DSN, MaxOpenConns: f.MaxOpenConns}
@@ -282,6 +303,9 @@ func (c Config) validate(d *configfile.Decoder, needs need) {
 	case "text", "json":
 	default:
 		d.ErrorAt("log.format", "unknown format %q: want text or json", c.Log.Format)
+	}
+	if err := console.CheckTokens(c.Console.Tokens); err != nil {
+		d.ErrorAt("console.tokens", "%v", err)
 	}
 	if err := checkTemplatesConfig(c); err != nil {
 		d.ErrorAt(err.key, "%s", err.msg)

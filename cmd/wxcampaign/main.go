@@ -62,6 +62,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.AddCommand(validateCmd(g), migrateCmd(g), grantsCmd(g), previewCmd(g), sendCmd(g), runCmd(g), wxsimCmd(g), demoCmd(g), benchCmd(g))
 	root.AddCommand(templatesCmd(g))
 	root.AddCommand(pruneCmd(g), backupCmd(g), restoreCmd(g), pausesCmd(g))
+	root.AddCommand(runsCmd(g), campaignsCmd(g))
 	root.AddCommand(statsCmd(g), reportCmd(g))
 	err := root.ExecuteContext(ctx)
 	if perr := prof.stop(); perr != nil {

@@ -354,6 +354,16 @@ func (d *Decoder) value(n *yaml.Node, key string, v reflect.Value) {
 			}
 		}
 		v.Set(reflect.ValueOf(out))
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.SequenceNode {
+			d.problem(n, key, "expected a list, got %s", describe(n))
+			return
+		}
+		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(item, fmt.Sprintf("%s[%d]", key, i), out.Index(i))
+		}
+		v.Set(out)
 	default:
 		d.problem(n, key, "cannot be set from the file") // a field type the decoder does not know
 	}
