@@ -101,10 +101,10 @@ func (d *dispatcher) send(it *item) store.Result {
 	r, e := d.r, d.r.e
 	for attempt := 1; ; attempt++ {
 		if r.stopped() {
-			return store.Result{Outcome: wx.Skipped, Reason: reasonStopped}
+			return store.Result{Outcome: wx.Skipped, Reason: wx.ReasonRunStopped}
 		}
 		if err := e.limit.wait(d.ctx); err != nil {
-			return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+			return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown}
 		}
 		unlock := e.users.lock(it.g.OpenID)
 		start := time.Now()
@@ -114,7 +114,7 @@ func (d *dispatcher) send(it *item) store.Result {
 		e.cfg.Metrics.observeSend(took, err)
 		r.lat.observe(took)
 		if err == nil {
-			return store.Result{Outcome: wx.Sent, Reason: reasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
+			return store.Result{Outcome: wx.Sent, Reason: wx.ReasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
 		res, stop, pause := r.classify(err)
 		if res.Outcome == wx.Unknown && it.g.Kind == wx.LongTerm {
@@ -134,7 +134,7 @@ func (d *dispatcher) send(it *item) store.Result {
 		case retryable(err) && attempt < e.cfg.MaxAttempts:
 			e.cfg.Metrics.countRetry(res.Reason)
 			if !sleep(d.ctx, backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)) {
-				return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+				return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown}
 			}
 			continue
 		}
@@ -203,15 +203,15 @@ func (r *run) record(ctx context.Context, s *sending, live bool) error {
 		if !it.decided && live {
 			res := s.results[i]
 			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
-			if res.Reason != reasonAwaitingEvent {
+			if res.Reason != wx.ReasonAwaitingEvent {
 				// An ambiguous send under the reconcile policy stays in
 				// flight and reserved until its delivery event settles it.
 				finish = append(finish, res)
 			}
-			if res.Reason == reasonShutdown {
+			if res.Reason == wx.ReasonShutdown {
 				resume = true
 			}
-			it.report.Outcome, it.report.Reason, it.report.MsgID = res.Outcome, res.Reason, res.MsgID
+			it.report.Outcome, it.report.Reason, it.report.Detail, it.report.MsgID = res.Outcome, res.Reason, res.Detail, res.MsgID
 			if it.capped && res.Outcome != wx.Sent && res.Outcome != wx.Unknown {
 				refs = append(refs, it.capRef)
 			}

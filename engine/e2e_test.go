@@ -221,7 +221,7 @@ func testPriceDrop(t *testing.T, nc storetest.NamedConfig) {
 	}
 
 	if r.sum.Status != "done" || r.sum.Looked != len(us) || r.sum.Counts[wx.Sent] != len(want) ||
-		r.sum.Counts[wx.Skipped] != len(us)-len(want) || r.sum.Reasons["skipped: rule false"] != len(us)-len(want) {
+		r.sum.Counts[wx.Skipped] != len(us)-len(want) || r.sum.Reasons["skipped: rule_false"] != len(us)-len(want) {
 		t.Errorf("summary = %+v", r.sum)
 	}
 	for _, u := range us {
@@ -293,7 +293,7 @@ batch_size: 4
 			t.Errorf("message to %s: data %v page %q, want %v page pages/activity/detail?id=a1", m.ToUser, m.Data, m.Page, wantData)
 		}
 	}
-	if r.sum.Counts[wx.Sent] != 10 || r.sum.Reasons["skipped: rule false"] != 9 {
+	if r.sum.Counts[wx.Sent] != 10 || r.sum.Reasons["skipped: rule_false"] != 9 {
 		t.Errorf("summary = %+v", r.sum)
 	}
 	// The draft's subscribers keep their grants for the launch.
@@ -379,7 +379,7 @@ batch_size: 5
 	if want := map[string]string{"character_string1": "o-old-0", "amount2": "¥12.50", "thing3": "保温杯", "thing4": "订单待支付，请尽快完成付款"}; !mapsEqual(m.Data, want) {
 		t.Errorf("oOld00 data = %v, want %v", m.Data, want)
 	}
-	if rep, _ := r.report(twice2); rep.Outcome != wx.Skipped || !strings.Contains(rep.Reason, "another grant") {
+	if rep, _ := r.report(twice2); rep.Outcome != wx.Skipped || rep.Reason != wx.ReasonPerUserPerRun {
 		t.Errorf("second grant of oTwice at T: %s %q, want skipped by in-run dedup", rep.Outcome, rep.Reason)
 	}
 
@@ -389,7 +389,7 @@ batch_size: 5
 	if n := r.sum.Counts[wx.Sent]; n != 0 {
 		t.Errorf("sent at T+5m = %d, want 0 (summary %+v)", n, r.sum)
 	}
-	if rep, _ := r.report(twice2); rep.Outcome != wx.Skipped || rep.Reason != "capped: user_template 1/24h" {
+	if rep, _ := r.report(twice2); rep.Outcome != wx.Skipped || rep.Reason != wx.ReasonCappedUserTemplate || rep.Detail != "user_template 1/24h" {
 		t.Errorf("second grant of oTwice at T+5m: %s %q, want capped", rep.Outcome, rep.Reason)
 	}
 	equalSets(t, "recipients after T+5m", w.recipients(c.Template.ID), wantT)
@@ -442,8 +442,8 @@ func testUserCapAcrossCampaigns(t *testing.T, nc storetest.NamedConfig) {
 		t.Errorf("campaign b summary = %+v, want 12 looked, 0 sent", rb.sum)
 	}
 	for _, rep := range rb.reports {
-		if rep.Outcome != wx.Skipped || rep.Reason != "capped: user 1/24h" {
-			t.Errorf("campaign b grant %d: %s %q, want skipped \"capped: user 1/24h\"", rep.GrantID, rep.Outcome, rep.Reason)
+		if rep.Outcome != wx.Skipped || rep.Reason != wx.ReasonCappedUser || rep.Detail != "user 1/24h" {
+			t.Errorf("campaign b grant %d: %s %q, want skipped capped_user: user 1/24h", rep.GrantID, rep.Outcome, rep.Why())
 		}
 	}
 	if got := w.recipients(b.Template.ID); len(got) != 0 {
@@ -516,7 +516,7 @@ func testQuietHours(t *testing.T, nc storetest.NamedConfig) {
 	}
 	for _, u := range us {
 		rep, _ := night.report(u.grant)
-		if u.eligible() && (rep.Outcome != wx.Deferred || rep.Reason != "quiet hours until 08:00") {
+		if u.eligible() && (rep.Outcome != wx.Deferred || rep.Why() != "quiet_hours: until 08:00") {
 			t.Errorf("grant %d at 23:00: %s %q, want deferred \"quiet hours until 08:00\"", u.grant, rep.Outcome, rep.Reason)
 		}
 		if !u.eligible() && rep.Outcome != wx.Skipped {
@@ -636,7 +636,7 @@ func testGrantGone(t *testing.T, nc storetest.NamedConfig) {
 	avail := w.available(c.Template.ID)
 	for _, id := range goneGrants {
 		rep, _ := r.report(id)
-		if rep.Outcome != wx.Failed || rep.Reason != "failed: 43101 no subscription left" {
+		if rep.Outcome != wx.Failed || rep.Reason != wx.ReasonWeChat43101 || !strings.HasPrefix(rep.Detail, "43101") {
 			t.Errorf("grant %d: %s %q, want failed 43101", id, rep.Outcome, rep.Reason)
 		}
 		if slices.Contains(avail, id) {
@@ -729,17 +729,17 @@ func previewMatchesSend(t *testing.T, nc storetest.NamedConfig, limits string) {
 	reasons := map[string]bool{}
 	for _, p := range preview.reports {
 		s := sendBy[p.GrantID]
-		if p.Outcome != s.Outcome || p.Reason != s.Reason {
-			t.Errorf("grant %d (%s): preview %s %q, send %s %q", p.GrantID, p.OpenID, p.Outcome, p.Reason, s.Outcome, s.Reason)
+		if p.Outcome != s.Outcome || p.Reason != s.Reason || p.Detail != s.Detail {
+			t.Errorf("grant %d (%s): preview %s %q, send %s %q", p.GrantID, p.OpenID, p.Outcome, p.Why(), s.Outcome, s.Why())
 		}
 		if p.Outcome == wx.Sent && !mapsEqual(p.Data, s.Data) {
 			t.Errorf("grant %d: preview data %v, send data %v", p.GrantID, p.Data, s.Data)
 		}
-		reasons[string(s.Outcome)+": "+s.Reason] = true
+		reasons[string(s.Outcome)+": "+s.Why()] = true
 	}
 	// The fixture must really exercise each kind of skip.
-	for _, want := range []string{"sent: ok", "skipped: rule false", "skipped: capped: user 1/2d", "skipped: capped: template 9/24h",
-		"skipped: another grant of this user and template is sent this run"} {
+	for _, want := range []string{"sent: ok", "skipped: rule_false", "skipped: capped_user: user 1/2d", "skipped: capped_template: template 9/24h",
+		"skipped: per_user_per_run"} {
 		if !reasons[want] {
 			t.Errorf("no grant ended %q; reasons: %v", want, send.sum.Reasons)
 		}
@@ -805,7 +805,7 @@ func testQuotaPause(t *testing.T, nc storetest.NamedConfig) {
 	if got := len(w.recipients(c.Template.ID)); got != quota || r.sum.Counts[wx.Sent] != quota {
 		t.Fatalf("delivered %d, reported sent %d, want %d", got, r.sum.Counts[wx.Sent], quota)
 	}
-	if r.sum.Reasons["deferred: daily quota reached (45009)"] == 0 {
+	if r.sum.Reasons["deferred: quota_paused"] == 0 {
 		t.Errorf("no grant deferred by 45009: %v", r.sum.Reasons)
 	}
 	remaining := len(us) - quota
@@ -853,7 +853,7 @@ func testRetryableFaults(t *testing.T, nc storetest.NamedConfig) {
 		r := w.mustRun(c, at(3, 10, 10*tick))
 		sent += r.sum.Counts[wx.Sent]
 		for reason, n := range r.sum.Reasons {
-			if !strings.HasPrefix(reason, "sent:") && reason != "skipped: rule false" && !strings.HasPrefix(reason, "deferred: retries exhausted") {
+			if !strings.HasPrefix(reason, "sent:") && reason != "skipped: rule_false" && reason != "deferred: retries_exhausted" {
 				t.Errorf("tick %d: %d grants ended %q", tick, n, reason)
 			}
 		}

@@ -36,9 +36,9 @@ type Store interface {
 	FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []store.Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
-	TakeCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, error)
+	TakeCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, error)
 	ReturnCaps(ctx context.Context, refs []string) error
-	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, [][]store.CapUsage, error)
+	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, [][]store.CapUsage, error)
 	AcquireRun(ctx context.Context, campaign string, occurrence time.Time, holder string, now, until time.Time) (store.Run, bool, error)
 	ExtendRun(ctx context.Context, campaign string, occurrence time.Time, holder string, until time.Time) error
 	Checkpoint(ctx context.Context, campaign string, occurrence time.Time, holder string, lastGrantID int64) error

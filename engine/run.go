@@ -362,8 +362,8 @@ func (r *run) stop(err error, pausedUntil time.Time) {
 	}
 }
 
-func decide(it *item, o wx.Outcome, reason string) {
-	it.report.Outcome, it.report.Reason, it.decided = o, reason, true
+func decide(it *item, o wx.Outcome, reason wx.Reason, detail string) {
+	it.report.Outcome, it.report.Reason, it.report.Detail, it.decided = o, reason, detail, true
 }
 
 // evaluate evaluates a batch on its own: facts, rule, render, repeat-once
@@ -410,18 +410,23 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		ok, err := c.Program.When(env)
 		switch {
 		case err != nil:
-			decide(it, wx.Skipped, "rule error: "+err.Error())
+			decide(it, wx.Skipped, wx.ReasonRuleError, err.Error())
 			continue
 		case !ok:
-			decide(it, wx.Skipped, reasonRuleFalse)
+			decide(it, wx.Skipped, wx.ReasonRuleFalse, "")
 			continue
 		case sentBefore[it.g.ID]:
-			decide(it, wx.Skipped, reasonRepeatOnce)
+			decide(it, wx.Skipped, wx.ReasonRepeatOnce, "")
 			continue
 		}
 		msg, err := c.Program.Render(env)
 		if err != nil {
-			decide(it, wx.Skipped, err.Error())
+			detail := err.Error()
+			var re *rules.RenderError
+			if errors.As(err, &re) {
+				detail = re.Key + ": " + re.Reason
+			}
+			decide(it, wx.Skipped, wx.ReasonRenderInvalid, detail)
 			continue
 		}
 		it.report.Data, it.report.Page = msg.Data, msg.Page
@@ -430,9 +435,9 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		if inQuiet {
 			end := c.QuietHours.End(r.at, c.Location)
 			if c.QuietHours.Action == "drop" {
-				decide(it, wx.Skipped, reasonQuiet+" (drop)")
+				decide(it, wx.Skipped, wx.ReasonQuietHours, "dropped")
 			} else {
-				decide(it, wx.Deferred, reasonQuiet+" until "+end.Format("15:04"))
+				decide(it, wx.Deferred, wx.ReasonQuietHours, "until "+end.Format("15:04"))
 			}
 			continue
 		}
@@ -451,7 +456,7 @@ func (r *run) admit(ctx context.Context, b *batch) error {
 		}
 		key := hashKey(it.g.OpenID, c.Template.ID)
 		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
-			decide(it, wx.Skipped, reasonDedup)
+			decide(it, wx.Skipped, wx.ReasonPerUserPerRun, "")
 			continue
 		}
 		r.seen[key]++
@@ -653,7 +658,7 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 		// alone: the usage the first request of a key in the batch saw.
 		stored := map[uint64]int{}
 		for i, it := range its {
-			failed := ""
+			var failed *store.Limit
 			var checks []CapCheck
 			for _, u := range usage[i] {
 				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
@@ -665,16 +670,15 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 				used := base + int(r.sim[key])
 				ok := used < u.Limit.Max
 				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
-				if !ok && failed == "" {
-					// The same text as store.TakeCaps gives a live run.
-					failed = "capped: " + u.Limit.String()
+				if !ok && failed == nil {
+					failed = &u.Limit
 				}
 			}
 			if it.report.Explain != nil {
 				it.report.Explain.Caps = checks
 			}
-			if failed != "" {
-				decide(it, wx.Skipped, failed)
+			if failed != nil {
+				decide(it, wx.Skipped, failed.Reason(), failed.String())
 				continue
 			}
 			took := map[uint64]bool{} // two limits of one scope and window are one take
@@ -689,7 +693,7 @@ func (r *run) previewCaps(ctx context.Context, b *batch) error {
 	}
 	for _, it := range b.items {
 		if !it.decided {
-			decide(it, wx.Sent, reasonOK)
+			decide(it, wx.Sent, wx.ReasonOK, "")
 		}
 	}
 	return nil
@@ -782,13 +786,13 @@ func (r *run) claim(ctx context.Context, b *batch) (err error) {
 	}
 	for _, id := range ids {
 		if !held[id] {
-			decide(byID[id], wx.Skipped, reasonReserved)
+			decide(byID[id], wx.Skipped, wx.ReasonInFlightElsewhere, "")
 		}
 	}
 	var release []int64
 	reqs, its := r.capRequests(b.items)
 	if len(reqs) > 0 {
-		var res []string
+		var res []*store.Limit
 		if err := e.retry(ctx, "take caps", func() error {
 			var err error
 			res, err = e.store.TakeCaps(ctx, r.at, reqs)
@@ -797,8 +801,8 @@ func (r *run) claim(ctx context.Context, b *batch) (err error) {
 			return err
 		}
 		for i, it := range its {
-			if res[i] != "" {
-				decide(it, wx.Skipped, res[i])
+			if l := res[i]; l != nil {
+				decide(it, wx.Skipped, l.Reason(), l.String())
 				release = append(release, it.g.ID)
 			} else {
 				it.capped = true
@@ -829,7 +833,7 @@ func (r *run) claim(ctx context.Context, b *batch) (err error) {
 		for _, a := range attempts {
 			if !ok[a.GrantID] {
 				it := byID[a.GrantID]
-				decide(it, wx.Skipped, reasonOccurrence)
+				decide(it, wx.Skipped, wx.ReasonAlreadyAttempted, "")
 				release = append(release, a.GrantID)
 				if it.capped {
 					refs = append(refs, it.capRef)
@@ -877,10 +881,10 @@ func (e *Engine) resolveStale(ctx context.Context) {
 				}
 				switch {
 				case msgid > 0:
-					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, reasonConfirmed, msgid, true
+					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, wx.ReasonConfirmed, msgid, true
 					r.Consume = a.Kind != wx.LongTerm
 				case now.Sub(a.StartedAt) >= e.cfg.ReconcileGrace:
-					r.Outcome, r.Reason = wx.Deferred, reasonNoEvent
+					r.Outcome, r.Reason = wx.Deferred, wx.ReasonNoEvent
 				default:
 					continue // the event may still come
 				}
@@ -892,10 +896,10 @@ func (e *Engine) resolveStale(ctx context.Context) {
 				}
 				settled++
 			case AmbiguousRetry:
-				r.Outcome, r.Reason = wx.Deferred, reasonHolderDied+": will retry"
+				r.Outcome, r.Reason, r.Detail = wx.Deferred, wx.ReasonHolderDied, "policy retry: will be sent again"
 				res = append(res, r)
 			default:
-				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, a.Kind != wx.LongTerm, true
+				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, wx.ReasonHolderDied, a.Kind != wx.LongTerm, true
 				res = append(res, r)
 			}
 		}
@@ -921,47 +925,63 @@ func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
 	if errors.As(err, &ae) {
 		code, msg = ae.Code, ae.Msg
 	}
-	label := func(prefix string) string {
-		if code != 0 {
-			return fmt.Sprintf("%s: %d", prefix, code)
-		}
-		return prefix
+	// detail is WeChat's answer, for the send log and the report.
+	detail := msg
+	switch {
+	case code != 0 && msg != "":
+		detail = strconv.Itoa(code) + " " + msg
+	case code != 0:
+		detail = strconv.Itoa(code)
+	case err != nil && ae == nil:
+		detail = err.Error()
+	case ae != nil && ae.HTTPStatus != 0:
+		detail = "HTTP " + strconv.Itoa(ae.HTTPStatus)
+	}
+	failed := func(reason wx.Reason) store.Result {
+		return store.Result{Outcome: wx.Failed, Reason: reason, Detail: detail, Retain: true}
 	}
 	switch wechat.ClassOf(err) {
 	case wechat.ClassGrantGone:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " no subscription left", Consume: true, Retain: true}, nil, false
+		res = failed(wx.ReasonWeChat43101)
+		res.Consume = true
+		return res, nil, false
 	case wechat.ClassUser:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " touser invalid", Consume: true, Retain: true}, nil, false
+		res = failed(wx.ReasonWeChat40003)
+		res.Consume = true
+		return res, nil, false
 	case wechat.ClassContent:
-		reason := label("failed")
-		if code == 47003 && msg != "" {
-			reason += " " + msg
+		if code == wechat.CodeSensitiveWords {
+			return failed(wx.ReasonWeChat45168), nil, false
 		}
-		return store.Result{Outcome: wx.Failed, Reason: reason, Retain: true}, nil, false
+		if code == wechat.CodeArgInvalid {
+			return failed(wx.ReasonWeChat47003), nil, false
+		}
+		return failed(wx.ReasonWeChatOther), nil, false
 	case wechat.ClassQuota:
-		return store.Result{Outcome: wx.Deferred, Reason: reasonQuota}, nil, true
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonQuotaPaused, Detail: detail}, nil, true
 	case wechat.ClassMisconfigured:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " campaign misconfigured"},
-			&StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
+		res = failed(wx.ReasonWeChatMisconfigured)
+		res.Retain = false
+		return res, &StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
 	case wechat.ClassToken:
 		// The client already dropped the token and retried once: token churn
 		// (another process refreshing), retried with backoff like -1.
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
 	case wechat.ClassConfig:
-		return store.Result{Outcome: wx.Deferred, Reason: label("deferred") + " engine misconfigured"},
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonWeChatConfig, Detail: detail},
 			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
 	case wechat.ClassAmbiguous:
 		switch r.e.cfg.Ambiguous {
 		case AmbiguousRetry:
-			return store.Result{Outcome: wx.Deferred, Reason: reasonAmbiguous + ": will retry"}, nil, false
+			return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonAmbiguous, Detail: "policy retry: will be sent again; " + detail}, nil, false
 		case AmbiguousReconcile:
 			// Left in flight: settled later from WeChat's delivery events.
-			return store.Result{Outcome: wx.Unknown, Reason: reasonAwaitingEvent}, nil, false
+			return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAwaitingEvent, Detail: detail}, nil, false
 		}
-		return store.Result{Outcome: wx.Unknown, Reason: reasonAmbiguous, Consume: true, Retain: true}, nil, false
+		return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAmbiguous, Detail: detail, Consume: true, Retain: true}, nil, false
 	case wechat.ClassRetryable:
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
 	default:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed"), Retain: true}, nil, false
+		return failed(wx.ReasonWeChatOther), nil, false
 	}
 }

@@ -32,6 +32,17 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%s %d/%s", l.Scope, l.Max, FormatWindow(l.Window))
 }
 
+// Reason is the reason code of a send refused by l.
+func (l Limit) Reason() wxcampaign.Reason {
+	switch l.Scope {
+	case ScopeUser:
+		return wxcampaign.ReasonCappedUser
+	case ScopeTemplate:
+		return wxcampaign.ReasonCappedTemplate
+	}
+	return wxcampaign.ReasonCappedUserTemplate
+}
+
 // FormatWindow writes a window the way campaign files do: 30m, 24h, 7d.
 func FormatWindow(d time.Duration) string {
 	const day = 24 * time.Hour
@@ -253,10 +264,10 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 }
 
 // decide walks the requests in order, simulating the takes, and returns per
-// request "" or the failing limit, the usage seen by each request, and the
+// request nil or the failing limit, the usage seen by each request, and the
 // takes to write (one per request taken).
-func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) {
-	out := make([]string, len(reqs))
+func (p *capPlan) decide(reqs []CapRequest) ([]*Limit, [][]CapUsage, []capTake) {
+	out := make([]*Limit, len(reqs))
 	usage := make([][]CapUsage, len(reqs))
 	var takes []capTake
 	for i, r := range reqs {
@@ -269,11 +280,11 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) 
 		}
 		for _, u := range usage[i] {
 			if u.Used >= u.Limit.Max {
-				out[i] = "capped: " + u.Limit.String()
+				out[i] = &u.Limit
 				break
 			}
 		}
-		if out[i] != "" {
+		if out[i] != nil {
 			continue
 		}
 		if r.Ref != "" {
@@ -298,20 +309,20 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) 
 }
 
 // TakeCaps, for each request in order, takes one unit of every limit if all
-// of them hold at now, else takes nothing for it. It returns per request ""
-// (taken) or the first failing limit, e.g. "capped: user_template 1/24h".
+// of them hold at now, else takes nothing for it. It returns per request nil
+// (taken) or the first failing limit (its Reason is the outcome's code).
 // A Ref already taken counts as taken (retries are safe). One transaction
 // per call; a take is one cap_takes row, and the lock rows (u|openid for
 // user and user_template limits, t|template for template limits) are
 // locked in sorted order, so it is atomic across processes.
-func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]string, error) {
+func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]*Limit, error) {
 	if len(reqs) == 0 {
 		return nil, nil
 	}
 	if _, err := planCaps(reqs); err != nil {
 		return nil, fmt.Errorf("store: take caps: %w", err)
 	}
-	var out []string
+	var out []*Limit
 	err := db.tx(ctx, "take caps", func(tx *sqlx.Tx) error {
 		p, _ := planCaps(reqs)
 		// Create and lock the lock rows in one statement, in sorted order
@@ -382,13 +393,13 @@ func (db *DB) ReturnCaps(ctx context.Context, refs []string) error {
 }
 
 // CheckCaps is the read-only TakeCaps for previews: per request the failing
-// limit or "", and per limit the count in its window before that request
+// limit or nil, and per limit the count in its window before that request
 // (earlier requests of the batch that would be taken are counted).
-func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]string, [][]CapUsage, error) {
+func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]*Limit, [][]CapUsage, error) {
 	if len(reqs) == 0 {
 		return nil, nil, nil
 	}
-	var out []string
+	var out []*Limit
 	var usage [][]CapUsage
 	err := db.retry(ctx, "check caps", func() error {
 		p, err := planCaps(reqs)

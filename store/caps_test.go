@@ -2,12 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -44,11 +46,12 @@ func TestCapsScopes(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for _, s := range steps {
-			chk, usage, err := db.CheckCaps(ctx, t0, s.reqs)
+			chkL, usage, err := db.CheckCaps(ctx, t0, s.reqs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := must[[]string](t)(db.TakeCaps(ctx, t0, s.reqs))
+			chk, _ := capText(chkL, nil)
+			got := must[[]string](t)(capText(db.TakeCaps(ctx, t0, s.reqs)))
 			if !slices.Equal(got, s.want) || !slices.Equal(chk, s.want) {
 				t.Errorf("%s: TakeCaps %q, CheckCaps %q, want %q", s.name, got, chk, s.want)
 			}
@@ -66,7 +69,7 @@ func TestCapsScopes(t *testing.T) {
 			t.Errorf("cap_takes rows = %d (%v), want 8", n, err)
 		}
 		// Outside the window nothing counts.
-		if got := must[[]string](t)(db.TakeCaps(ctx, t0.Add(h), []store.CapRequest{req("12", "a", "T1", ut, u), req("13", "f", "T9", tp)})); !slices.Equal(got, []string{"", ""}) {
+		if got := must[[]string](t)(capText(db.TakeCaps(ctx, t0.Add(h), []store.CapRequest{req("12", "a", "T1", ut, u), req("13", "f", "T9", tp)}))); !slices.Equal(got, []string{"", ""}) {
 			t.Errorf("after the window: %q", got)
 		}
 	})
@@ -80,7 +83,7 @@ func TestCapsMigration06(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		take := func(ref, openid, tmpl string) string {
-			return must[[]string](t)(db.TakeCaps(ctx, t0, []store.CapRequest{{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: lim}}))[0]
+			return must[[]string](t)(capText(db.TakeCaps(ctx, t0, []store.CapRequest{{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: lim}})))[0]
 		}
 		if r := take("1", "a", "T1"); r != "" {
 			t.Fatalf("first take: %q", r)
@@ -129,4 +132,19 @@ func TestCapsMigration06(t *testing.T) {
 			t.Errorf("after returning the old take: %q", r)
 		}
 	})
+}
+
+// capText writes TakeCaps' and CheckCaps' answers as "" (taken) or
+// "capped: <limit>", with the reason code checked against the scope.
+func capText(ls []*store.Limit, err error) ([]string, error) {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		if l != nil {
+			out[i] = "capped: " + l.String()
+			if want := wxcampaign.Reason("capped_" + l.Scope); l.Reason() != want {
+				return nil, fmt.Errorf("limit %s: reason %s, want %s", l, l.Reason(), want)
+			}
+		}
+	}
+	return out, err
 }

@@ -68,7 +68,7 @@ func consumeAll(ctx context.Context, db *store.DB, holder, template string, occ 
 		}
 		res := make([]store.Result, len(begun))
 		for i, id := range begun {
-			res[i] = store.Result{Campaign: "conc", Occurrence: occ, GrantID: id, Holder: holder, Outcome: wxcampaign.Sent, Reason: "sent", MsgID: id, Consume: true, Retain: true}
+			res[i] = store.Result{Campaign: "conc", Occurrence: occ, GrantID: id, Holder: holder, Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: id, Consume: true, Retain: true}
 		}
 		if err := db.FinishSends(ctx, time.Now(), res); err != nil {
 			return mine, err

@@ -95,7 +95,7 @@ func TestMatchDelivery(t *testing.T) {
 		finish := func(id, msgid int64) {
 			t.Helper()
 			if err := db.FinishSends(ctx, sec(10), []store.Result{{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h",
-				Outcome: wxcampaign.Sent, Reason: "sent", MsgID: msgid, Consume: true, Retain: true}}); err != nil {
+				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: msgid, Consume: true, Retain: true}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -154,7 +154,7 @@ func TestSettleStale(t *testing.T) {
 				t.Fatalf("no delivery matched for %+v", a)
 			}
 			res = append(res, store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
-				Outcome: wxcampaign.Sent, Reason: "sent (delivery event)", MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true})
+				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonConfirmed, MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true})
 		}
 		if err := db.FinishSends(ctx, lease, res); err != nil {
 			t.Fatal(err)
@@ -187,8 +187,8 @@ func TestSettleStale(t *testing.T) {
 }
 
 // TestFinishSendsReasonRoundTrip: reasons with quotes, backslashes, control
-// characters and Chinese reach the send log unchanged (MySQL passes them
-// through JSON_TABLE).
+// characters and Chinese reach the send log's detail unchanged (MySQL
+// passes them through JSON_TABLE); the reason code is stored as it is.
 func TestFinishSendsReasonRoundTrip(t *testing.T) {
 	reasons := []string{`failed: 47003 "thing1" \ x`, "failed: 中文 <&> \n\t", "tab\tnewline\nquote'\"", ""}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
@@ -198,7 +198,7 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 		var res []store.Result
 		for i, id := range ids {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
-			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: reasons[i], MsgID: int64(i), Retain: true})
+			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: reasons[i], MsgID: int64(i), Retain: true})
 		}
 		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
 		if err := db.FinishSends(ctx, t0, res); err != nil {
@@ -209,8 +209,8 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 			got[e.GrantID] = e
 		}
 		for i, id := range ids {
-			if e := got[id]; e.Reason != reasons[i] || e.MsgID != int64(i) || e.Status != "failed" {
-				t.Errorf("grant %d: %+v, want reason %q msgid %d", id, e, reasons[i], i)
+			if e := got[id]; e.Detail != reasons[i] || e.Reason != string(wxcampaign.ReasonWeChat47003) || e.MsgID != int64(i) || e.Status != "failed" {
+				t.Errorf("grant %d: %+v, want detail %q msgid %d", id, e, reasons[i], i)
 			}
 		}
 	})

@@ -40,7 +40,7 @@ func Example() {
 	begun, _ := db.BeginSends(ctx, now, []store.Attempt{{Campaign: "price-drop", Occurrence: now, GrantID: taken[0], OpenID: g.OpenID, TemplateID: g.TemplateID, Holder: "worker-1"}})
 	// ... send the message for every id in begun ...
 	_ = db.FinishSends(ctx, now, []store.Result{{Campaign: "price-drop", Occurrence: now, GrantID: begun[0], Holder: "worker-1",
-		Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 123, Consume: true, Retain: true}})
+		Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 123, Consume: true, Retain: true}})
 	left, _ := db.CountAvailable(ctx, "TMPL_PRICE", now)
 	counts, _ := db.OutcomeCounts(ctx, "price-drop")
 	fmt.Printf("saw %v, left %d, log %v\n", g.Vars["price"], left, counts)
@@ -81,9 +81,16 @@ func ExampleDB_TakeCaps() {
 		{Ref: "c|1|g1", OpenID: "o1", TemplateID: "T", Limits: daily},
 		{Ref: "c|1|g2", OpenID: "o1", TemplateID: "T", Limits: daily},
 	})
-	fmt.Printf("%q\n", got)
+	for _, l := range got {
+		if l == nil {
+			fmt.Println("taken")
+		} else {
+			fmt.Println(l.Reason(), l)
+		}
+	}
 	// Output:
-	// ["" "capped: user_template 1/24h"]
+	// taken
+	// capped_user_template user_template 1/24h
 }
 
 // ExampleDB_AcquireRun: one campaign tick runs once across replicas.
@@ -127,7 +134,7 @@ func ExampleDB_MatchDelivery() {
 	a := stale[0]
 	msgid, _ := db.MatchDelivery(ctx, a.OpenID, a.TemplateID, a.StartedAt.Add(-5*time.Second))
 	_ = db.FinishSends(ctx, later, []store.Result{{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
-		Outcome: wxcampaign.Sent, Reason: "sent (delivery event)", MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true}})
+		Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonConfirmed, MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true}})
 	st, _ := db.GetGrant(ctx, a.GrantID)
 	again, _ := db.MatchDelivery(ctx, "o1", "T", now)
 	fmt.Println(n, a.Kind, msgid, st.Status, again)

@@ -136,7 +136,8 @@ type Result struct {
 	GrantID    int64
 	Holder     string
 	Outcome    wxcampaign.Outcome
-	Reason     string
+	Reason     wxcampaign.Reason
+	Detail     string // free text beside the code: WeChat's errmsg, a rule's error
 	MsgID      int64
 	// Consume uses the grant up: a one-time grant becomes consumed, a
 	// long-term grant (the engine sets Consume only when the grant is gone,
@@ -311,14 +312,14 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 		// In-process: a prepared statement per row is cheap, and SQLite
 		// would drive an UPDATE ... FROM json_each(?) from the send_log
 		// side (a scan of the campaign's rows per batch).
-		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
+		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		atv, occv := db.tv(at), db.tv(occ)
 		for _, r := range rs {
-			if _, err := st.ExecContext(ctx, string(r.Outcome), truncate(r.Reason, 255), r.MsgID, atv, campaign, occv, r.GrantID); err != nil {
+			if _, err := st.ExecContext(ctx, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID, atv, campaign, occv, r.GrantID); err != nil {
 				return err
 			}
 		}
@@ -338,15 +339,17 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 			js = append(js, ',')
 			js = appendJSONString(js, string(r.Outcome))
 			js = append(js, ',')
-			js = appendJSONString(js, truncate(r.Reason, 255))
+			js = appendJSONString(js, string(r.Reason))
+			js = append(js, ',')
+			js = appendJSONString(js, truncate(r.Detail, 255))
 			js = append(js, ',')
 			js = strconv.AppendInt(js, r.MsgID, 10)
 			js = append(js, ']')
 		}
 		js = append(js, ']')
-		if _, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(255) PATH '$[2]', m BIGINT PATH '$[3]')) v
+		if _, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(64) PATH '$[2]', de VARCHAR(255) PATH '$[3]', m BIGINT PATH '$[4]')) v
 STRAIGHT_JOIN send_log s ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
-SET s.status = v.st, s.reason = v.re, s.msgid = v.m, s.finished_at = ?
+SET s.status = v.st, s.reason = v.re, s.detail = v.de, s.msgid = v.m, s.finished_at = ?
 WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at)); err != nil {
 			return err
 		}
@@ -444,6 +447,7 @@ type LogEntry struct {
 	TemplateID string    `json:"template_id"`
 	Status     string    `json:"status"`
 	Reason     string    `json:"reason"`
+	Detail     string    `json:"detail,omitempty"`
 	MsgID      int64     `json:"msgid"`
 	At         time.Time `json:"at"` // finished (or, inflight, started)
 }
@@ -461,13 +465,14 @@ func (db *DB) SendLog(ctx context.Context, campaign string, limit int) ([]LogEnt
 		TemplateID string `db:"template_id"`
 		Status     string `db:"status"`
 		Reason     string `db:"reason"`
+		Detail     string `db:"detail"`
 		MsgID      int64  `db:"msgid"`
 		Started    dbTime `db:"started_at"`
 		Finished   dbTime `db:"finished_at"`
 	}
 	err := db.retry(ctx, "send log", func() error {
 		rows = rows[:0]
-		return db.r.SelectContext(ctx, &rows, "SELECT campaign, occurrence, grant_id, openid, template_id, status, reason, msgid, started_at, finished_at FROM send_log WHERE campaign = ? ORDER BY id DESC LIMIT ?", campaign, limit)
+		return db.r.SelectContext(ctx, &rows, "SELECT campaign, occurrence, grant_id, openid, template_id, status, reason, detail, msgid, started_at, finished_at FROM send_log WHERE campaign = ? ORDER BY id DESC LIMIT ?", campaign, limit)
 	})
 	if err != nil {
 		return nil, err
@@ -479,7 +484,7 @@ func (db *DB) SendLog(ctx context.Context, campaign string, limit int) ([]LogEnt
 			at = r.Started.Time
 		}
 		out[i] = LogEntry{Campaign: r.Campaign, Occurrence: r.Occurrence.Time, GrantID: r.GrantID, OpenID: r.OpenID, TemplateID: r.TemplateID,
-			Status: r.Status, Reason: r.Reason, MsgID: r.MsgID, At: at}
+			Status: r.Status, Reason: r.Reason, Detail: r.Detail, MsgID: r.MsgID, At: at}
 	}
 	return out, nil
 }

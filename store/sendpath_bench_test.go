@@ -124,7 +124,7 @@ func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
 					reqs[j] = store.CapRequest{Ref: fmt.Sprint(wk.campaign, "|", g.ID), OpenID: g.OpenID, TemplateID: g.TemplateID, Limits: limits}
 				}
 				res, err := db.TakeCaps(ctx, now, reqs)
-				if err != nil || len(res) != len(reqs) || res[0] != "" || res[len(res)-1] != "" {
+				if err != nil || len(res) != len(reqs) || res[0] != nil || res[len(res)-1] != nil {
 					return fmt.Errorf("take caps: %v %v", res, err)
 				}
 			}
@@ -141,7 +141,7 @@ func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
 			res := make([]store.Result, len(grants))
 			for j, g := range grants {
 				msgid++
-				res[j] = store.Result{Campaign: wk.campaign, Occurrence: occ, GrantID: g.ID, Holder: wk.holder, Outcome: wxcampaign.Sent, Reason: "sent",
+				res[j] = store.Result{Campaign: wk.campaign, Occurrence: occ, GrantID: g.ID, Holder: wk.holder, Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK,
 					MsgID: msgid, Consume: true, Retain: true}
 			}
 			if err := db.FinishSendsAndCheckpoint(ctx, now, res, wk.campaign, occ, wk.holder, after); err != nil {

@@ -327,11 +327,11 @@ func TestSendLifecycle(t *testing.T) {
 			t.Errorf("SentBefore with inflight rows = %v (inflight may have arrived)", m)
 		}
 		res := []store.Result{
-			{Campaign: "c", Occurrence: occ, GrantID: ids[0], Holder: "h", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 77, Consume: true, Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: "failed: 43101", Consume: true, Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[2], Holder: "h", Outcome: wxcampaign.Deferred, Reason: "deferred: quota", Retain: false},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[3], Holder: "h", Outcome: wxcampaign.Failed, Reason: "failed: 47003 thing1", Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: lt, Holder: "h", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 78, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[0], Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 77, Consume: true, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat43101, Consume: true, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[2], Holder: "h", Outcome: wxcampaign.Deferred, Reason: wxcampaign.ReasonQuotaPaused, Retain: false},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[3], Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: "47003 thing1", Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: lt, Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 78, Retain: true},
 		}
 		for range 2 { // idempotent
 			if err := db.FinishSends(ctx, t0.Add(time.Second), res); err != nil {
@@ -431,8 +431,9 @@ func TestCaps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			chk, _, _ := db.CheckCaps(ctx, s.at, s.reqs)
-			got := must[[]string](t)(db.TakeCaps(ctx, s.at, s.reqs))
+			chkL, _, _ := db.CheckCaps(ctx, s.at, s.reqs)
+			chk, _ := capText(chkL, nil)
+			got := must[[]string](t)(capText(db.TakeCaps(ctx, s.at, s.reqs)))
 			if !slices.Equal(got, s.want) || !slices.Equal(chk, s.want) {
 				t.Errorf("step %d: TakeCaps %q, CheckCaps %q, want %q", i, got, chk, s.want)
 			}
@@ -449,7 +450,7 @@ func TestCaps(t *testing.T) {
 		if err := db.ReturnCaps(ctx, []string{"6"}); err != nil {
 			t.Fatal(err)
 		}
-		if got := must[[]string](t)(db.TakeCaps(ctx, t0.Add(7*day), []store.CapRequest{req("7", "a", "T1")})); got[0] != "" {
+		if got := must[[]string](t)(capText(db.TakeCaps(ctx, t0.Add(7*day), []store.CapRequest{req("7", "a", "T1")}))); got[0] != "" {
 			t.Errorf("after ReturnCaps: %q", got)
 		}
 		if _, err := db.TakeCaps(ctx, t0, []store.CapRequest{{Ref: "z", Limits: []store.Limit{{Scope: "planet", Max: 1, Window: day}}}}); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
@@ -472,7 +473,7 @@ func TestCapsConcurrent(t *testing.T) {
 		errs := make([]error, 50)
 		for i := range 50 {
 			wg.Go(func() {
-				r, err := db.TakeCaps(ctx, t0.Add(time.Duration(i)*time.Millisecond), []store.CapRequest{{Ref: fmt.Sprint("ref", i), OpenID: "u", TemplateID: fmt.Sprint("T", i%4), Limits: lim}})
+				r, err := capText(db.TakeCaps(ctx, t0.Add(time.Duration(i)*time.Millisecond), []store.CapRequest{{Ref: fmt.Sprint("ref", i), OpenID: "u", TemplateID: fmt.Sprint("T", i%4), Limits: lim}}))
 				errs[i] = err
 				if err == nil {
 					got[i] = r[0]
@@ -747,7 +748,7 @@ func TestFinishSendsAndCheckpoint(t *testing.T) {
 		}
 		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
 		res := func(id int64, msgid int64) []store.Result {
-			return []store.Result{{Campaign: "c", Occurrence: occ, GrantID: id, Holder: "p1", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: msgid, Consume: true, Retain: true}}
+			return []store.Result{{Campaign: "c", Occurrence: occ, GrantID: id, Holder: "p1", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: msgid, Consume: true, Retain: true}}
 		}
 		tests := []struct {
 			name     string
