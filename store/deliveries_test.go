@@ -86,15 +86,14 @@ func TestMatchDelivery(t *testing.T) {
 
 		// A msgid a send_log row holds is no longer matched.
 		ids := seed(t, db, "A", 2)
-		must[[]int64](t)(db.Reserve(ctx, "h", ids, t0, t0.Add(time.Minute)))
 		var atts []store.Attempt
 		for _, id := range ids {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u1", TemplateID: "A", Holder: "h"})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
+		begin(t, db, t0, atts)
 		finish := func(id, msgid int64) {
 			t.Helper()
-			if err := db.FinishSends(ctx, sec(10), []store.Result{{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h",
+			if err := finishSends(ctx, db, sec(10), []store.Result{{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h",
 				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: msgid, Consume: true, Retain: true}}); err != nil {
 				t.Fatal(err)
 			}
@@ -123,12 +122,14 @@ func TestSettleStale(t *testing.T) {
 		}
 		lt := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 1, t0))[0].ID
 		lease := t0.Add(time.Minute)
-		must[[]int64](t)(db.Reserve(ctx, "dead", []int64{one, lt}, t0, lease))
+		if _, _, err := db.AcquireRun(ctx, "c", t0, "dead", t0, lease); err != nil {
+			t.Fatal(err)
+		}
 		started := t0.Add(time.Second)
-		must[[]int64](t)(db.BeginSends(ctx, started, []store.Attempt{
+		begin(t, db, started, []store.Attempt{
 			{Campaign: "c", Occurrence: t0, GrantID: one, OpenID: "u0", TemplateID: "A", Holder: "dead", Kind: wxcampaign.LongTerm /* ignored */},
 			{Campaign: "c", Occurrence: t0, GrantID: lt, OpenID: "u9", TemplateID: "LT", Holder: "dead"},
-		}))
+		})
 		// The long-term grant is reserved again by a live run after the lease.
 		if got := must[[]int64](t)(db.Reserve(ctx, "alive", []int64{lt}, lease, lease.Add(time.Hour))); !slices.Equal(got, []int64{lt}) {
 			t.Fatalf("re-reserve long-term = %v", got)
@@ -156,7 +157,7 @@ func TestSettleStale(t *testing.T) {
 			res = append(res, store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
 				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonConfirmed, MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true})
 		}
-		if err := db.FinishSends(ctx, lease, res); err != nil {
+		if err := finishSends(ctx, db, lease, res); err != nil {
 			t.Fatal(err)
 		}
 		if st := must[store.GrantState](t)(db.GetGrant(ctx, one)); st.Status != store.StatusConsumed || st.ReservedBy != "" {
@@ -200,8 +201,8 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
 			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: reasons[i], MsgID: int64(i), Retain: true})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
-		if err := db.FinishSends(ctx, t0, res); err != nil {
+		begin(t, db, t0, atts)
+		if err := finishSends(ctx, db, t0, res); err != nil {
 			t.Fatal(err)
 		}
 		got := map[int64]store.LogEntry{}
