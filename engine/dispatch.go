@@ -133,9 +133,10 @@ func (d *dispatcher) send(it *item) store.Result {
 		e.cfg.Metrics.observeSend(took, err)
 		r.lat.observe(took)
 		if err == nil {
+			r.sent()
 			return store.Result{Outcome: wx.Sent, Reason: wx.ReasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
-		res, stop, pause := r.classify(err)
+		res, stop, pause := r.classify(it, err)
 		if wechat.ClassOf(err) == wechat.ClassAmbiguous {
 			// WeChat may still be working on it: no other send to the
 			// user until the hold passes.

@@ -36,6 +36,9 @@ type Store interface {
 	FinishSends(ctx context.Context, f store.Finish) (int, error)
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
+	// FailStreaks tells the grants whose latest n attempts in campaign all
+	// failed the same way.
+	FailStreaks(ctx context.Context, campaign string, ids []int64, n int) (map[int64]store.Streak, error)
 	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, [][]store.CapUsage, error)
 	AcquireRun(ctx context.Context, campaign string, occurrence time.Time, holder string, now, until time.Time) (store.Run, bool, error)
 	ExtendRun(ctx context.Context, campaign string, occurrence time.Time, holder string, until time.Time) error
@@ -104,6 +107,11 @@ type Config struct {
 	// send to it may have arrived (WeChat may still be processing it:
 	// another send would draw 43108); default 1m.
 	AmbiguousHold time.Duration
+	// SetAsideAfter is how many runs in a row a grant may fail the same
+	// way (47003, a page WeChat refuses, ...) before a campaign sets it
+	// aside (skipped, reason set_aside) instead of trying it again; default
+	// 3, negative never.
+	SetAsideAfter int
 	QuotaZone     *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
 	Now           func() time.Time
 	Logger        logrus.FieldLogger
@@ -154,6 +162,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	}
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 2 * time.Minute
+	}
+	if cfg.SetAsideAfter == 0 {
+		cfg.SetAsideAfter = 3
 	}
 	if cfg.AmbiguousHold <= 0 {
 		cfg.AmbiguousHold = time.Minute

@@ -61,6 +61,11 @@ type run struct {
 	paused  time.Time
 	env     *rules.Env
 	lat     latencies // send-call latencies, for the summary
+	// Under mu: what the run's sends tell about the campaign.
+	delivered  int             // sends answered 0
+	failReason wx.Reason       // the reason of the latest failures in a row
+	failRun    int             // how many in a row, while nothing was delivered
+	badPages   map[string]bool // pages WeChat refused (41030)
 }
 
 // item is one grant on its way to WeChat.
@@ -398,6 +403,20 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 			return nil, err
 		}
 	}
+	var streaks map[int64]store.Streak
+	if n := r.e.cfg.SetAsideAfter; n > 0 && len(b.items) > 0 {
+		ids := make([]int64, len(b.items))
+		for i, it := range b.items {
+			ids[i] = it.g.ID
+		}
+		if err := r.e.retry(ctx, "fail streaks", func() error {
+			var err error
+			streaks, err = r.e.store.FailStreaks(ctx, c.Name, ids, n)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
 	inQuiet := c.QuietHours != nil && c.QuietHours.In(r.at, c.Location)
 	env := r.env
 	for i, it := range b.items {
@@ -407,6 +426,12 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		}
 		if r.opt.Explain {
 			it.report.Explain = r.explain(it, rows, i)
+		}
+		if st, ok := streaks[it.g.ID]; ok {
+			// Failed the same way run after run: its data, not the
+			// campaign, is at fault; trying again would fail again.
+			decide(it, wx.Skipped, wx.ReasonSetAside, fmt.Sprintf("failed %d runs in a row: %s", st.Runs, wx.Explain(st.Reason, st.Detail)))
+			continue
 		}
 		ok, err := c.Program.When(env)
 		switch {
@@ -849,8 +874,11 @@ func (e *Engine) resolveStale(ctx context.Context) {
 	}
 }
 
-// classify maps a send error to its outcome and whether the run stops.
-func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
+// classify maps the send error of it to its outcome and whether the run
+// stops. A failure caused by one grant's data fails that grant only; one
+// that is the campaign's (the template, a constant page, every send
+// failing the same way) stops the run.
+func (r *run) classify(it *item, err error) (res store.Result, stop error, pause bool) {
 	code, msg := 0, ""
 	var ae *wechat.APIError
 	if errors.As(err, &ae) {
@@ -882,15 +910,21 @@ func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
 		return res, nil, false
 	case wechat.ClassContent:
 		if code == wechat.CodeSensitiveWords {
-			return failed(wx.ReasonWeChat45168), nil, false
+			return r.perMessage(failed(wx.ReasonWeChat45168))
 		}
 		if code == wechat.CodeArgInvalid {
-			return failed(wx.ReasonWeChat47003), nil, false
+			return r.perMessage(failed(wx.ReasonWeChat47003))
 		}
-		return failed(wx.ReasonWeChatOther), nil, false
+		return r.perMessage(failed(wx.ReasonWeChatOther))
 	case wechat.ClassQuota:
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonQuotaPaused, Detail: detail}, nil, true
 	case wechat.ClassMisconfigured:
+		if code == wechat.CodeInvalidPage && !r.samePageFailed(it.msg.Page) {
+			// The page of this grant (built from its data): this grant
+			// only. The same page refused for two grants is the
+			// campaign's page, below.
+			return r.perMessage(failed(wx.ReasonWeChat41030))
+		}
 		res = failed(wx.ReasonWeChatMisconfigured)
 		res.Retain = false
 		return res, &StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
@@ -913,6 +947,52 @@ func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
 	case wechat.ClassRetryable:
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
 	default:
-		return failed(wx.ReasonWeChatOther), nil, false
+		return r.perMessage(failed(wx.ReasonWeChatOther))
 	}
+}
+
+// campaignFault is how many sends of a run in a row, none of them
+// delivered, may fail the same way before the failure is taken as the
+// campaign's (a constant value or page WeChat refuses) and the run stops.
+const campaignFault = 10
+
+// perMessage returns res, a failure of one message, and stops the run when
+// every send of the run so far failed that way (campaignFault of them).
+func (r *run) perMessage(res store.Result) (store.Result, error, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.delivered > 0 {
+		return res, nil, false
+	}
+	if res.Reason != r.failReason {
+		r.failReason, r.failRun = res.Reason, 0
+	}
+	r.failRun++
+	if r.failRun < campaignFault {
+		return res, nil, false
+	}
+	return res, &StopError{Reason: fmt.Sprintf("campaign %s: every send so far (%d) failed with %s (last: %s): the campaign, not its grants, is at fault",
+		r.c.Name, r.failRun, res.Reason, res.Detail)}, false
+}
+
+// samePageFailed notes a 41030 for page and reports whether the same page
+// already failed for another grant of the run.
+func (r *run) samePageFailed(page string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.badPages == nil {
+		r.badPages = map[string]bool{}
+	}
+	if r.badPages[page] || len(r.badPages) >= 1000 {
+		return true
+	}
+	r.badPages[page] = true
+	return false
+}
+
+// sent notes a delivered send: the campaign works.
+func (r *run) sent() {
+	r.mu.Lock()
+	r.delivered++
+	r.mu.Unlock()
 }
