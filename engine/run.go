@@ -140,7 +140,14 @@ func (r *run) execute(ctx context.Context) error {
 	e := r.e
 	if r.opt.DryRun {
 		r.sum.Status = "preview"
-		return r.walk(ctx, 0, nil)
+		err := r.walk(ctx, 0, nil)
+		if err == nil && r.stopErr != nil {
+			// What stops a send (a fact query failing, ...) stops its
+			// preview with the same error.
+			r.sum.Status = "stopped"
+			err = r.stopErr
+		}
+		return err
 	}
 	now := e.cfg.Now()
 	var rn store.Run
@@ -427,6 +434,10 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		if r.opt.Explain {
 			it.report.Explain = r.explain(it, rows, i)
 		}
+		if d := r.duplicateFact(rows, i); d != "" {
+			decide(it, wx.Skipped, wx.ReasonFactDuplicateKey, d)
+			continue
+		}
 		if st, ok := streaks[it.g.ID]; ok {
 			// Failed the same way run after run: its data, not the
 			// campaign, is at fault; trying again would fail again.
@@ -579,12 +590,19 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 			for _, s := range asked {
 				r.facts.put(f.Name, s, nil) // no row, unless the result has one
 			}
+			got := make(map[string]int, len(res))
 			for _, row := range res {
 				v, ok := row[f.Column]
 				if !ok {
 					return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
 				}
-				r.facts.put(f.Name, keyString(v), row)
+				k := keyString(v)
+				if got[k]++; got[k] > 1 {
+					// Two rows for one key: which is meant is unknown, so
+					// the grants of that key fail rather than use either.
+					row = map[string]any{duplicateRows: got[k]}
+				}
+				r.facts.put(f.Name, k, row)
 			}
 		}
 		for i, k := range keys {
@@ -594,6 +612,23 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 		}
 	}
 	return out, nil
+}
+
+// duplicateRows marks, in place of a fact row, a key the fact query
+// returned several rows for; its value is how many.
+const duplicateRows = "\x00duplicate rows"
+
+// duplicateFact returns the detail of the first fact of row i that has
+// several rows for the grant's key, or "".
+func (r *run) duplicateFact(rows map[string][]map[string]any, i int) string {
+	for _, f := range r.c.Facts {
+		row := rows[f.Name][i]
+		if n, ok := row[duplicateRows]; ok {
+			k, _ := r.c.Program.FactKey(f.Name, r.env)
+			return fmt.Sprintf("fact %s: %v rows for key %q", f.Name, n, keyString(k))
+		}
+	}
+	return ""
 }
 
 // factCache keeps the fact rows a run has read, so that a key shared by
