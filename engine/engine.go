@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -114,8 +115,8 @@ type Config struct {
 	SetAsideAfter int
 	QuotaZone     *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
 	Now           func() time.Time
-	Logger        logrus.FieldLogger
-	Metrics       *Metrics // nil = no metrics
+	Logger        logrus.FieldLogger // nil: discard, as the api package
+	Metrics       *Metrics           // nil = no metrics
 }
 
 // Engine runs campaigns against a store, a facts source and a sender.
@@ -180,8 +181,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
+		// As the api package: no logger, no log lines.
 		l := logrus.New()
-		l.SetOutput(os.Stderr)
+		l.SetOutput(io.Discard)
 		cfg.Logger = l
 	}
 	return &Engine{

@@ -818,20 +818,9 @@ func hashKey(parts ...string) uint64 {
 	return h
 }
 
-// capKey identifies one cap counter: scope key and window.
+// capKey identifies one cap counter (store.Limit.CounterKey), hashed.
 func capKey(l store.Limit, openid, tpl string) uint64 {
-	return hashKey(scopeKey(l.Scope, openid, tpl), l.Window.String())
-}
-
-func scopeKey(scope, openid, tpl string) string {
-	switch scope {
-	case "user":
-		return "u|" + openid
-	case "template":
-		return "t|" + tpl
-	default:
-		return "ut|" + openid + "|" + tpl
-	}
+	return hashKey(l.CounterKey(openid, tpl))
 }
 
 // resolveStale settles send-log rows left in flight by processes that died
