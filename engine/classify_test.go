@@ -13,6 +13,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -45,7 +46,7 @@ batch_size: 10
 		t.Fatal(err)
 	}
 	eng, err := engine.New(engine.Config{Holder: "pages", AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 8,
-		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, w.db, w.db.Facts(), client)
+		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, w.db, w.db.Facts(), wxsender.New(client))
 	if err != nil {
 		t.Fatal(err)
 	}

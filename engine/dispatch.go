@@ -11,7 +11,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // limiter is the process-wide send rate; nil rate.Limiter = unlimited.
@@ -137,7 +136,7 @@ func (d *dispatcher) send(it *item) store.Result {
 			return store.Result{Outcome: wx.Sent, Reason: wx.ReasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
 		res, stop, pause := r.classify(it, err)
-		if wechat.ClassOf(err) == wechat.ClassAmbiguous {
+		if sendError(err).Class == SendAmbiguous {
 			// WeChat may still be working on it: no other send to the
 			// user until the hold passes.
 			e.holds.set(it.g.OpenID, e.cfg.Now().Add(e.cfg.AmbiguousHold))
@@ -302,6 +301,5 @@ func (r *run) record(ctx context.Context, s *sending, live bool) error {
 // may be tried again: -1, 43108, 502/503, refused connections, and a token
 // rejected again after the client's own refresh.
 func retryable(err error) bool {
-	c := wechat.ClassOf(err)
-	return c == wechat.ClassRetryable || c == wechat.ClassToken
+	return sendError(err).Class == SendRetryable
 }

@@ -22,7 +22,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Store is the ledger the engine needs. Every method is atomic across
@@ -54,16 +53,9 @@ type Facts interface {
 	Query(ctx context.Context, query string, keys []any) ([]map[string]any, error)
 }
 
-// Sender delivers one subscription message; *wechat.Client implements it.
-// Errors are classified with wechat.ClassOf.
-type Sender interface {
-	Send(ctx context.Context, m wechat.Message) (int64, error)
-}
-
 var (
-	_ Store  = (*store.DB)(nil)
-	_ Facts  = (*store.Facts)(nil)
-	_ Sender = (*wechat.Client)(nil)
+	_ Store = (*store.DB)(nil)
+	_ Facts = (*store.Facts)(nil)
 )
 
 // AmbiguousPolicy says what to do with a send that may have arrived.

@@ -13,7 +13,6 @@ import (
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/rules"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Options select what a run does.
@@ -71,7 +70,7 @@ type run struct {
 // item is one grant on its way to WeChat.
 type item struct {
 	g       wx.Grant
-	msg     wechat.Message
+	msg     Message
 	report  GrantReport
 	decided bool     // the report is final before dispatch
 	marked  bool     // its send_log row is in flight (set by the worker that marked it)
@@ -467,8 +466,8 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 			continue
 		}
 		it.report.Data, it.report.Page = msg.Data, msg.Page
-		it.msg = wechat.Message{ToUser: it.g.OpenID, TemplateID: c.Template.ID, Page: msg.Page,
-			Data: msg.Data, State: or(c.Template.State, r.e.cfg.State), Lang: or(c.Template.Lang, r.e.cfg.Lang)}
+		it.msg = Message{To: it.g.OpenID, Template: c.Template.ID, Page: msg.Page, Data: msg.Data,
+			Options: map[string]string{"state": or(c.Template.State, r.e.cfg.State), "lang": or(c.Template.Lang, r.e.cfg.Lang)}}
 		if inQuiet {
 			end := c.QuietHours.End(r.at, c.Location)
 			if c.QuietHours.Action == "drop" {
@@ -903,63 +902,47 @@ func (e *Engine) resolveStale(ctx context.Context) {
 // that is the campaign's (the template, a constant page, every send
 // failing the same way) stops the run.
 func (r *run) classify(it *item, err error) (res store.Result, stop error, pause bool) {
-	code, msg := 0, ""
-	var ae *wechat.APIError
-	if errors.As(err, &ae) {
-		code, msg = ae.Code, ae.Msg
+	se := sendError(err)
+	reason, detail := se.Reason, se.Detail
+	code := func(def wx.Reason) wx.Reason {
+		if reason != "" {
+			return reason
+		}
+		return def
 	}
-	// detail is WeChat's answer, for the send log and the report.
-	detail := msg
-	switch {
-	case code != 0 && msg != "":
-		detail = strconv.Itoa(code) + " " + msg
-	case code != 0:
-		detail = strconv.Itoa(code)
-	case err != nil && ae == nil:
-		detail = err.Error()
-	case ae != nil && ae.HTTPStatus != 0:
-		detail = "HTTP " + strconv.Itoa(ae.HTTPStatus)
+	failed := func(def wx.Reason) store.Result {
+		return store.Result{Outcome: wx.Failed, Reason: code(def), Detail: detail, Retain: true}
 	}
-	failed := func(reason wx.Reason) store.Result {
-		return store.Result{Outcome: wx.Failed, Reason: reason, Detail: detail, Retain: true}
-	}
-	switch wechat.ClassOf(err) {
-	case wechat.ClassGrantGone:
+	switch se.Class {
+	case SendGrantGone:
 		res = failed(wx.ReasonWeChat43101)
 		res.Consume = true
 		return res, nil, false
-	case wechat.ClassUser:
+	case SendRecipient:
 		res = failed(wx.ReasonWeChat40003)
 		res.Consume = true
 		return res, nil, false
-	case wechat.ClassContent:
-		if code == wechat.CodeSensitiveWords {
-			return r.perMessage(failed(wx.ReasonWeChat45168))
-		}
-		if code == wechat.CodeArgInvalid {
-			return r.perMessage(failed(wx.ReasonWeChat47003))
-		}
+	case SendContent:
 		return r.perMessage(failed(wx.ReasonWeChatOther))
-	case wechat.ClassQuota:
-		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonQuotaPaused, Detail: detail}, nil, true
-	case wechat.ClassMisconfigured:
-		if code == wechat.CodeInvalidPage && !r.samePageFailed(it.msg.Page) {
+	case SendPage:
+		if !r.samePageFailed(it.msg.Page) {
 			// The page of this grant (built from its data): this grant
 			// only. The same page refused for two grants is the
 			// campaign's page, below.
 			return r.perMessage(failed(wx.ReasonWeChat41030))
 		}
+		fallthrough
+	case SendCampaign:
 		res = failed(wx.ReasonWeChatMisconfigured)
+		res.Reason = wx.ReasonWeChatMisconfigured
 		res.Retain = false
-		return res, &StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
-	case wechat.ClassToken:
-		// The client already dropped the token and retried once: token churn
-		// (another process refreshing), retried with backoff like -1.
-		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
-	case wechat.ClassConfig:
+		return res, &StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: %s %s", r.c.Name, code(wx.ReasonWeChatMisconfigured), detail)}, false
+	case SendQuota:
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonQuotaPaused, Detail: detail}, nil, true
+	case SendConfig:
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonWeChatConfig, Detail: detail},
-			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
-	case wechat.ClassAmbiguous:
+			&StopError{Reason: fmt.Sprintf("channel configuration error %s: check appid, secret and IP whitelist", detail)}, false
+	case SendAmbiguous:
 		switch r.e.cfg.Ambiguous {
 		case AmbiguousRetry:
 			return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonAmbiguous, Detail: "policy retry: will be sent again; " + detail}, nil, false
@@ -968,10 +951,8 @@ func (r *run) classify(it *item, err error) (res store.Result, stop error, pause
 			return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAwaitingEvent, Detail: detail}, nil, false
 		}
 		return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAmbiguous, Detail: detail, Consume: true, Retain: true}, nil, false
-	case wechat.ClassRetryable:
+	default: // SendRetryable
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
-	default:
-		return r.perMessage(failed(wx.ReasonWeChatOther))
 	}
 }
 
