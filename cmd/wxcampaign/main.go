@@ -201,6 +201,6 @@ func (a *app) engine(client *wechat.Client, m *engine.Metrics) (*engine.Engine, 
 	return engine.New(engine.Config{
 		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
 		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous), ReconcileGrace: w.ReconcileGrace,
-		Lease: a.cfg.Engine.Lease, Logger: a.log, Metrics: m,
+		Lease: a.cfg.Engine.Lease, SetAsideAfter: a.cfg.Engine.SetAsideAfter, Logger: a.log, Metrics: m,
 	}, a.db, a.facts, sender)
 }
