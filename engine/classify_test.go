@@ -117,3 +117,33 @@ func TestConstantPageStops(t *testing.T) {
 		}
 	})
 }
+
+// TestMarkFailureInterrupts: when the store cannot mark sends in flight,
+// nothing is sent, the run is interrupted (not stopped: the occurrence
+// resumes from its checkpoint) and every grant stays available.
+func TestMarkFailureInterrupts(t *testing.T) {
+	eachDriver(t, func(t *testing.T, nc storetest.NamedConfig) {
+		c := simpleCampaign(t, "news", "tplNews", "batch_size: 5\n")
+		w := newWorld(t, nc, simTemplate(c))
+		for i := range 12 {
+			w.subscribe(fmt.Sprintf("oM%02d", i), c.Template.ID, "", nil, true)
+		}
+		hs := &hookStore{DB: w.db, beginErr: errors.New("disk full")}
+		w.clock.Set(at(3, 10, 0))
+		r := runWith(w.ctx, w.newEngineOn("e2e-markfail", hs), c, engine.Options{At: at(3, 10, 0)})
+		if r.err == nil || !strings.Contains(r.err.Error(), "disk full") || r.sum.Status != "interrupted" {
+			t.Fatalf("run: %v, status %q; want interrupted by the store's error", r.err, r.sum.Status)
+		}
+		if n := len(w.sim.Messages()); n != 0 {
+			t.Errorf("%d messages sent without a mark", n)
+		}
+		if got := len(w.available(c.Template.ID)); got != 12 {
+			t.Errorf("available = %d, want 12", got)
+		}
+		// The occurrence resumes at once with a working store.
+		r = w.run(w.newEngine("e2e-resume"), c, at(3, 10, 0), false)
+		if r.err != nil || r.sum.Counts[wx.Sent] != 12 {
+			t.Errorf("resumed run: %v, %+v", r.err, r.sum)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -185,7 +186,7 @@ func (d *dispatcher) begin(it *item) (res store.Result, ok bool) {
 	}
 	b, err := d.marks.mark(it)
 	if err != nil {
-		r.stop(&StopError{Reason: "mark sends in flight: " + err.Error()}, time.Time{})
+		r.fail(fmt.Errorf("engine: mark sends in flight: %w", err))
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown, Detail: "store unavailable"}, false
 	}
 	if !b.Marked {

@@ -368,6 +368,7 @@ type hookStore struct {
 	mu          sync.Mutex
 	beginCalls  int
 	beforeBegin func(call int)
+	beginErr    error // when set, every BeginSends fails with it
 }
 
 func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error) {
@@ -377,6 +378,9 @@ func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun
 	h.mu.Unlock()
 	if h.beforeBegin != nil {
 		h.beforeBegin(n)
+	}
+	if h.beginErr != nil {
+		return nil, h.beginErr
 	}
 	return h.DB.BeginSends(ctx, m)
 }

@@ -55,6 +55,7 @@ type run struct {
 	facts   factCache        // fact rows read by this run
 	mu      sync.Mutex
 	stopErr error
+	failErr error // the store failed the run (not the campaign): resumable
 	paused  time.Time
 	env     *rules.Env
 	lat     latencies // send-call latencies, for the summary
@@ -181,6 +182,11 @@ func (r *run) execute(ctx context.Context) error {
 
 	bg := context.WithoutCancel(ctx)
 	switch {
+	case err == nil && r.failErr != nil:
+		// The store gave up mid-run (an outage past the engine's wait):
+		// interrupted, so the occurrence resumes from its checkpoint.
+		r.sum.Status = "interrupted"
+		err = r.failErr
 	case err == nil && r.stopErr == nil && r.paused.IsZero() && ctx.Err() == nil:
 		r.sum.Status = "done"
 	case !r.paused.IsZero():
@@ -238,7 +244,17 @@ func (r *run) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, don
 func (r *run) stopped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stopErr != nil || !r.paused.IsZero()
+	return r.stopErr != nil || r.failErr != nil || !r.paused.IsZero()
+}
+
+// fail ends the run after the sends in flight because the store failed;
+// the run is interrupted, not stopped (see execute).
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failErr == nil {
+		r.failErr = err
+	}
 }
 
 // stop ends the run after the sends in flight; err is a StopError or nil
