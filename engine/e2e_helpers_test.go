@@ -17,6 +17,7 @@ import (
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/engine"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
@@ -67,18 +68,9 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// eachDriver runs fn against a fresh store on SQLite and on MariaDB, the
-// two drivers in parallel (MariaDB mostly waits on its server). The
-// MariaDB half skips loudly without a server (fails under CI=true).
-func eachDriver(t *testing.T, fn func(t *testing.T, nc storetest.NamedConfig)) {
-	t.Helper()
-	for _, name := range []string{store.SQLite, store.MySQL} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, storetest.NamedConfig{Name: name})
-		})
-	}
-}
+// eachDriver runs fn against a fresh store on SQLite and on MariaDB
+// (testenv.EachDriver).
+var eachDriver = testenv.EachDriver
 
 // world is one engine wired to its own store and simulator.
 type world struct {

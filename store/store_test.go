@@ -11,21 +11,14 @@ import (
 	"time"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
-// eachDriver runs fn against a fresh, migrated store of every driver.
-func eachDriver(t *testing.T, fn func(t *testing.T, db *store.DB)) {
-	t.Helper()
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			fn(t, storetest.Open(t, nc.Config))
-		})
-	}
-}
+// eachDriver runs fn on a fresh store of each driver (testenv.EachDB).
+var eachDriver = testenv.EachDB
 
 func sub(req, openid string, agree ...string) wxcampaign.SubscriptionResult {
 	return wxcampaign.SubscriptionResult{OpenID: openid, Scene: "cart", BusNo: "sku-1",
