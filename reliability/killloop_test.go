@@ -90,7 +90,8 @@ func TestKillLoop(t *testing.T) {
 
 func killLoop(t *testing.T, s killSetup) {
 	n, kills, latency := killParams(20000, 4000)
-	start := time.Now()
+	t0 := time.Now()
+	start := t0
 	w := killWorld(t, s, n, latency)
 	setup := time.Since(start)
 	at := "2026-11-22T10:00:00+08:00"
@@ -122,7 +123,7 @@ func killLoop(t *testing.T, s killSetup) {
 			killed++
 			// Let the requests already written reach the simulator.
 			time.Sleep(100 * time.Millisecond)
-			inflight, lost := w.inflightWithoutRequest()
+			inflight, lost := w.inflightWithoutRequest(c.Process.Pid)
 			perKill = append(perKill, fmt.Sprintf("%d/%d", lost, inflight))
 			t.Logf("kill %d after %s: %d requests so far; %d send-log rows in flight, %d of them never reached the simulator",
 				killed, delay, w.reqs.count(), inflight, lost)
@@ -156,7 +157,7 @@ func killLoop(t *testing.T, s killSetup) {
 		"setup %s, kills and completion %s, total %s",
 		s.name, len(w.eligible), killed, latency, strings.Join(perKill, " "),
 		r.requests, r.delivered, r.dups, r.unknown, r.unknownNoReq, r.perProcess, r.capsNoReq,
-		setup.Round(time.Second), completed.Round(time.Second), time.Since(start.Add(-setup)).Round(time.Second))
+		setup.Round(time.Second), completed.Round(time.Second), time.Since(t0).Round(time.Second))
 }
 
 // runToCompletion runs `send --at at` until the occurrence is done.
@@ -198,12 +199,13 @@ func (l *requestLog) count() int {
 	return l.total
 }
 
-// inflightWithoutRequest counts the send-log rows in flight (after a kill:
-// the dead process's) and those among them whose request never reached the
-// simulator.
-func (w *world) inflightWithoutRequest() (inflight, lost int) {
+// inflightWithoutRequest counts the send-log rows left in flight by the
+// process pid (its holder id is host-pid-random) and those among them whose
+// request never reached the simulator.
+func (w *world) inflightWithoutRequest(pid int) (inflight, lost int) {
 	var ids []int64
-	if err := w.db.SQLX().SelectContext(context.Background(), &ids, `SELECT grant_id FROM send_log WHERE status = 'inflight'`); err != nil {
+	if err := w.db.SQLX().SelectContext(context.Background(), &ids, `SELECT grant_id FROM send_log WHERE status = 'inflight' AND holder LIKE ?`,
+		fmt.Sprintf("%%-%d-%%", pid)); err != nil {
 		w.t.Fatal(err)
 	}
 	got, _, _ := w.reqs.snapshot()
