@@ -86,27 +86,34 @@ type feeder struct {
 }
 
 // feed posts m eligible results for m/4 new users (openid aNNNNN, each
-// user's four spread over the whole feed), one every gap.
+// user's four spread over the whole feed) from 8 workers, each posting one
+// result every gap.
 func (f *feeder) feed(ctx context.Context, m int, gap time.Duration) {
 	defer close(f.done)
+	const workers = 8
 	users := m / 4
-	client := &http.Client{Timeout: 2 * time.Second}
-	for i := 0; i < m; i++ {
-		body := fmt.Sprintf(`{"openId":"a%06d","scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":"20.00"},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"api-%d"}`,
-			i%users, i%100, templateID, i)
-		for {
-			if ctx.Err() != nil {
-				return
-			}
-			if f.post(ctx, client, body) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < m; i += workers {
+				body := fmt.Sprintf(`{"openId":"a%06d","scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":"20.00"},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"api-%d"}`,
+					i%users, i%100, templateID, i)
+				for !f.post(ctx, client, body) {
+					if ctx.Err() != nil {
+						return
+					}
+					f.retries.Add(1)
+					time.Sleep(50 * time.Millisecond)
+				}
 				f.accepted.Add(1)
-				break
+				time.Sleep(gap)
 			}
-			f.retries.Add(1)
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(gap)
+		}()
 	}
+	wg.Wait()
 }
 
 func (f *feeder) post(ctx context.Context, client *http.Client, body string) bool {
@@ -128,14 +135,14 @@ func (f *feeder) post(ctx context.Context, client *http.Client, body string) boo
 }
 
 func daemonKillLoop(t *testing.T, s killSetup) {
-	imported := 12000
+	imported := 8000
 	if testing.Short() {
 		imported = 2000
 	}
 	if v, _ := strconv.Atoi(os.Getenv("WXC_KILL_DAEMON_GRANTS")); v > 0 {
 		imported = v - v%4
 	}
-	viaAPI := imported / 3
+	viaAPI := imported / 4
 	viaAPI -= viaAPI % 4
 	_, kills, latency := killParams(imported+viaAPI, imported+viaAPI)
 	start := time.Now()
@@ -147,27 +154,22 @@ func daemonKillLoop(t *testing.T, s killSetup) {
 	defer cancel()
 	f := &feeder{done: make(chan struct{})}
 	// The results arrive over about the time of the kills.
-	go f.feed(ctx, viaAPI, time.Duration(kills)*2*time.Second/time.Duration(viaAPI))
+	go f.feed(ctx, viaAPI, time.Duration(kills)*3*time.Second*8/time.Duration(viaAPI))
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
 	var perKill []string
 	for k := 1; k <= kills; k++ {
 		d := w.startDaemon()
 		f.base.Store(&d.base)
-		delay := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-		select {
-		case err := <-d.done:
-			t.Fatalf("daemon exited by itself: %v\n%s", err, d.output())
-		case <-time.After(delay):
-		}
+		killed, after, err := w.killAtRandom(d.cmd.Process, d.done, rng)
 		f.base.Store(nil)
-		_ = d.cmd.Process.Signal(syscall.SIGKILL)
-		<-d.done
-		time.Sleep(100 * time.Millisecond)
+		if !killed {
+			t.Fatalf("daemon exited by itself: %v\n%s", err, d.output())
+		}
 		inflight, lost := w.inflightWithoutRequest(d.cmd.Process.Pid)
 		perKill = append(perKill, fmt.Sprintf("%d/%d", lost, inflight))
 		t.Logf("kill %d after %s: %d requests, %d results accepted so far; %d send-log rows in flight, %d of them never reached the simulator",
-			k, delay, w.reqs.count(), f.accepted.Load(), inflight, lost)
+			k, after, w.reqs.count(), f.accepted.Load(), inflight, lost)
 	}
 
 	// The last daemon runs until every eligible grant is settled.
@@ -175,7 +177,7 @@ func daemonKillLoop(t *testing.T, s killSetup) {
 	f.base.Store(&d.base)
 	select {
 	case <-f.done:
-	case <-time.After(2 * time.Minute):
+	case <-time.After(3 * time.Minute):
 		t.Fatalf("the feed did not finish: %d of %d accepted", f.accepted.Load(), viaAPI)
 	}
 	// Done when no eligible grant is active and nothing is in flight; given

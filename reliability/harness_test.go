@@ -100,6 +100,9 @@ type worldOpts struct {
 	driver   string // store.SQLite or store.MySQL (the default)
 	campaign string // more YAML for the campaign file, e.g. limits
 	conc     int    // wechat.concurrency, default 16
+	// binImport imports the grants with `wxcampaign grants import` (the
+	// binary is built without -race: much faster for large worlds).
+	binImport bool
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -164,29 +167,6 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	t.Cleanup(srv.Close)
 	w.simURL = srv.URL
 
-	var lines bytes.Buffer
-	total := o.grants + o.grants/10
-	for i := range total {
-		openid := fmt.Sprintf("u%06d", i%o.users)
-		saved := "20.00"
-		if i >= o.grants {
-			saved = "5.00" // price 10 is not below: never eligible
-		}
-		sim.AddCredits(openid, templateID, 1)
-		fmt.Fprintf(&lines, `{"openId":%q,"scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":%q},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"req-%d"}`+"\n",
-			openid, i%100, saved, templateID, i)
-	}
-	rep, err := w.db.Import(ctx, &lines, store.ImportOptions{})
-	if err != nil || rep.Imported != total {
-		t.Fatalf("import: %+v %v", rep, err)
-	}
-	var ids []int64
-	if err := w.db.SQLX().SelectContext(ctx, &ids, `SELECT id FROM grants WHERE vars LIKE '%20.00%'`); err != nil || len(ids) != o.grants {
-		t.Fatalf("eligible grants: %d, %v", len(ids), err)
-	}
-	for _, id := range ids {
-		w.eligible[id] = true
-	}
 	campDir := filepath.Join(w.dir, "campaigns")
 	if err := os.MkdirAll(campDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -204,6 +184,40 @@ log: {level: %s, format: json}
 %s`, w.driver, w.cfg.DSN, w.simURL, appID, o.conc, o.wechat, campDir, o.lease, o.logLevel, o.extraCfg)
 	if err := os.WriteFile(w.cfgPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	var lines bytes.Buffer
+	total := o.grants + o.grants/10
+	for i := range total {
+		openid := fmt.Sprintf("u%06d", i%o.users)
+		saved := "20.00"
+		if i >= o.grants {
+			saved = "5.00" // price 10 is not below: never eligible
+		}
+		sim.AddCredits(openid, templateID, 1)
+		fmt.Fprintf(&lines, `{"openId":%q,"scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":%q},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"req-%d"}`+"\n",
+			openid, i%100, saved, templateID, i)
+	}
+	if o.binImport {
+		file := filepath.Join(w.dir, "grants.jsonl")
+		if err := os.WriteFile(file, lines.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, out := w.cmd("import", "grants", "import", "--config", w.cfgPath, file)
+		if err := c.Run(); err != nil || !strings.Contains(out.String(), fmt.Sprintf(" %d imported,", total)) {
+			t.Fatalf("grants import: %v\n%s", err, out)
+		}
+	} else {
+		rep, err := w.db.Import(ctx, &lines, store.ImportOptions{})
+		if err != nil || rep.Imported != total {
+			t.Fatalf("import: %+v %v", rep, err)
+		}
+	}
+	var ids []int64
+	if err := w.db.SQLX().SelectContext(ctx, &ids, `SELECT id FROM grants WHERE vars LIKE '%20.00%'`); err != nil || len(ids) != o.grants {
+		t.Fatalf("eligible grants: %d, %v", len(ids), err)
+	}
+	for _, id := range ids {
+		w.eligible[id] = true
 	}
 	return w
 }

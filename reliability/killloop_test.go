@@ -68,7 +68,7 @@ func killParams(full, short int) (grants, kills int, latency time.Duration) {
 
 func killWorld(t *testing.T, s killSetup, grants int, latency time.Duration) *world {
 	return newWorld(t, worldOpts{grants: grants, users: grants / 4, driver: s.driver, lease: "1s", batch: 200,
-		push: s.push, campaign: killCap, conc: killConcurrency, wechat: s.wechat,
+		push: s.push, campaign: killCap, conc: killConcurrency, wechat: s.wechat, binImport: true,
 		sim: func(c *wxsim.Config) {
 			c.LooseCredits = true // a second message to a user is delivered, not refused: duplicates show
 			c.Faults.Latency = latency
@@ -106,10 +106,8 @@ func killLoop(t *testing.T, s killSetup) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- c.Wait() }()
-		delay := time.Duration(300+rng.IntN(2700)) * time.Millisecond
-		select {
-		case err := <-done:
-			t.Logf("run %d ended by itself before %s: %v", attempt, delay, err)
+		if ok, after, err := w.killAtRandom(c.Process, done, rng); !ok {
+			t.Logf("run %d ended by itself after %s: %v", attempt, after, err)
 			if err != nil {
 				t.Logf("%s", out)
 			}
@@ -117,16 +115,12 @@ func killLoop(t *testing.T, s killSetup) {
 				complete = true
 				attempt = kills * 4 // no more kills can land
 			}
-		case <-time.After(delay):
-			_ = c.Process.Signal(syscall.SIGKILL)
-			<-done
+		} else {
 			killed++
-			// Let the requests already written reach the simulator.
-			time.Sleep(100 * time.Millisecond)
 			inflight, lost := w.inflightWithoutRequest(c.Process.Pid)
 			perKill = append(perKill, fmt.Sprintf("%d/%d", lost, inflight))
 			t.Logf("kill %d after %s: %d requests so far; %d send-log rows in flight, %d of them never reached the simulator",
-				killed, delay, w.reqs.count(), inflight, lost)
+				killed, after, w.reqs.count(), inflight, lost)
 		}
 		// Let the dead run's lease and reservations expire.
 		time.Sleep(1200 * time.Millisecond)
@@ -158,6 +152,40 @@ func killLoop(t *testing.T, s killSetup) {
 		s.name, len(w.eligible), killed, latency, strings.Join(perKill, " "),
 		r.requests, r.delivered, r.dups, r.unknown, r.unknownNoReq, r.perProcess, r.capsNoReq,
 		setup.Round(time.Second), completed.Round(time.Second), time.Since(t0).Round(time.Second))
+}
+
+// killAtRandom SIGKILLs a process at a random moment of its sending: once
+// a request of its has reached the simulator (or after 5 s without one), a
+// further 0 to 2.5 s. It returns false and the exit error when the process
+// ended by itself first; after a kill it waits 100 ms for the requests
+// already written to reach the simulator.
+func (w *world) killAtRandom(p *os.Process, done <-chan error, rng *rand.Rand) (killed bool, after time.Duration, err error) {
+	start := time.Now()
+	before := w.reqs.count()
+	idle := time.NewTimer(5 * time.Second)
+	defer idle.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+sending:
+	for w.reqs.count() == before {
+		select {
+		case err := <-done:
+			return false, time.Since(start), err
+		case <-idle.C:
+			break sending
+		case <-tick.C:
+		}
+	}
+	select {
+	case err := <-done:
+		return false, time.Since(start), err
+	case <-time.After(time.Duration(rng.IntN(2500)) * time.Millisecond):
+	}
+	_ = p.Signal(syscall.SIGKILL)
+	<-done
+	after = time.Since(start)
+	time.Sleep(100 * time.Millisecond)
+	return true, after, nil
 }
 
 // runToCompletion runs `send --at at` until the occurrence is done.
