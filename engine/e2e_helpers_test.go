@@ -369,7 +369,7 @@ type hookStore struct {
 	beforeBegin func(call int)
 }
 
-func (h *hookStore) BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error) {
+func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error) {
 	h.mu.Lock()
 	h.beginCalls++
 	n := h.beginCalls
@@ -377,7 +377,7 @@ func (h *hookStore) BeginSends(ctx context.Context, at time.Time, attempts []sto
 	if h.beforeBegin != nil {
 		h.beforeBegin(n)
 	}
-	return h.DB.BeginSends(ctx, at, attempts)
+	return h.DB.BeginSends(ctx, m)
 }
 
 // count runs a COUNT(*) query.

@@ -28,20 +28,17 @@ import (
 // processes; *store.DB implements it.
 type Store interface {
 	ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wx.Grant, error)
-	Reserve(ctx context.Context, holder string, ids []int64, now, until time.Time) ([]int64, error)
-	Release(ctx context.Context, holder string, ids []int64) error
-	ExtendReservations(ctx context.Context, holder string, until time.Time) error
-	BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error)
-	FinishSends(ctx context.Context, at time.Time, results []store.Result) error
-	FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []store.Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
+	// BeginSends marks sends in flight just before their requests go out,
+	// taking their caps (the send log row is the take).
+	BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error)
+	// FinishSends records outcomes (and a checkpoint) and returns how many
+	// in-flight rows it settled.
+	FinishSends(ctx context.Context, f store.Finish) (int, error)
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
-	TakeCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, error)
-	ReturnCaps(ctx context.Context, refs []string) error
-	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, [][]store.CapUsage, error)
+	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, [][]store.CapUsage, error)
 	AcquireRun(ctx context.Context, campaign string, occurrence time.Time, holder string, now, until time.Time) (store.Run, bool, error)
 	ExtendRun(ctx context.Context, campaign string, occurrence time.Time, holder string, until time.Time) error
-	Checkpoint(ctx context.Context, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
 	FinishRun(ctx context.Context, campaign string, occurrence time.Time, holder string, summary string) error
 	SetPause(ctx context.Context, key string, until time.Time, reason string) error
 	PausedUntil(ctx context.Context, key string, now time.Time) (time.Time, string, error)
@@ -103,10 +100,14 @@ type Config struct {
 	// ReconcileGrace is how long the reconcile policy waits for a delivery
 	// event before it takes a send as not delivered; default 2m.
 	ReconcileGrace time.Duration
-	QuotaZone      *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
-	Now            func() time.Time
-	Logger         logrus.FieldLogger
-	Metrics        *Metrics // nil = no metrics
+	// AmbiguousHold is how long an openid gets no further send after a
+	// send to it may have arrived (WeChat may still be processing it:
+	// another send would draw 43108); default 1m.
+	AmbiguousHold time.Duration
+	QuotaZone     *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
+	Now           func() time.Time
+	Logger        logrus.FieldLogger
+	Metrics       *Metrics // nil = no metrics
 }
 
 // Engine runs campaigns against a store, a facts source and a sender.
@@ -118,6 +119,7 @@ type Engine struct {
 	log    logrus.FieldLogger
 	limit  *limiter
 	users  userLocks // one send in flight per openid across all runs
+	holds  holds     // openids whose last send may have arrived
 }
 
 // New returns an engine. sender may be nil for an engine that only previews.
@@ -152,6 +154,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	}
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 2 * time.Minute
+	}
+	if cfg.AmbiguousHold <= 0 {
+		cfg.AmbiguousHold = time.Minute
 	}
 	if cfg.QuotaZone == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")

@@ -129,11 +129,11 @@ limits:
 	// Output:
 	// preview: 3 looked at, 2 sent
 	//   oAlice: sent (ok)
-	//   oBob: skipped (rule false)
+	//   oBob: skipped (rule_false)
 	//   oCarol: sent (ok)
 	// done: 3 looked at, 2 sent
 	//   oAlice: sent (ok)
-	//   oBob: skipped (rule false)
+	//   oBob: skipped (rule_false)
 	//   oCarol: sent (ok)
 	// WeChat received:
 	//   oAlice pages/goods/detail?id=p1 无线降噪耳机 ¥12.50

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,8 @@ type run struct {
 	sum     *Summary
 	seen    map[uint64]int32 // in-run dedup: hash of openid|template -> messages
 	sim     map[uint64]int32 // preview: simulated cap takes per hashed scope key
+	pending map[uint64]int32 // live: cap takes of items admitted and not yet marked
+	capMu   sync.RWMutex     // live: held to read (CheckCaps + pending) or commit marks
 	holdCP  bool             // a batch was held back: the checkpoint stays put
 	facts   factCache        // fact rows read by this run
 	mu      sync.Mutex
@@ -65,9 +68,9 @@ type item struct {
 	g       wx.Grant
 	msg     wechat.Message
 	report  GrantReport
-	capRef  string
-	capped  bool
-	decided bool // the report is final before dispatch
+	decided bool     // the report is final before dispatch
+	marked  bool     // its send_log row is in flight (set by the worker that marked it)
+	pending []uint64 // cap counters in r.pending this item holds until it is marked
 }
 
 type batch struct {
@@ -92,11 +95,12 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 	occ := at.Truncate(time.Second).UTC()
 	r := &run{
 		e: e, c: c, opt: opt, at: at, occ: occ,
-		holder: fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
-		sum:    newSummary(c.Name, occ, opt.DryRun),
-		seen:   map[uint64]int32{},
-		sim:    map[uint64]int32{},
-		env:    c.Program.NewEnv(),
+		holder:  fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
+		sum:     newSummary(c.Name, occ, opt.DryRun),
+		seen:    map[uint64]int32{},
+		sim:     map[uint64]int32{},
+		pending: map[uint64]int32{},
+		env:     c.Program.NewEnv(),
 	}
 	if !opt.DryRun && (opt.OpenID != "" || opt.Explain) {
 		return *r.sum, errors.New("engine: --openid and explain are preview-only")
@@ -217,9 +221,6 @@ func (r *run) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, don
 				}
 				r.e.log.WithError(err).Warn("extend run lease")
 				continue
-			}
-			if err := r.e.store.ExtendReservations(ctx, r.holder, until); err != nil {
-				r.e.log.WithError(err).Warn("extend reservations")
 			}
 		}
 	}
@@ -362,8 +363,8 @@ func (r *run) stop(err error, pausedUntil time.Time) {
 	}
 }
 
-func decide(it *item, o wx.Outcome, reason string) {
-	it.report.Outcome, it.report.Reason, it.decided = o, reason, true
+func decide(it *item, o wx.Outcome, reason wx.Reason, detail string) {
+	it.report.Outcome, it.report.Reason, it.report.Detail, it.decided = o, reason, detail, true
 }
 
 // evaluate evaluates a batch on its own: facts, rule, render, repeat-once
@@ -410,18 +411,23 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		ok, err := c.Program.When(env)
 		switch {
 		case err != nil:
-			decide(it, wx.Skipped, "rule error: "+err.Error())
+			decide(it, wx.Skipped, wx.ReasonRuleError, err.Error())
 			continue
 		case !ok:
-			decide(it, wx.Skipped, reasonRuleFalse)
+			decide(it, wx.Skipped, wx.ReasonRuleFalse, "")
 			continue
 		case sentBefore[it.g.ID]:
-			decide(it, wx.Skipped, reasonRepeatOnce)
+			decide(it, wx.Skipped, wx.ReasonRepeatOnce, "")
 			continue
 		}
 		msg, err := c.Program.Render(env)
 		if err != nil {
-			decide(it, wx.Skipped, err.Error())
+			detail := err.Error()
+			var re *rules.RenderError
+			if errors.As(err, &re) {
+				detail = re.Key + ": " + re.Reason
+			}
+			decide(it, wx.Skipped, wx.ReasonRenderInvalid, detail)
 			continue
 		}
 		it.report.Data, it.report.Page = msg.Data, msg.Page
@@ -430,9 +436,9 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		if inQuiet {
 			end := c.QuietHours.End(r.at, c.Location)
 			if c.QuietHours.Action == "drop" {
-				decide(it, wx.Skipped, reasonQuiet+" (drop)")
+				decide(it, wx.Skipped, wx.ReasonQuietHours, "dropped")
 			} else {
-				decide(it, wx.Deferred, reasonQuiet+" until "+end.Format("15:04"))
+				decide(it, wx.Deferred, wx.ReasonQuietHours, "until "+end.Format("15:04"))
 			}
 			continue
 		}
@@ -441,8 +447,8 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 }
 
 // admit decides, in batch order, what depends on the batches before: the
-// in-run dedup, then the caps (read-only in a preview) and, live, the
-// reservation and the send log's gate.
+// in-run dedup and, in a preview, the caps (read only). A live run takes
+// the caps when it marks each send in flight, just before sending it.
 func (r *run) admit(ctx context.Context, b *batch) error {
 	c := r.c
 	for _, it := range b.items {
@@ -451,15 +457,23 @@ func (r *run) admit(ctx context.Context, b *batch) error {
 		}
 		key := hashKey(it.g.OpenID, c.Template.ID)
 		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
-			decide(it, wx.Skipped, reasonDedup)
+			decide(it, wx.Skipped, wx.ReasonPerUserPerRun, "")
 			continue
 		}
 		r.seen[key]++
 	}
-	if r.opt.DryRun {
-		return r.previewCaps(ctx, b)
+	if !r.opt.DryRun {
+		return r.checkCaps(ctx, b, r.pending)
 	}
-	return r.claim(ctx, b)
+	if err := r.checkCaps(ctx, b, r.sim); err != nil {
+		return err
+	}
+	for _, it := range b.items {
+		if !it.decided {
+			decide(it, wx.Sent, wx.ReasonOK, "")
+		}
+	}
+	return nil
 }
 
 func or(a, b string) string {
@@ -611,14 +625,23 @@ func keyString(v any) string {
 	}
 }
 
-// capRequests builds the cap requests of the undecided items.
-func (r *run) capRequests(items []*item) ([]store.CapRequest, []*item) {
+// limits are the campaign's caps as the store takes them.
+func (r *run) limits() []store.Limit {
 	if len(r.c.Limits) == 0 {
-		return nil, nil
+		return nil
 	}
 	limits := make([]store.Limit, len(r.c.Limits))
 	for i, l := range r.c.Limits {
 		limits[i] = store.Limit{Scope: l.Scope, Max: l.Max, Window: l.Window}
+	}
+	return limits
+}
+
+// capRequests builds the cap requests of the undecided items.
+func (r *run) capRequests(items []*item) ([]store.CapRequest, []*item) {
+	limits := r.limits()
+	if len(limits) == 0 {
+		return nil, nil
 	}
 	var reqs []store.CapRequest
 	var its []*item
@@ -626,73 +649,94 @@ func (r *run) capRequests(items []*item) ([]store.CapRequest, []*item) {
 		if it.decided {
 			continue
 		}
-		it.capRef = fmt.Sprintf("%s|%d|%d", r.c.Name, r.occ.Unix(), it.g.ID)
-		reqs = append(reqs, store.CapRequest{Ref: it.capRef, OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Limits: limits})
+		reqs = append(reqs, store.CapRequest{OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Limits: limits})
 		its = append(its, it)
 	}
 	return reqs, its
 }
 
-// previewCaps checks the caps read-only, counting what this preview would
-// have taken itself so that it agrees with a live run.
-func (r *run) previewCaps(ctx context.Context, b *batch) error {
+// checkCaps decides the caps of a batch's undecided items in batch order,
+// read only (store.CheckCaps, the store's own decision): counts holds this
+// run's takes that are not in the store yet, a preview's simulated takes
+// (r.sim) or a live run's items admitted and not yet marked (r.pending).
+// A capped item is decided; the others add to counts. A live run decides
+// again, atomically, when it marks each send: in batch order here, a run
+// skips the same grants as its preview.
+func (r *run) checkCaps(ctx context.Context, b *batch, counts map[uint64]int32) error {
 	reqs, its := r.capRequests(b.items)
-	if len(reqs) > 0 {
-		var usage [][]store.CapUsage
-		err := r.e.retry(ctx, "check caps", func() error {
-			var err error
-			_, usage, err = r.e.store.CheckCaps(ctx, r.at, reqs)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		// CheckCaps counts, for each request, the takes of the batch's
-		// earlier requests as it would decide them; this preview decides
-		// itself (r.sim, across batches), so it needs the stored count
-		// alone: the usage the first request of a key in the batch saw.
-		stored := map[uint64]int{}
-		for i, it := range its {
-			failed := ""
-			var checks []CapCheck
-			for _, u := range usage[i] {
-				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
-				base, seen := stored[key]
-				if !seen {
-					base = u.Used
-					stored[key] = base
-				}
-				used := base + int(r.sim[key])
-				ok := used < u.Limit.Max
-				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
-				if !ok && failed == "" {
-					// The same text as store.TakeCaps gives a live run.
-					failed = "capped: " + u.Limit.String()
-				}
-			}
-			if it.report.Explain != nil {
-				it.report.Explain.Caps = checks
-			}
-			if failed != "" {
-				decide(it, wx.Skipped, failed)
-				continue
-			}
-			took := map[uint64]bool{} // two limits of one scope and window are one take
-			for _, u := range usage[i] {
-				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
-				if !took[key] {
-					took[key] = true
-					r.sim[key]++
-				}
-			}
-		}
+	if len(reqs) == 0 {
+		return nil
 	}
-	for _, it := range b.items {
-		if !it.decided {
-			decide(it, wx.Sent, reasonOK)
+	if !r.opt.DryRun {
+		// The store's counts and r.pending are read as one snapshot: no
+		// mark commits in between.
+		r.capMu.RLock()
+		defer r.capMu.RUnlock()
+	}
+	var usage [][]store.CapUsage
+	err := r.e.retry(ctx, "check caps", func() error {
+		var err error
+		_, usage, err = r.e.store.CheckCaps(ctx, r.at, reqs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// CheckCaps counts, for each request, the takes of the batch's earlier
+	// requests as it would decide them; the run decides itself (counts,
+	// across batches), so it needs the stored count alone: the usage the
+	// first request of a key in the batch saw.
+	stored := map[uint64]int{}
+	for i, it := range its {
+		var failed *store.Limit
+		var checks []CapCheck
+		for _, u := range usage[i] {
+			key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
+			base, seen := stored[key]
+			if !seen {
+				base = u.Used
+				stored[key] = base
+			}
+			used := base + int(counts[key])
+			ok := used < u.Limit.Max
+			checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
+			if !ok && failed == nil {
+				failed = &u.Limit
+			}
+		}
+		if it.report.Explain != nil {
+			it.report.Explain.Caps = checks
+		}
+		if failed != nil {
+			decide(it, wx.Skipped, failed.Reason(), failed.String())
+			continue
+		}
+		var took []uint64 // two limits of one scope and window are one take
+		for _, u := range usage[i] {
+			key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
+			if !slices.Contains(took, key) {
+				took = append(took, key)
+				counts[key]++
+			}
+		}
+		if !r.opt.DryRun {
+			it.pending = took
 		}
 	}
 	return nil
+}
+
+// unpend removes it from r.pending: its mark was committed (or refused),
+// or it will not be marked. The caller holds r.capMu.
+func (r *run) unpend(it *item) {
+	for _, k := range it.pending {
+		if n := r.pending[k] - 1; n > 0 {
+			r.pending[k] = n
+		} else {
+			delete(r.pending, k)
+		}
+	}
+	it.pending = nil
 }
 
 // hashKey is a 64-bit FNV-1a hash of parts joined by "|": the in-run maps
@@ -730,123 +774,6 @@ func scopeKey(scope, openid, tpl string) string {
 	}
 }
 
-// claim reserves the batch's candidates, takes their caps and writes their
-// send-log gate rows; whatever fails a step is decided and let go. When
-// claim fails (shutdown, store outage) after reserving, it gives the
-// reservations and the caps it took back, so that nothing stays held for
-// messages that were never sent.
-func (r *run) claim(ctx context.Context, b *batch) (err error) {
-	e := r.e
-	var ids []int64
-	byID := map[int64]*item{}
-	for _, it := range b.items {
-		if !it.decided {
-			ids = append(ids, it.g.ID)
-			byID[it.g.ID] = it
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	now := e.cfg.Now()
-	var got []int64
-	if err := e.retry(ctx, "reserve", func() error {
-		var err error
-		got, err = e.store.Reserve(ctx, r.holder, ids, now, now.Add(e.cfg.Lease))
-		return err
-	}); err != nil {
-		return err
-	}
-	defer func() {
-		if err == nil {
-			return
-		}
-		bg := context.WithoutCancel(ctx)
-		var refs []string
-		for _, it := range b.items {
-			if it.capped {
-				refs = append(refs, it.capRef)
-				it.capped = false
-			}
-		}
-		if len(refs) > 0 {
-			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
-		}
-		if len(got) > 0 {
-			_ = e.retry(bg, "release", func() error { return e.store.Release(bg, r.holder, got) })
-		}
-	}()
-	held := make(map[int64]bool, len(got))
-	for _, id := range got {
-		held[id] = true
-	}
-	for _, id := range ids {
-		if !held[id] {
-			decide(byID[id], wx.Skipped, reasonReserved)
-		}
-	}
-	var release []int64
-	reqs, its := r.capRequests(b.items)
-	if len(reqs) > 0 {
-		var res []string
-		if err := e.retry(ctx, "take caps", func() error {
-			var err error
-			res, err = e.store.TakeCaps(ctx, r.at, reqs)
-			return err
-		}); err != nil {
-			return err
-		}
-		for i, it := range its {
-			if res[i] != "" {
-				decide(it, wx.Skipped, res[i])
-				release = append(release, it.g.ID)
-			} else {
-				it.capped = true
-			}
-		}
-	}
-	var attempts []store.Attempt
-	for _, it := range b.items {
-		if !it.decided {
-			attempts = append(attempts, store.Attempt{Campaign: r.c.Name, Occurrence: r.occ, GrantID: it.g.ID,
-				OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Holder: r.holder})
-		}
-	}
-	if len(attempts) > 0 {
-		var fresh []int64
-		if err := e.retry(ctx, "begin sends", func() error {
-			var err error
-			fresh, err = e.store.BeginSends(ctx, e.cfg.Now(), attempts)
-			return err
-		}); err != nil {
-			return err
-		}
-		ok := make(map[int64]bool, len(fresh))
-		for _, id := range fresh {
-			ok[id] = true
-		}
-		var refs []string
-		for _, a := range attempts {
-			if !ok[a.GrantID] {
-				it := byID[a.GrantID]
-				decide(it, wx.Skipped, reasonOccurrence)
-				release = append(release, a.GrantID)
-				if it.capped {
-					refs = append(refs, it.capRef)
-					it.capped = false
-				}
-			}
-		}
-		if len(refs) > 0 {
-			_ = e.retry(ctx, "return caps", func() error { return e.store.ReturnCaps(ctx, refs) })
-		}
-	}
-	if len(release) > 0 {
-		_ = e.retry(ctx, "release", func() error { return e.store.Release(ctx, r.holder, release) })
-	}
-	return nil
-}
-
 // resolveStale settles send-log rows left in flight by processes that died
 // mid-send (and, with the reconcile policy, sends whose reply never came).
 // With the reconcile policy a row is settled by WeChat's delivery events: a
@@ -865,7 +792,7 @@ func (e *Engine) resolveStale(ctx context.Context) {
 			return
 		}
 		var res []store.Result
-		settled := 0
+		settled, tried := 0, 0
 		for _, a := range stale {
 			r := store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder}
 			switch e.cfg.Ambiguous {
@@ -877,40 +804,48 @@ func (e *Engine) resolveStale(ctx context.Context) {
 				}
 				switch {
 				case msgid > 0:
-					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, reasonConfirmed, msgid, true
+					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, wx.ReasonConfirmed, msgid, true
 					r.Consume = a.Kind != wx.LongTerm
 				case now.Sub(a.StartedAt) >= e.cfg.ReconcileGrace:
-					r.Outcome, r.Reason = wx.Deferred, reasonNoEvent
+					r.Outcome, r.Reason = wx.Deferred, wx.ReasonNoEvent
 				default:
 					continue // the event may still come
 				}
 				// One at a time: the next row of the same user and template
 				// must not match the same event.
-				if err := e.store.FinishSends(ctx, now, []store.Result{r}); err != nil {
+				n, err := e.store.FinishSends(ctx, store.Finish{At: now, Results: []store.Result{r}})
+				if err != nil {
 					e.log.WithError(err).Warn("settle in-flight send")
 					return
 				}
-				settled++
+				settled += n
+				tried++
 			case AmbiguousRetry:
-				r.Outcome, r.Reason = wx.Deferred, reasonHolderDied+": will retry"
+				r.Outcome, r.Reason, r.Detail = wx.Deferred, wx.ReasonHolderDied, "policy retry: will be sent again"
 				res = append(res, r)
 			default:
-				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, a.Kind != wx.LongTerm, true
+				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, wx.ReasonHolderDied, a.Kind != wx.LongTerm, true
 				res = append(res, r)
 			}
 		}
 		if len(res) > 0 {
-			if err := e.store.FinishSends(ctx, now, res); err != nil {
+			// Another run may settle the same rows at once: each row
+			// counts for the one that took it out of flight.
+			n, err := e.store.FinishSends(ctx, store.Finish{At: now, Results: res})
+			if err != nil {
 				e.log.WithError(err).Warn("resolve stale in-flight sends")
 				return
 			}
-			settled += len(res)
+			settled += n
+			tried += len(res)
 		}
-		if settled == 0 {
+		if settled > 0 {
+			e.cfg.Metrics.countStale(settled)
+			e.log.WithField("count", settled).WithField("policy", e.cfg.Ambiguous).Warn("settled sends left in flight")
+		}
+		if tried == 0 {
 			return
 		}
-		e.cfg.Metrics.countStale(settled)
-		e.log.WithField("count", settled).WithField("policy", e.cfg.Ambiguous).Warn("settled sends left in flight")
 	}
 }
 
@@ -921,47 +856,63 @@ func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
 	if errors.As(err, &ae) {
 		code, msg = ae.Code, ae.Msg
 	}
-	label := func(prefix string) string {
-		if code != 0 {
-			return fmt.Sprintf("%s: %d", prefix, code)
-		}
-		return prefix
+	// detail is WeChat's answer, for the send log and the report.
+	detail := msg
+	switch {
+	case code != 0 && msg != "":
+		detail = strconv.Itoa(code) + " " + msg
+	case code != 0:
+		detail = strconv.Itoa(code)
+	case err != nil && ae == nil:
+		detail = err.Error()
+	case ae != nil && ae.HTTPStatus != 0:
+		detail = "HTTP " + strconv.Itoa(ae.HTTPStatus)
+	}
+	failed := func(reason wx.Reason) store.Result {
+		return store.Result{Outcome: wx.Failed, Reason: reason, Detail: detail, Retain: true}
 	}
 	switch wechat.ClassOf(err) {
 	case wechat.ClassGrantGone:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " no subscription left", Consume: true, Retain: true}, nil, false
+		res = failed(wx.ReasonWeChat43101)
+		res.Consume = true
+		return res, nil, false
 	case wechat.ClassUser:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " touser invalid", Consume: true, Retain: true}, nil, false
+		res = failed(wx.ReasonWeChat40003)
+		res.Consume = true
+		return res, nil, false
 	case wechat.ClassContent:
-		reason := label("failed")
-		if code == 47003 && msg != "" {
-			reason += " " + msg
+		if code == wechat.CodeSensitiveWords {
+			return failed(wx.ReasonWeChat45168), nil, false
 		}
-		return store.Result{Outcome: wx.Failed, Reason: reason, Retain: true}, nil, false
+		if code == wechat.CodeArgInvalid {
+			return failed(wx.ReasonWeChat47003), nil, false
+		}
+		return failed(wx.ReasonWeChatOther), nil, false
 	case wechat.ClassQuota:
-		return store.Result{Outcome: wx.Deferred, Reason: reasonQuota}, nil, true
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonQuotaPaused, Detail: detail}, nil, true
 	case wechat.ClassMisconfigured:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " campaign misconfigured"},
-			&StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
+		res = failed(wx.ReasonWeChatMisconfigured)
+		res.Retain = false
+		return res, &StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
 	case wechat.ClassToken:
 		// The client already dropped the token and retried once: token churn
 		// (another process refreshing), retried with backoff like -1.
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
 	case wechat.ClassConfig:
-		return store.Result{Outcome: wx.Deferred, Reason: label("deferred") + " engine misconfigured"},
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonWeChatConfig, Detail: detail},
 			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
 	case wechat.ClassAmbiguous:
 		switch r.e.cfg.Ambiguous {
 		case AmbiguousRetry:
-			return store.Result{Outcome: wx.Deferred, Reason: reasonAmbiguous + ": will retry"}, nil, false
+			return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonAmbiguous, Detail: "policy retry: will be sent again; " + detail}, nil, false
 		case AmbiguousReconcile:
 			// Left in flight: settled later from WeChat's delivery events.
-			return store.Result{Outcome: wx.Unknown, Reason: reasonAwaitingEvent}, nil, false
+			return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAwaitingEvent, Detail: detail}, nil, false
 		}
-		return store.Result{Outcome: wx.Unknown, Reason: reasonAmbiguous, Consume: true, Retain: true}, nil, false
+		return store.Result{Outcome: wx.Unknown, Reason: wx.ReasonAmbiguous, Detail: detail, Consume: true, Retain: true}, nil, false
 	case wechat.ClassRetryable:
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonRetriesExhausted, Detail: detail}, nil, false
 	default:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed"), Retain: true}, nil, false
+		return failed(wx.ReasonWeChatOther), nil, false
 	}
 }

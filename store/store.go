@@ -139,7 +139,11 @@ func openMySQL(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 // sqliteDSN builds a modernc.org/sqlite DSN with WAL, a busy timeout,
-// foreign keys and, for the writer, BEGIN IMMEDIATE transactions.
+// foreign keys, synchronous=FULL and, for the writer, BEGIN IMMEDIATE
+// transactions. FULL makes every commit durable (the WAL is synced at
+// each commit): a send marked in flight stays marked through a power cut,
+// which NORMAL does not promise. WAL keeps it to one sync per commit, and
+// the write path commits groups of sends.
 func sqliteDSN(path string, writer bool) string {
 	if path == "" {
 		path = DefaultSQLitePath
@@ -148,7 +152,7 @@ func sqliteDSN(path string, writer bool) string {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	opts := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	opts := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	if writer {
 		opts += "&_txlock=immediate"
 	}
