@@ -25,7 +25,10 @@ import (
 // accepted subscription result is a grant.
 func TestDaemonKillLoop(t *testing.T) {
 	for _, s := range killSetups {
-		t.Run(s.name, func(t *testing.T) { daemonKillLoop(t, s) })
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel() // mostly waiting on the simulator's latency and on commits
+			daemonKillLoop(t, s)
+		})
 	}
 }
 
