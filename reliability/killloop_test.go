@@ -52,8 +52,8 @@ var killSetups = []killSetup{
 // killParams are the sizes of a kill loop, from testing.Short and the
 // environment: WXC_KILL_GRANTS, WXC_KILL_KILLS, WXC_KILL_LATENCY. The
 // simulator's latency is chosen so that an uninterrupted run would take
-// about 20 s (16 ms for 20,000 grants), long enough for five kills at
-// random moments 0.3 to 3 s into a run.
+// about 20 s (16 ms for 20,000 grants), long enough for five kills each 0
+// to 2.5 s into a process's sending (killAtRandom).
 func killParams(full, short int) (grants, kills int, latency time.Duration) {
 	grants, kills = full, 5
 	if testing.Short() {
@@ -258,11 +258,11 @@ func (w *world) inflightWithoutRequest(pid int) (inflight, lost int) {
 
 // killReport is what checkKills measured.
 type killReport struct {
-	requests, delivered, dups  int
-	unknown, unknownNoReq      int
-	perProcess                 []int // unknown without request, per process that wrote them
-	capsNoReq                  int   // cap takes beyond the requests of their (openid, template)
-	activeEligible, lostLedger int
+	requests, delivered, dups int
+	unknown, unknownNoReq     int
+	perProcess                []int // unknown without request, per process that wrote them
+	capsNoReq                 int   // cap takes beyond the requests of their (openid, template)
+	activeEligible            int
 }
 
 // checkKills checks the kill-loop promise after the runs:
