@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -11,7 +12,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // limiter is the process-wide send rate; nil rate.Limiter = unlimited.
@@ -133,10 +133,11 @@ func (d *dispatcher) send(it *item) store.Result {
 		e.cfg.Metrics.observeSend(took, err)
 		r.lat.observe(took)
 		if err == nil {
+			r.sent()
 			return store.Result{Outcome: wx.Sent, Reason: wx.ReasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
-		res, stop, pause := r.classify(err)
-		if wechat.ClassOf(err) == wechat.ClassAmbiguous {
+		res, stop, pause := r.classify(it, err)
+		if sendError(err).Class == SendAmbiguous {
 			// WeChat may still be working on it: no other send to the
 			// user until the hold passes.
 			e.holds.set(it.g.OpenID, e.cfg.Now().Add(e.cfg.AmbiguousHold))
@@ -185,7 +186,7 @@ func (d *dispatcher) begin(it *item) (res store.Result, ok bool) {
 	}
 	b, err := d.marks.mark(it)
 	if err != nil {
-		r.stop(&StopError{Reason: "mark sends in flight: " + err.Error()}, time.Time{})
+		r.fail(fmt.Errorf("engine: mark sends in flight: %w", err))
 		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown, Detail: "store unavailable"}, false
 	}
 	if !b.Marked {
@@ -215,13 +216,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sending is a batch handed to the dispatcher.
-type sending struct {
-	b       *batch
-	results []store.Result
-	wg      sync.WaitGroup
-}
-
 // dispatch hands a prepared batch's messages to the workers and returns at
 // once (it blocks only while the workers' queues are full).
 func (r *run) dispatch(b *batch, d *dispatcher) *sending {
@@ -239,68 +233,9 @@ func (r *run) dispatch(b *batch, d *dispatcher) *sending {
 	return s
 }
 
-// record waits for a dispatched batch's sends (live) and records every
-// outcome of a marked send in one transaction with the checkpoint; a dry
-// run only reports. Batches are recorded in order.
-func (r *run) record(ctx context.Context, s *sending, live bool) error {
-	e, b := r.e, s.b
-	s.wg.Wait()
-	var finish []store.Result
-	resume := false // a grant of the batch must be looked at again when the tick resumes
-	for i, it := range b.items {
-		if !it.decided && live {
-			res := s.results[i]
-			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
-			if it.marked && res.Reason != wx.ReasonAwaitingEvent {
-				// An ambiguous send under the reconcile policy stays in
-				// flight until its delivery event settles it.
-				finish = append(finish, res)
-			}
-			if res.Reason == wx.ReasonShutdown {
-				resume = true
-			}
-			it.report.Outcome, it.report.Reason, it.report.Detail, it.report.MsgID = res.Outcome, res.Reason, res.Detail, res.MsgID
-		}
-	}
-	if live {
-		bg := context.WithoutCancel(ctx)
-		// The checkpoint moves only past a batch whose every grant has its
-		// outcome for this occurrence: one held back by a shutdown is not
-		// done, and the run that resumes the tick must see it again. Once
-		// a batch was held back, or the run is ending, no later batch moves
-		// it either (it would jump past the held-back grants); looking at a
-		// finished grant again is harmless. Outcomes and checkpoint are
-		// recorded in one transaction.
-		if resume {
-			r.holdCP = true
-		}
-		f := store.Finish{At: e.cfg.Now(), Results: finish}
-		if !r.holdCP && ctx.Err() == nil {
-			f.Checkpoint = &store.Checkpoint{Campaign: r.c.Name, Occurrence: r.occ, Holder: r.holder, LastGrantID: b.lastID}
-		}
-		if f.Checkpoint != nil || len(finish) > 0 {
-			if err := e.retry(bg, "record sends", func() error {
-				_, err := e.store.FinishSends(bg, f)
-				return err
-			}); err != nil {
-				return err
-			}
-		}
-	}
-	e.cfg.Metrics.countGrants(r.c.Name, b.items, r.opt.DryRun)
-	for _, it := range b.items {
-		r.sum.add(&it.report)
-		if r.opt.Report != nil {
-			r.opt.Report(it.report)
-		}
-	}
-	return nil
-}
-
 // retryable reports whether err proves nothing was delivered, so the send
 // may be tried again: -1, 43108, 502/503, refused connections, and a token
 // rejected again after the client's own refresh.
 func retryable(err error) bool {
-	c := wechat.ClassOf(err)
-	return c == wechat.ClassRetryable || c == wechat.ClassToken
+	return sendError(err).Class == SendRetryable
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -130,7 +131,7 @@ func (w *world) newEngineOn(holder string, st engine.Store) *engine.Engine {
 		w.t.Fatalf("wechat client: %v", err)
 	}
 	eng, err := engine.New(engine.Config{Holder: holder, AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 8,
-		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, st, w.db.Facts(), client)
+		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, st, w.db.Facts(), wxsender.New(client))
 	if err != nil {
 		w.t.Fatalf("engine: %v", err)
 	}
@@ -367,6 +368,7 @@ type hookStore struct {
 	mu          sync.Mutex
 	beginCalls  int
 	beforeBegin func(call int)
+	beginErr    error // when set, every BeginSends fails with it
 }
 
 func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error) {
@@ -376,6 +378,9 @@ func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun
 	h.mu.Unlock()
 	if h.beforeBegin != nil {
 		h.beforeBegin(n)
+	}
+	if h.beginErr != nil {
+		return nil, h.beginErr
 	}
 	return h.DB.BeginSends(ctx, m)
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,7 +22,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Store is the ledger the engine needs. Every method is atomic across
@@ -36,6 +36,9 @@ type Store interface {
 	FinishSends(ctx context.Context, f store.Finish) (int, error)
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
+	// FailStreaks tells the grants whose latest n attempts in campaign all
+	// failed the same way.
+	FailStreaks(ctx context.Context, campaign string, ids []int64, n int) (map[int64]store.Streak, error)
 	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, [][]store.CapUsage, error)
 	AcquireRun(ctx context.Context, campaign string, occurrence time.Time, holder string, now, until time.Time) (store.Run, bool, error)
 	ExtendRun(ctx context.Context, campaign string, occurrence time.Time, holder string, until time.Time) error
@@ -50,16 +53,9 @@ type Facts interface {
 	Query(ctx context.Context, query string, keys []any) ([]map[string]any, error)
 }
 
-// Sender delivers one subscription message; *wechat.Client implements it.
-// Errors are classified with wechat.ClassOf.
-type Sender interface {
-	Send(ctx context.Context, m wechat.Message) (int64, error)
-}
-
 var (
-	_ Store  = (*store.DB)(nil)
-	_ Facts  = (*store.Facts)(nil)
-	_ Sender = (*wechat.Client)(nil)
+	_ Store = (*store.DB)(nil)
+	_ Facts = (*store.Facts)(nil)
 )
 
 // AmbiguousPolicy says what to do with a send that may have arrived.
@@ -104,10 +100,15 @@ type Config struct {
 	// send to it may have arrived (WeChat may still be processing it:
 	// another send would draw 43108); default 1m.
 	AmbiguousHold time.Duration
+	// SetAsideAfter is how many runs in a row a grant may fail the same
+	// way (47003, a page WeChat refuses, ...) before a campaign sets it
+	// aside (skipped, reason set_aside) instead of trying it again; default
+	// 3, negative never.
+	SetAsideAfter int
 	QuotaZone     *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
 	Now           func() time.Time
-	Logger        logrus.FieldLogger
-	Metrics       *Metrics // nil = no metrics
+	Logger        logrus.FieldLogger // nil: discard, as the api package
+	Metrics       *Metrics           // nil = no metrics
 }
 
 // Engine runs campaigns against a store, a facts source and a sender.
@@ -155,6 +156,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 2 * time.Minute
 	}
+	if cfg.SetAsideAfter == 0 {
+		cfg.SetAsideAfter = 3
+	}
 	if cfg.AmbiguousHold <= 0 {
 		cfg.AmbiguousHold = time.Minute
 	}
@@ -169,8 +173,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
+		// As the api package: no logger, no log lines.
 		l := logrus.New()
-		l.SetOutput(os.Stderr)
+		l.SetOutput(io.Discard)
 		cfg.Logger = l
 	}
 	return &Engine{

@@ -18,6 +18,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -101,7 +102,7 @@ limits:
 		sim.AddCredits(s.openid, "tplPriceDrop", 1)
 	}
 
-	eng, err := engine.New(engine.Config{AppID: "wxexample", Logger: quiet}, db, db.Facts(), client)
+	eng, err := engine.New(engine.Config{AppID: "wxexample", Logger: quiet}, db, db.Facts(), wxsender.New(client))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	wx "github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Metrics are the engine's Prometheus collectors. A nil *Metrics records
@@ -104,7 +103,7 @@ func (m *Metrics) observeSend(d time.Duration, err error) {
 	}
 	class := "ok"
 	if err != nil {
-		class = string(wechat.ClassOf(err))
+		class = string(sendError(err).Class)
 	}
 	m.SendLatency.WithLabelValues(class).Observe(d.Seconds())
 }

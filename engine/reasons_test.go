@@ -17,6 +17,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 )
 
 // TestReasonsClosedSet runs 200 grants carrying 200 distinct bad values
@@ -64,7 +65,7 @@ data:
 			t.Fatal(err)
 		}
 		eng, err := engine.New(engine.Config{Holder: "reasons", AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 8,
-			Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log, Metrics: engine.NewMetrics(reg)}, w.db, w.db.Facts(), client)
+			Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log, Metrics: engine.NewMetrics(reg)}, w.db, w.db.Facts(), wxsender.New(client))
 		if err != nil {
 			t.Fatal(err)
 		}

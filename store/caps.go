@@ -43,6 +43,17 @@ func (l Limit) Reason() wxcampaign.Reason {
 	return wxcampaign.ReasonCappedUserTemplate
 }
 
+// CounterKey names the counter a take of l for (openid, template) counts
+// in: the scope's key and the window. The store's decision and a preview's
+// own count of its simulated takes use it alike.
+func (l Limit) CounterKey(openid, template string) string {
+	k, _, err := scopeKey(l.Scope, openid, template)
+	if err != nil {
+		k = "?|" + l.Scope
+	}
+	return k + "|" + l.Window.String()
+}
+
 // FormatWindow writes a window the way campaign files do: 30m, 24h, 7d.
 func FormatWindow(d time.Duration) string {
 	const day = 24 * time.Hour

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -213,6 +214,52 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 			if e := got[id]; e.Detail != reasons[i] || e.Reason != string(wxcampaign.ReasonWeChat47003) || e.MsgID != int64(i) || e.Status != "failed" {
 				t.Errorf("grant %d: %+v, want detail %q msgid %d", id, e, reasons[i], i)
 			}
+		}
+	})
+}
+
+// TestFailStreaks: a grant whose latest n attempts in a campaign all failed
+// with one reason has a streak; a sent attempt, another reason or another
+// campaign breaks or does not count.
+func TestFailStreaks(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids := seed(t, db, "A", 4)
+		occ := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Hour) }
+		attempt := func(campaign string, i int, id int64, res store.Result) {
+			t.Helper()
+			begin(t, db, occ(i), []store.Attempt{{Campaign: campaign, Occurrence: occ(i), GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"}})
+			res.Campaign, res.Occurrence, res.GrantID, res.Holder, res.Retain = campaign, occ(i), id, "h", true
+			if err := finishSends(ctx, db, occ(i), []store.Result{res}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page := store.Result{Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat41030, Detail: "41030 invalid page"}
+		value := store.Result{Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: "47003 x"}
+		sent := store.Result{Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK}
+		// ids[0]: 3 page failures. ids[1]: 2 page failures, then 47003.
+		// ids[2]: page, sent (long-term style), page, page. ids[3]: 3
+		// page failures, one of them in another campaign.
+		for i, r := range []store.Result{page, page, page} {
+			attempt("c", i, ids[0], r)
+		}
+		for i, r := range []store.Result{page, page, value} {
+			attempt("c", i, ids[1], r)
+		}
+		for i, r := range []store.Result{page, sent, page, page} {
+			attempt("c", i, ids[2], r)
+		}
+		attempt("c", 0, ids[3], page)
+		attempt("other", 1, ids[3], page)
+		attempt("c", 2, ids[3], page)
+		got := must[map[int64]store.Streak](t)(db.FailStreaks(ctx, "c", ids, 3))
+		want := map[int64]store.Streak{ids[0]: {Reason: wxcampaign.ReasonWeChat41030, Detail: "41030 invalid page", Runs: 3}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("streaks of 3 = %v, want %v", got, want)
+		}
+		got = must[map[int64]store.Streak](t)(db.FailStreaks(ctx, "c", ids, 2))
+		if len(got) != 3 || got[ids[1]].Runs != 0 || got[ids[2]].Runs != 2 || got[ids[3]].Runs != 2 {
+			t.Errorf("streaks of 2 = %v, want ids[0], ids[2] and ids[3]", got)
 		}
 	})
 }

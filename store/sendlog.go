@@ -594,6 +594,87 @@ func (db *DB) SentBefore(ctx context.Context, campaign string, ids []int64) (map
 	return out, nil
 }
 
+// Streak is a grant's run of failures in one campaign: the reason of its
+// most recent failure and how many of its latest attempts in a row failed
+// with that reason.
+type Streak struct {
+	Reason wxcampaign.Reason
+	Detail string // of the most recent failure
+	Runs   int
+}
+
+// FailStreaks returns, for those of ids whose latest n attempts in campaign
+// (n >= 1) all failed with the same reason, that streak. An attempt that
+// was sent or may have been (sent, unknown, inflight) ends a streak; an
+// attempt that proved nothing (deleted) is not counted.
+func (db *DB) FailStreaks(ctx context.Context, campaign string, ids []int64, n int) (map[int64]Streak, error) {
+	out := map[int64]Streak{}
+	if n < 1 || len(ids) == 0 {
+		return out, nil
+	}
+	ids = sortedUnique(ids)
+	type row struct {
+		ID      int64  `db:"id"`
+		GrantID int64  `db:"grant_id"`
+		Status  string `db:"status"`
+		Reason  string `db:"reason"`
+		Detail  string `db:"detail"`
+	}
+	err := db.retry(ctx, "fail streaks", func() error {
+		clear(out)
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			// The failures first (rare); only grants with n of them need
+			// their latest other attempt.
+			var fails []row
+			args := append([]any{campaign}, int64Args(part)...)
+			if err := db.r.SelectContext(ctx, &fails, "SELECT id, grant_id, status, reason, detail FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(part))+
+				" AND status = 'failed' ORDER BY grant_id, id DESC", args...); err != nil {
+				return err
+			}
+			byGrant := map[int64][]row{}
+			var cand []int64
+			for _, f := range fails {
+				if len(byGrant[f.GrantID]) == n-1 {
+					cand = append(cand, f.GrantID)
+				}
+				byGrant[f.GrantID] = append(byGrant[f.GrantID], f)
+			}
+			if len(cand) == 0 {
+				continue
+			}
+			var last []struct {
+				GrantID int64 `db:"grant_id"`
+				ID      int64 `db:"id"`
+			}
+			args = append([]any{campaign}, int64Args(cand)...)
+			if err := db.r.SelectContext(ctx, &last, "SELECT grant_id, MAX(id) AS id FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(cand))+
+				" AND status <> 'failed' GROUP BY grant_id", args...); err != nil {
+				return err
+			}
+			after := map[int64]int64{}
+			for _, l := range last {
+				after[l.GrantID] = l.ID
+			}
+			for _, id := range cand {
+				fs := byGrant[id]
+				k := 0
+				for k < len(fs) && fs[k].ID > after[id] && fs[k].Reason == fs[0].Reason {
+					k++
+				}
+				if k >= n {
+					out[id] = Streak{Reason: wxcampaign.Reason(fs[0].Reason), Detail: fs[0].Detail, Runs: k}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogEntry is one send_log row.
 type LogEntry struct {
 	Campaign   string    `json:"campaign"`

@@ -81,6 +81,9 @@ type LogConfig struct {
 // EngineConfig tunes runs.
 type EngineConfig struct {
 	Lease time.Duration `yaml:"lease"`
+	// SetAsideAfter: runs in a row a grant may fail the same way before a
+	// campaign sets it aside; default 3, negative never.
+	SetAsideAfter int `yaml:"set_aside_after"`
 }
 
 // Environment variables that override the file (secrets belong here).

@@ -21,6 +21,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 )
 
 func main() {
@@ -191,11 +192,15 @@ func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {
 	})
 }
 
-func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, error) {
+func (a *app) engine(client *wechat.Client, m *engine.Metrics) (*engine.Engine, error) {
 	w := a.cfg.WeChat
+	var sender engine.Sender
+	if client != nil {
+		sender = wxsender.New(client)
+	}
 	return engine.New(engine.Config{
 		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
 		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous), ReconcileGrace: w.ReconcileGrace,
-		Lease: a.cfg.Engine.Lease, Logger: a.log, Metrics: m,
+		Lease: a.cfg.Engine.Lease, SetAsideAfter: a.cfg.Engine.SetAsideAfter, Logger: a.log, Metrics: m,
 	}, a.db, a.facts, sender)
 }
