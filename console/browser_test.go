@@ -161,7 +161,7 @@ func TestBrowser(t *testing.T) {
 			t.Error("no card")
 		}
 		groups := run(t, ctx, chromedp.Text(css(`.groups`)))
-		if !strings.Contains(groups, "rule false") {
+		if !strings.Contains(groups, "rule_false") {
 			t.Errorf("no skipped group: %s", groups)
 		}
 		shot(t, ctx, "console-preview")

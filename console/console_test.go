@@ -197,7 +197,7 @@ func TestPagesWithManyRuns(t *testing.T) {
 		t.Run(nc.Name, func(t *testing.T) {
 			w := newWorld(t, nc.Config)
 			ctx := context.Background()
-			report := `{"status":"done","looked":120,"counts":{"sent":4,"skipped":116},"reasons":{"sent: ok":4,"skipped: rule false":116},"duration_ns":21000000,"messages_per_second":190.4,"replicas":["host-1"],"attempts":1}`
+			report := `{"status":"done","looked":120,"counts":{"sent":4,"skipped":116},"reasons":{"sent: ok":4,"skipped: rule_false":116},"duration_ns":21000000,"messages_per_second":190.4,"replicas":["host-1"],"attempts":1}`
 			const n = 10000
 			for lo := 0; lo < n; lo += 500 {
 				q := "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status, summary, report) VALUES "
@@ -264,7 +264,7 @@ func TestOneUser(t *testing.T) {
 		want   []string
 	}{
 		{"oDemo0000000", []string{"User oDemo0000000: 2 grant(s)", `>true</code>`, "o-sent", "商品名称", "进入小程序查看", `&#34;price&#34;`, "user_template 0/1 per 24h"}},
-		{"oDemo0000003", []string{"User oDemo0000003: ", `>false</code>`, "rule false"}},
+		{"oDemo0000003", []string{"User oDemo0000003: ", `>false</code>`, "rule_false"}},
 		{"nobody", []string{"No available grant of this template for this user."}},
 	}
 	for _, c := range cases {

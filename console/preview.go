@@ -80,6 +80,7 @@ type Group struct {
 type Example struct {
 	GrantID int64
 	OpenID  string
+	Detail  string // the free-text detail of the reason (rule error, errmsg, ...)
 }
 
 // Collector turns a dry run's grant reports into a Preview.
@@ -130,15 +131,15 @@ func (k *Collector) Report(g engine.GrantReport) {
 		p.Cards = append(p.Cards, k.card(g))
 		return
 	}
-	key := string(g.Outcome) + "\x00" + g.Reason
+	key := string(g.Outcome) + "\x00" + string(g.Reason)
 	gr, ok := k.groups[key]
 	if !ok {
-		gr = &Group{Outcome: string(g.Outcome), Reason: g.Reason}
+		gr = &Group{Outcome: string(g.Outcome), Reason: string(g.Reason)}
 		k.groups[key] = gr
 	}
 	gr.Count++
 	if len(gr.Examples) < 5 {
-		gr.Examples = append(gr.Examples, Example{GrantID: g.GrantID, OpenID: g.OpenID})
+		gr.Examples = append(gr.Examples, Example{GrantID: g.GrantID, OpenID: g.OpenID, Detail: g.Detail})
 	}
 }
 
@@ -167,7 +168,7 @@ func (k *Collector) explain(g engine.GrantReport) {
 		}
 		return string(b)
 	}
-	u := UserGrant{GrantID: g.GrantID, Outcome: string(g.Outcome), Reason: g.Reason,
+	u := UserGrant{GrantID: g.GrantID, Outcome: string(g.Outcome), Reason: g.Why(),
 		Grant:    js(map[string]any{"scene": x.Grant.Scene, "biz_no": x.Grant.BizNo, "vars": x.Grant.Vars, "granted_at": x.Grant.GrantedAt, "kind": x.Grant.Kind}),
 		FactKeys: js(x.FactKeys), Facts: js(x.Facts), When: fmt.Sprint(x.When), WhenError: x.WhenError, QuietHours: x.QuietHours, Caps: x.Caps}
 	if g.Outcome == wx.Sent {

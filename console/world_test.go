@@ -22,6 +22,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -140,7 +141,7 @@ func newWorld(t *testing.T, cfg store.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.eng, err = engine.New(engine.Config{AppID: "wxconsoletest", Concurrency: 8, RetryBase: time.Millisecond, Logger: w.log}, w.db, w.db.Facts(), client)
+	w.eng, err = engine.New(engine.Config{AppID: "wxconsoletest", Concurrency: 8, RetryBase: time.Millisecond, Logger: w.log}, w.db, w.db.Facts(), wxsender.New(client))
 	if err != nil {
 		t.Fatal(err)
 	}

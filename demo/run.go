@@ -20,6 +20,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -127,7 +128,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{AppID: demoAppID, Concurrency: 32, RetryBase: 50 * time.Millisecond, Logger: log}, db, db.Facts(), client)
+	eng, err := engine.New(engine.Config{AppID: demoAppID, Concurrency: 32, RetryBase: 50 * time.Millisecond, Logger: log}, db, db.Facts(), wxsender.New(client))
 	if err != nil {
 		return nil, err
 	}

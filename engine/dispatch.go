@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -11,7 +12,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // limiter is the process-wide send rate; nil rate.Limiter = unlimited.
@@ -56,6 +56,7 @@ type dispatcher struct {
 	ctx    context.Context
 	queues []chan job
 	wg     sync.WaitGroup
+	marks  *marker
 }
 
 type job struct {
@@ -66,7 +67,7 @@ type job struct {
 
 func (r *run) newDispatcher(ctx context.Context) *dispatcher {
 	n := r.e.cfg.Concurrency
-	d := &dispatcher{r: r, ctx: ctx, queues: make([]chan job, n)}
+	d := &dispatcher{r: r, ctx: ctx, queues: make([]chan job, n), marks: r.newMarker(ctx)}
 	for i := range d.queues {
 		q := make(chan job, 64)
 		d.queues[i] = q
@@ -87,6 +88,7 @@ func (d *dispatcher) close() {
 		close(q)
 	}
 	d.wg.Wait()
+	d.marks.close()
 }
 
 func shard(openid string, n int) int {
@@ -96,17 +98,34 @@ func shard(openid string, n int) int {
 }
 
 // send delivers one message with retries; it never returns before the
-// outcome is known, and a send in flight finishes even when ctx ends.
+// outcome is known, and a send in flight finishes even when ctx ends. The
+// first try marks the send in flight (store.BeginSends, with its caps)
+// just before the request is written: a grant whose send never started is
+// never marked, and a mark that proves nothing was sent is deleted when
+// the batch is recorded.
 func (d *dispatcher) send(it *item) store.Result {
 	r, e := d.r, d.r.e
+	defer func() {
+		if it.pending != nil { // never marked: its admitted cap takes are gone
+			r.capMu.Lock()
+			r.unpend(it)
+			r.capMu.Unlock()
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		if r.stopped() {
-			return store.Result{Outcome: wx.Skipped, Reason: reasonStopped}
+			return store.Result{Outcome: wx.Skipped, Reason: wx.ReasonRunStopped}
 		}
 		if err := e.limit.wait(d.ctx); err != nil {
-			return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+			return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown}
 		}
 		unlock := e.users.lock(it.g.OpenID)
+		if !it.marked {
+			if res, ok := d.begin(it); !ok {
+				unlock()
+				return res
+			}
+		}
 		start := time.Now()
 		msgid, err := e.sender.Send(context.WithoutCancel(d.ctx), it.msg)
 		unlock()
@@ -114,9 +133,15 @@ func (d *dispatcher) send(it *item) store.Result {
 		e.cfg.Metrics.observeSend(took, err)
 		r.lat.observe(took)
 		if err == nil {
-			return store.Result{Outcome: wx.Sent, Reason: reasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
+			r.sent()
+			return store.Result{Outcome: wx.Sent, Reason: wx.ReasonOK, MsgID: msgid, Consume: it.g.Kind != wx.LongTerm, Retain: true}
 		}
-		res, stop, pause := r.classify(err)
+		res, stop, pause := r.classify(it, err)
+		if sendError(err).Class == SendAmbiguous {
+			// WeChat may still be working on it: no other send to the
+			// user until the hold passes.
+			e.holds.set(it.g.OpenID, e.cfg.Now().Add(e.cfg.AmbiguousHold))
+		}
 		if res.Outcome == wx.Unknown && it.g.Kind == wx.LongTerm {
 			// A long-term grant is never used up by a message, arrived or not.
 			res.Consume = false
@@ -134,7 +159,7 @@ func (d *dispatcher) send(it *item) store.Result {
 		case retryable(err) && attempt < e.cfg.MaxAttempts:
 			e.cfg.Metrics.countRetry(res.Reason)
 			if !sleep(d.ctx, backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)) {
-				return store.Result{Outcome: wx.Deferred, Reason: reasonShutdown}
+				return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown}
 			}
 			continue
 		}
@@ -144,6 +169,31 @@ func (d *dispatcher) send(it *item) store.Result {
 		}
 		return res
 	}
+}
+
+// begin marks it in flight, unless the run is ending, the user is held
+// after an ambiguous send or the store refuses the mark (caps, another
+// run); ok false returns the outcome instead. The caller holds the
+// openid's lock.
+func (d *dispatcher) begin(it *item) (res store.Result, ok bool) {
+	r, e := d.r, d.r.e
+	if until, held := e.holds.held(it.g.OpenID, e.cfg.Now()); held {
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonAmbiguousHold,
+			Detail: "an earlier send to this user may have arrived; held until " + until.UTC().Format(time.RFC3339)}, false
+	}
+	if d.ctx.Err() != nil {
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown}, false
+	}
+	b, err := d.marks.mark(it)
+	if err != nil {
+		r.fail(fmt.Errorf("engine: mark sends in flight: %w", err))
+		return store.Result{Outcome: wx.Deferred, Reason: wx.ReasonShutdown, Detail: "store unavailable"}, false
+	}
+	if !b.Marked {
+		return store.Result{Outcome: wx.Skipped, Reason: b.Reason, Detail: b.Detail}, false
+	}
+	it.marked = true
+	return store.Result{}, true
 }
 
 // backoff is base*2^(attempt-1), capped, with full jitter in [d/2, d].
@@ -166,13 +216,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sending is a batch handed to the dispatcher.
-type sending struct {
-	b       *batch
-	results []store.Result
-	wg      sync.WaitGroup
-}
-
 // dispatch hands a prepared batch's messages to the workers and returns at
 // once (it blocks only while the workers' queues are full).
 func (r *run) dispatch(b *batch, d *dispatcher) *sending {
@@ -190,74 +233,9 @@ func (r *run) dispatch(b *batch, d *dispatcher) *sending {
 	return s
 }
 
-// record waits for a dispatched batch's sends (live) and records every
-// outcome in one transaction, then advances the checkpoint; a dry run only
-// reports. Batches are recorded in order.
-func (r *run) record(ctx context.Context, s *sending, live bool) error {
-	e, b := r.e, s.b
-	s.wg.Wait()
-	var finish []store.Result
-	var refs []string
-	resume := false // a grant of the batch must be looked at again when the tick resumes
-	for i, it := range b.items {
-		if !it.decided && live {
-			res := s.results[i]
-			res.Campaign, res.Occurrence, res.GrantID, res.Holder = r.c.Name, r.occ, it.g.ID, r.holder
-			if res.Reason != reasonAwaitingEvent {
-				// An ambiguous send under the reconcile policy stays in
-				// flight and reserved until its delivery event settles it.
-				finish = append(finish, res)
-			}
-			if res.Reason == reasonShutdown {
-				resume = true
-			}
-			it.report.Outcome, it.report.Reason, it.report.MsgID = res.Outcome, res.Reason, res.MsgID
-			if it.capped && res.Outcome != wx.Sent && res.Outcome != wx.Unknown {
-				refs = append(refs, it.capRef)
-			}
-		}
-	}
-	if live {
-		bg := context.WithoutCancel(ctx)
-		// The checkpoint moves only past a batch whose every grant has its
-		// outcome for this occurrence: one held back by a shutdown is not
-		// done, and the run that resumes the tick must see it again. Once
-		// a batch was held back, or the run is ending, no later batch moves
-		// it either (it would jump past the held-back grants); looking at a
-		// finished grant again is harmless. Outcomes and checkpoint are
-		// recorded in one transaction.
-		if resume {
-			r.holdCP = true
-		}
-		var err error
-		if !r.holdCP && ctx.Err() == nil {
-			err = e.retry(bg, "record sends", func() error {
-				return e.store.FinishSendsAndCheckpoint(bg, e.cfg.Now(), finish, r.c.Name, r.occ, r.holder, b.lastID)
-			})
-		} else if len(finish) > 0 {
-			err = e.retry(bg, "record sends", func() error { return e.store.FinishSends(bg, e.cfg.Now(), finish) })
-		}
-		if err != nil {
-			return err
-		}
-		if len(refs) > 0 {
-			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
-		}
-	}
-	e.cfg.Metrics.countGrants(r.c.Name, b.items, r.opt.DryRun)
-	for _, it := range b.items {
-		r.sum.add(&it.report)
-		if r.opt.Report != nil {
-			r.opt.Report(it.report)
-		}
-	}
-	return nil
-}
-
 // retryable reports whether err proves nothing was delivered, so the send
 // may be tried again: -1, 43108, 502/503, refused connections, and a token
 // rejected again after the client's own refresh.
 func retryable(err error) bool {
-	c := wechat.ClassOf(err)
-	return c == wechat.ClassRetryable || c == wechat.ClassToken
+	return sendError(err).Class == SendRetryable
 }

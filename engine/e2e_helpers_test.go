@@ -17,9 +17,11 @@ import (
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/engine"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -66,18 +68,9 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// eachDriver runs fn against a fresh store on SQLite and on MariaDB, the
-// two drivers in parallel (MariaDB mostly waits on its server). The
-// MariaDB half skips loudly without a server (fails under CI=true).
-func eachDriver(t *testing.T, fn func(t *testing.T, nc storetest.NamedConfig)) {
-	t.Helper()
-	for _, name := range []string{store.SQLite, store.MySQL} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, storetest.NamedConfig{Name: name})
-		})
-	}
-}
+// eachDriver runs fn against a fresh store on SQLite and on MariaDB
+// (testenv.EachDriver).
+var eachDriver = testenv.EachDriver
 
 // world is one engine wired to its own store and simulator.
 type world struct {
@@ -130,7 +123,7 @@ func (w *world) newEngineOn(holder string, st engine.Store) *engine.Engine {
 		w.t.Fatalf("wechat client: %v", err)
 	}
 	eng, err := engine.New(engine.Config{Holder: holder, AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 8,
-		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, st, w.db.Facts(), client)
+		Lease: 30 * time.Second, Now: w.clock.Now, Logger: w.log}, st, w.db.Facts(), wxsender.New(client))
 	if err != nil {
 		w.t.Fatalf("engine: %v", err)
 	}
@@ -367,9 +360,10 @@ type hookStore struct {
 	mu          sync.Mutex
 	beginCalls  int
 	beforeBegin func(call int)
+	beginErr    error // when set, every BeginSends fails with it
 }
 
-func (h *hookStore) BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error) {
+func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error) {
 	h.mu.Lock()
 	h.beginCalls++
 	n := h.beginCalls
@@ -377,7 +371,10 @@ func (h *hookStore) BeginSends(ctx context.Context, at time.Time, attempts []sto
 	if h.beforeBegin != nil {
 		h.beforeBegin(n)
 	}
-	return h.DB.BeginSends(ctx, at, attempts)
+	if h.beginErr != nil {
+		return nil, h.beginErr
+	}
+	return h.DB.BeginSends(ctx, m)
 }
 
 // count runs a COUNT(*) query.

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,27 +22,26 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Store is the ledger the engine needs. Every method is atomic across
 // processes; *store.DB implements it.
 type Store interface {
 	ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wx.Grant, error)
-	Reserve(ctx context.Context, holder string, ids []int64, now, until time.Time) ([]int64, error)
-	Release(ctx context.Context, holder string, ids []int64) error
-	ExtendReservations(ctx context.Context, holder string, until time.Time) error
-	BeginSends(ctx context.Context, at time.Time, attempts []store.Attempt) ([]int64, error)
-	FinishSends(ctx context.Context, at time.Time, results []store.Result) error
-	FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []store.Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
+	// BeginSends marks sends in flight just before their requests go out,
+	// taking their caps (the send log row is the take).
+	BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error)
+	// FinishSends records outcomes (and a checkpoint) and returns how many
+	// in-flight rows it settled.
+	FinishSends(ctx context.Context, f store.Finish) (int, error)
 	StaleInflight(ctx context.Context, now time.Time, limit int) ([]store.Attempt, error)
 	SentBefore(ctx context.Context, campaign string, ids []int64) (map[int64]bool, error)
-	TakeCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, error)
-	ReturnCaps(ctx context.Context, refs []string) error
-	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]string, [][]store.CapUsage, error)
+	// FailStreaks tells the grants whose latest n attempts in campaign all
+	// failed the same way.
+	FailStreaks(ctx context.Context, campaign string, ids []int64, n int) (map[int64]store.Streak, error)
+	CheckCaps(ctx context.Context, now time.Time, reqs []store.CapRequest) ([]*store.Limit, [][]store.CapUsage, error)
 	AcquireRun(ctx context.Context, campaign string, occurrence time.Time, holder string, now, until time.Time) (store.Run, bool, error)
 	ExtendRun(ctx context.Context, campaign string, occurrence time.Time, holder string, until time.Time) error
-	Checkpoint(ctx context.Context, campaign string, occurrence time.Time, holder string, lastGrantID int64) error
 	FinishRun(ctx context.Context, campaign string, occurrence time.Time, holder string, summary string) error
 	SetPause(ctx context.Context, key string, until time.Time, reason string) error
 	PausedUntil(ctx context.Context, key string, now time.Time) (time.Time, string, error)
@@ -53,16 +53,9 @@ type Facts interface {
 	Query(ctx context.Context, query string, keys []any) ([]map[string]any, error)
 }
 
-// Sender delivers one subscription message; *wechat.Client implements it.
-// Errors are classified with wechat.ClassOf.
-type Sender interface {
-	Send(ctx context.Context, m wechat.Message) (int64, error)
-}
-
 var (
-	_ Store  = (*store.DB)(nil)
-	_ Facts  = (*store.Facts)(nil)
-	_ Sender = (*wechat.Client)(nil)
+	_ Store = (*store.DB)(nil)
+	_ Facts = (*store.Facts)(nil)
 )
 
 // AmbiguousPolicy says what to do with a send that may have arrived.
@@ -103,10 +96,19 @@ type Config struct {
 	// ReconcileGrace is how long the reconcile policy waits for a delivery
 	// event before it takes a send as not delivered; default 2m.
 	ReconcileGrace time.Duration
-	QuotaZone      *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
-	Now            func() time.Time
-	Logger         logrus.FieldLogger
-	Metrics        *Metrics // nil = no metrics
+	// AmbiguousHold is how long an openid gets no further send after a
+	// send to it may have arrived (WeChat may still be processing it:
+	// another send would draw 43108); default 1m.
+	AmbiguousHold time.Duration
+	// SetAsideAfter is how many runs in a row a grant may fail the same
+	// way (47003, a page WeChat refuses, ...) before a campaign sets it
+	// aside (skipped, reason set_aside) instead of trying it again; default
+	// 3, negative never.
+	SetAsideAfter int
+	QuotaZone     *time.Location // where WeChat's daily quota resets at midnight; default Asia/Shanghai
+	Now           func() time.Time
+	Logger        logrus.FieldLogger // nil: discard, as the api package
+	Metrics       *Metrics           // nil = no metrics
 }
 
 // Engine runs campaigns against a store, a facts source and a sender.
@@ -118,6 +120,7 @@ type Engine struct {
 	log    logrus.FieldLogger
 	limit  *limiter
 	users  userLocks // one send in flight per openid across all runs
+	holds  holds     // openids whose last send may have arrived
 }
 
 // New returns an engine. sender may be nil for an engine that only previews.
@@ -153,6 +156,12 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 2 * time.Minute
 	}
+	if cfg.SetAsideAfter == 0 {
+		cfg.SetAsideAfter = 3
+	}
+	if cfg.AmbiguousHold <= 0 {
+		cfg.AmbiguousHold = time.Minute
+	}
 	if cfg.QuotaZone == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")
 		if err != nil {
@@ -164,8 +173,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
+		// As the api package: no logger, no log lines.
 		l := logrus.New()
-		l.SetOutput(os.Stderr)
+		l.SetOutput(io.Discard)
 		cfg.Logger = l
 	}
 	return &Engine{

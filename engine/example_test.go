@@ -18,6 +18,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -101,7 +102,7 @@ limits:
 		sim.AddCredits(s.openid, "tplPriceDrop", 1)
 	}
 
-	eng, err := engine.New(engine.Config{AppID: "wxexample", Logger: quiet}, db, db.Facts(), client)
+	eng, err := engine.New(engine.Config{AppID: "wxexample", Logger: quiet}, db, db.Facts(), wxsender.New(client))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -129,11 +130,11 @@ limits:
 	// Output:
 	// preview: 3 looked at, 2 sent
 	//   oAlice: sent (ok)
-	//   oBob: skipped (rule false)
+	//   oBob: skipped (rule_false)
 	//   oCarol: sent (ok)
 	// done: 3 looked at, 2 sent
 	//   oAlice: sent (ok)
-	//   oBob: skipped (rule false)
+	//   oBob: skipped (rule_false)
 	//   oCarol: sent (ok)
 	// WeChat received:
 	//   oAlice pages/goods/detail?id=p1 无线降噪耳机 ¥12.50

@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wxcampaign/wxcampaign/wechat"
+	wx "github.com/wxcampaign/wxcampaign"
 )
 
 // Metrics are the engine's Prometheus collectors. A nil *Metrics records
@@ -88,11 +88,9 @@ func (m *Metrics) countGrants(campaign string, items []*item, dry bool) {
 	}
 	n := map[key]int{}
 	for _, it := range items {
-		reason := it.report.Reason
-		if len(reason) > 80 {
-			reason = reason[:80]
-		}
-		n[key{string(it.report.Outcome), reason}]++
+		// The code only: details (rule errors, WeChat's errmsg) vary per
+		// grant and would make a series each.
+		n[key{string(it.report.Outcome), string(it.report.Reason)}]++
 	}
 	for k, c := range n {
 		m.Grants.WithLabelValues(campaign, k.o, k.reason, boolLabel(dry)).Add(float64(c))
@@ -105,14 +103,14 @@ func (m *Metrics) observeSend(d time.Duration, err error) {
 	}
 	class := "ok"
 	if err != nil {
-		class = string(wechat.ClassOf(err))
+		class = string(sendError(err).Class)
 	}
 	m.SendLatency.WithLabelValues(class).Observe(d.Seconds())
 }
 
-func (m *Metrics) countRetry(reason string) {
+func (m *Metrics) countRetry(reason wx.Reason) {
 	if m != nil {
-		m.Retries.WithLabelValues(reason).Inc()
+		m.Retries.WithLabelValues(string(reason)).Inc()
 	}
 }
 

@@ -12,7 +12,8 @@ type GrantReport struct {
 	GrantID int64             `json:"grant_id"`
 	OpenID  string            `json:"openid"`
 	Outcome wx.Outcome        `json:"outcome"`
-	Reason  string            `json:"reason"`
+	Reason  wx.Reason         `json:"reason"`           // a code of the closed set wx.Reasons
+	Detail  string            `json:"detail,omitempty"` // free text: the rule's error, WeChat's errmsg, ...
 	Data    map[string]string `json:"data,omitempty"`
 	Page    string            `json:"page,omitempty"`
 	MsgID   int64             `json:"msgid,omitempty"`
@@ -48,9 +49,10 @@ type Summary struct {
 	Status     string             `json:"status"`
 	Looked     int                `json:"looked"`
 	Counts     map[wx.Outcome]int `json:"counts"`
-	Reasons    map[string]int     `json:"reasons"`
-	Duration   time.Duration      `json:"duration_ns"`
-	PerSecond  float64            `json:"messages_per_second"`
+	// Reasons counts the grants by "outcome: reason code".
+	Reasons   map[string]int `json:"reasons"`
+	Duration  time.Duration  `json:"duration_ns"`
+	PerSecond float64        `json:"messages_per_second"`
 	// SendP50 and SendP99 are quantiles of the send calls' latency (live
 	// runs; about 6% resolution).
 	SendP50 time.Duration `json:"send_p50_ns,omitempty"`
@@ -66,7 +68,7 @@ func newSummary(campaign string, occ time.Time, dry bool) *Summary {
 func (s *Summary) add(r *GrantReport) {
 	s.Looked++
 	s.Counts[r.Outcome]++
-	s.Reasons[string(r.Outcome)+": "+r.Reason]++
+	s.Reasons[ReasonKey(r.Outcome, r.Reason)]++
 }
 
 // ReasonCount is one line of a summary's reasons.
@@ -90,22 +92,8 @@ func (s *Summary) SortedReasons() []ReasonCount {
 	return out
 }
 
-// Reasons of outcomes, stable texts (they are metric labels: no user data).
-const (
-	reasonOK            = "ok"
-	reasonRuleFalse     = "rule false"
-	reasonRepeatOnce    = "already sent by this campaign (repeat: once)"
-	reasonDedup         = "another grant of this user and template is sent this run"
-	reasonQuiet         = "quiet hours"
-	reasonReserved      = "reserved by another run"
-	reasonOccurrence    = "already attempted at this occurrence"
-	reasonShutdown      = "shutdown before sending"
-	reasonStopped       = "run stopped"
-	reasonQuota         = "daily quota reached (45009)"
-	reasonHolderDied    = "sender died mid-send: may have arrived"
-	reasonAmbiguous     = "may have arrived"
-	reasonRetryLater    = "retries exhausted"
-	reasonAwaitingEvent = "may have arrived: awaiting delivery event"
-	reasonConfirmed     = "ok (confirmed by delivery event)"
-	reasonNoEvent       = "not delivered (no delivery event)"
-)
+// Why is the report's reason for people: "code: detail".
+func (r *GrantReport) Why() string { return wx.Explain(r.Reason, r.Detail) }
+
+// ReasonKey is the key of Summary.Reasons for an outcome and a reason code.
+func ReasonKey(o wx.Outcome, r wx.Reason) string { return string(o) + ": " + string(r) }

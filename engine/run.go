@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/rules"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
 // Options select what a run does.
@@ -51,23 +49,31 @@ type run struct {
 	sum     *Summary
 	seen    map[uint64]int32 // in-run dedup: hash of openid|template -> messages
 	sim     map[uint64]int32 // preview: simulated cap takes per hashed scope key
+	pending map[uint64]int32 // live: cap takes of items admitted and not yet marked
+	capMu   sync.RWMutex     // live: held to read (CheckCaps + pending) or commit marks
 	holdCP  bool             // a batch was held back: the checkpoint stays put
 	facts   factCache        // fact rows read by this run
 	mu      sync.Mutex
 	stopErr error
+	failErr error // the store failed the run (not the campaign): resumable
 	paused  time.Time
 	env     *rules.Env
 	lat     latencies // send-call latencies, for the summary
+	// Under mu: what the run's sends tell about the campaign.
+	delivered  int             // sends answered 0
+	failReason wx.Reason       // the reason of the latest failures in a row
+	failRun    int             // how many in a row, while nothing was delivered
+	badPages   map[string]bool // pages WeChat refused (41030)
 }
 
 // item is one grant on its way to WeChat.
 type item struct {
 	g       wx.Grant
-	msg     wechat.Message
+	msg     Message
 	report  GrantReport
-	capRef  string
-	capped  bool
-	decided bool // the report is final before dispatch
+	decided bool     // the report is final before dispatch
+	marked  bool     // its send_log row is in flight (set by the worker that marked it)
+	pending []uint64 // cap counters in r.pending this item holds until it is marked
 }
 
 type batch struct {
@@ -92,11 +98,12 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 	occ := at.Truncate(time.Second).UTC()
 	r := &run{
 		e: e, c: c, opt: opt, at: at, occ: occ,
-		holder: fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
-		sum:    newSummary(c.Name, occ, opt.DryRun),
-		seen:   map[uint64]int32{},
-		sim:    map[uint64]int32{},
-		env:    c.Program.NewEnv(),
+		holder:  fmt.Sprintf("%s/%s/%d", e.cfg.Holder, c.Name, occ.Unix()),
+		sum:     newSummary(c.Name, occ, opt.DryRun),
+		seen:    map[uint64]int32{},
+		sim:     map[uint64]int32{},
+		pending: map[uint64]int32{},
+		env:     c.Program.NewEnv(),
 	}
 	if !opt.DryRun && (opt.OpenID != "" || opt.Explain) {
 		return *r.sum, errors.New("engine: --openid and explain are preview-only")
@@ -131,7 +138,14 @@ func (r *run) execute(ctx context.Context) error {
 	e := r.e
 	if r.opt.DryRun {
 		r.sum.Status = "preview"
-		return r.walk(ctx, 0, nil)
+		err := r.walk(ctx, 0, nil)
+		if err == nil && r.stopErr != nil {
+			// What stops a send (a fact query failing, ...) stops its
+			// preview with the same error.
+			r.sum.Status = "stopped"
+			err = r.stopErr
+		}
+		return err
 	}
 	now := e.cfg.Now()
 	var rn store.Run
@@ -168,6 +182,11 @@ func (r *run) execute(ctx context.Context) error {
 
 	bg := context.WithoutCancel(ctx)
 	switch {
+	case err == nil && r.failErr != nil:
+		// The store gave up mid-run (an outage past the engine's wait):
+		// interrupted, so the occurrence resumes from its checkpoint.
+		r.sum.Status = "interrupted"
+		err = r.failErr
 	case err == nil && r.stopErr == nil && r.paused.IsZero() && ctx.Err() == nil:
 		r.sum.Status = "done"
 	case !r.paused.IsZero():
@@ -218,135 +237,24 @@ func (r *run) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, don
 				r.e.log.WithError(err).Warn("extend run lease")
 				continue
 			}
-			if err := r.e.store.ExtendReservations(ctx, r.holder, until); err != nil {
-				r.e.log.WithError(err).Warn("extend reservations")
-			}
 		}
 	}
 }
-
-// walk pages the template's grants from after on, prepares each batch and
-// hands it to the dispatcher (nil for a dry run). Preparing the next batch
-// overlaps with sending the current one.
-func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
-	size := r.c.BatchSize
-	if size <= 0 {
-		size = 500
-	}
-	// Three stages overlap: a pager reads the next page while the current
-	// one is prepared (facts, rule, render, claim); prepared batches are
-	// dispatched as they come, several in flight at once; a recorder
-	// records them in order, so the checkpoint only ever moves past
-	// batches whose every outcome is recorded.
-	pctx, stopPager := context.WithCancel(ctx)
-	defer stopPager()
-	pages := make(chan []wx.Grant, 1)
-	var pageErr error
-	go func() {
-		defer close(pages)
-		for pctx.Err() == nil && !r.stopped() {
-			var grants []wx.Grant
-			err := r.e.retry(pctx, "list grants", func() error {
-				var err error
-				grants, err = r.e.store.ListAvailable(pctx, r.c.Template.ID, after, size, r.e.cfg.Now())
-				return err
-			})
-			if err != nil || len(grants) == 0 {
-				if pctx.Err() == nil {
-					pageErr = err
-				}
-				return
-			}
-			after = grants[len(grants)-1].ID
-			select {
-			case pages <- grants:
-			case <-pctx.Done():
-				return
-			}
-		}
-	}()
-
-	sending := make(chan *sending, maxBatchesInFlight)
-	var sendErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for s := range sending {
-			if err := r.record(ctx, s, d != nil); err != nil && sendErr == nil {
-				sendErr = err
-			}
-		}
-	}()
-	// The next batch is evaluated (facts, rule, render) while this one is
-	// admitted (dedup, caps, claim): their database waits overlap.
-	evaluated := make(chan *batch, 1)
-	var evalErr error
-	go func() {
-		defer close(evaluated)
-		for grants := range pages {
-			if pctx.Err() != nil || r.stopped() {
-				return
-			}
-			b, err := r.evaluate(pctx, grants)
-			if err != nil {
-				if pctx.Err() == nil {
-					evalErr = err
-				}
-				return
-			}
-			b.lastID = grants[len(grants)-1].ID
-			select {
-			case evaluated <- b:
-			case <-pctx.Done():
-				return
-			}
-		}
-	}()
-	var err error
-	for b := range evaluated {
-		if ctx.Err() != nil || r.stopped() {
-			break
-		}
-		if err = r.admit(ctx, b); err != nil {
-			break
-		}
-		sending <- r.dispatch(b, d)
-	}
-	stopPager()
-	for range evaluated {
-	}
-	for range pages {
-	}
-	if err == nil {
-		err = evalErr
-	}
-	var se *StopError
-	if errors.As(err, &se) {
-		r.stop(err, time.Time{})
-		err = nil
-	}
-	close(sending)
-	wg.Wait()
-	if err == nil {
-		err = pageErr
-	}
-	if err == nil {
-		err = sendErr
-	}
-	if err == nil && ctx.Err() != nil {
-		err = context.Cause(ctx)
-	}
-	return err
-}
-
-// maxBatchesInFlight bounds the batches dispatched but not yet recorded.
-const maxBatchesInFlight = 4
 
 func (r *run) stopped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stopErr != nil || !r.paused.IsZero()
+	return r.stopErr != nil || r.failErr != nil || !r.paused.IsZero()
+}
+
+// fail ends the run after the sends in flight because the store failed;
+// the run is interrupted, not stopped (see execute).
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failErr == nil {
+		r.failErr = err
+	}
 }
 
 // stop ends the run after the sends in flight; err is a StopError or nil
@@ -359,609 +267,5 @@ func (r *run) stop(err error, pausedUntil time.Time) {
 	}
 	if !pausedUntil.IsZero() && r.paused.IsZero() {
 		r.paused = pausedUntil
-	}
-}
-
-func decide(it *item, o wx.Outcome, reason string) {
-	it.report.Outcome, it.report.Reason, it.decided = o, reason, true
-}
-
-// evaluate evaluates a batch on its own: facts, rule, render, repeat-once
-// and quiet hours. It runs ahead of admit, on the next batch.
-func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
-	c := r.c
-	b := &batch{items: make([]*item, 0, len(grants))}
-	for i := range grants {
-		g := grants[i]
-		it := &item{g: g, report: GrantReport{GrantID: g.ID, OpenID: g.OpenID}}
-		if r.opt.OpenID != "" && g.OpenID != r.opt.OpenID {
-			continue
-		}
-		b.items = append(b.items, it)
-	}
-	rows, err := r.loadFacts(ctx, b.items)
-	if err != nil {
-		return nil, err
-	}
-	var sentBefore map[int64]bool
-	if c.Template.Kind == wx.LongTerm && c.Repeat != "every_run" && len(b.items) > 0 {
-		ids := make([]int64, len(b.items))
-		for i, it := range b.items {
-			ids[i] = it.g.ID
-		}
-		if err := r.e.retry(ctx, "sent before", func() error {
-			var err error
-			sentBefore, err = r.e.store.SentBefore(ctx, c.Name, ids)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-	}
-	inQuiet := c.QuietHours != nil && c.QuietHours.In(r.at, c.Location)
-	env := r.env
-	for i, it := range b.items {
-		env.Reset(&it.g, r.at)
-		for name, byKey := range rows {
-			env.SetFact(name, byKey[i])
-		}
-		if r.opt.Explain {
-			it.report.Explain = r.explain(it, rows, i)
-		}
-		ok, err := c.Program.When(env)
-		switch {
-		case err != nil:
-			decide(it, wx.Skipped, "rule error: "+err.Error())
-			continue
-		case !ok:
-			decide(it, wx.Skipped, reasonRuleFalse)
-			continue
-		case sentBefore[it.g.ID]:
-			decide(it, wx.Skipped, reasonRepeatOnce)
-			continue
-		}
-		msg, err := c.Program.Render(env)
-		if err != nil {
-			decide(it, wx.Skipped, err.Error())
-			continue
-		}
-		it.report.Data, it.report.Page = msg.Data, msg.Page
-		it.msg = wechat.Message{ToUser: it.g.OpenID, TemplateID: c.Template.ID, Page: msg.Page,
-			Data: msg.Data, State: or(c.Template.State, r.e.cfg.State), Lang: or(c.Template.Lang, r.e.cfg.Lang)}
-		if inQuiet {
-			end := c.QuietHours.End(r.at, c.Location)
-			if c.QuietHours.Action == "drop" {
-				decide(it, wx.Skipped, reasonQuiet+" (drop)")
-			} else {
-				decide(it, wx.Deferred, reasonQuiet+" until "+end.Format("15:04"))
-			}
-			continue
-		}
-	}
-	return b, nil
-}
-
-// admit decides, in batch order, what depends on the batches before: the
-// in-run dedup, then the caps (read-only in a preview) and, live, the
-// reservation and the send log's gate.
-func (r *run) admit(ctx context.Context, b *batch) error {
-	c := r.c
-	for _, it := range b.items {
-		if it.decided {
-			continue
-		}
-		key := hashKey(it.g.OpenID, c.Template.ID)
-		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
-			decide(it, wx.Skipped, reasonDedup)
-			continue
-		}
-		r.seen[key]++
-	}
-	if r.opt.DryRun {
-		return r.previewCaps(ctx, b)
-	}
-	return r.claim(ctx, b)
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func (r *run) explain(it *item, rows map[string][]map[string]any, i int) *Explanation {
-	x := &Explanation{Grant: it.g, FactKeys: map[string]any{}, Facts: map[string]map[string]any{}}
-	for _, f := range r.c.Facts {
-		x.Facts[f.Name] = rows[f.Name][i]
-		k, err := r.c.Program.FactKey(f.Name, r.env)
-		if err != nil {
-			x.FactKeys[f.Name] = "error: " + err.Error()
-		} else {
-			x.FactKeys[f.Name] = k
-		}
-	}
-	v, err := r.c.Program.When(r.env)
-	x.When = v
-	if err != nil {
-		x.WhenError = err.Error()
-	}
-	if q := r.c.QuietHours; q != nil {
-		if q.In(r.at, r.c.Location) {
-			x.QuietHours = "in quiet hours until " + q.End(r.at, r.c.Location).Format(time.RFC3339)
-		} else {
-			x.QuietHours = "outside quiet hours"
-		}
-	}
-	return x
-}
-
-// loadFacts runs each fact query once for the batch; the result holds, per
-// fact, the matched row of each item (nil when none).
-func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[string]any, error) {
-	out := make(map[string][]map[string]any, len(r.c.Facts))
-	if len(items) == 0 {
-		return out, nil
-	}
-	env := r.env
-	now := r.e.cfg.Now()
-	for _, f := range r.c.Facts {
-		r.facts.rotate(now)
-		keys := make([]string, len(items))
-		var args []any
-		var asked []string
-		seen := map[string]bool{}
-		for i, it := range items {
-			env.Reset(&it.g, r.at)
-			k, err := r.c.Program.FactKey(f.Name, env)
-			if err != nil || k == nil {
-				continue
-			}
-			s := keyString(k)
-			keys[i] = s
-			if _, ok := r.facts.get(f.Name, s); ok || seen[s] {
-				continue
-			}
-			seen[s] = true
-			args = append(args, k)
-			asked = append(asked, s)
-		}
-		rows := make([]map[string]any, len(items))
-		out[f.Name] = rows
-		if len(args) > 0 {
-			var res []map[string]any
-			err := r.e.retry(ctx, "facts "+f.Name, func() error {
-				var err error
-				res, err = r.e.facts.Query(ctx, f.Query, args)
-				return err
-			})
-			if err != nil {
-				return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
-			}
-			for _, s := range asked {
-				r.facts.put(f.Name, s, nil) // no row, unless the result has one
-			}
-			for _, row := range res {
-				v, ok := row[f.Column]
-				if !ok {
-					return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
-				}
-				r.facts.put(f.Name, keyString(v), row)
-			}
-		}
-		for i, k := range keys {
-			if k != "" {
-				rows[i], _ = r.facts.get(f.Name, k)
-			}
-		}
-	}
-	return out, nil
-}
-
-// factCache keeps the fact rows a run has read, so that a key shared by
-// many grants (a product saved by thousands of users) is queried once per
-// window instead of once per batch. Entries live at most factTTL, so a long
-// run still sees a price change or a paid order within that time; memory
-// stays flat: two generations of at most factGen keys each, the older
-// dropped when the newer fills.
-type factCache struct {
-	cur, old map[string]map[string]any // key: fact name + "\x00" + key
-	since    time.Time
-}
-
-const (
-	factTTL = 30 * time.Second
-	factGen = 25000
-)
-
-func (c *factCache) rotate(now time.Time) {
-	switch {
-	case c.cur == nil || now.Sub(c.since) > factTTL:
-		c.cur, c.old, c.since = map[string]map[string]any{}, nil, now
-	case len(c.cur) >= factGen:
-		c.old, c.cur = c.cur, map[string]map[string]any{}
-	}
-}
-
-func (c *factCache) get(fact, key string) (map[string]any, bool) {
-	k := fact + "\x00" + key
-	if row, ok := c.cur[k]; ok {
-		return row, true
-	}
-	row, ok := c.old[k]
-	return row, ok
-}
-
-func (c *factCache) put(fact, key string, row map[string]any) { c.cur[fact+"\x00"+key] = row }
-
-// keyString normalizes a fact key so that 42, int64(42) and "42" match.
-func keyString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case int:
-		return strconv.Itoa(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
-// capRequests builds the cap requests of the undecided items.
-func (r *run) capRequests(items []*item) ([]store.CapRequest, []*item) {
-	if len(r.c.Limits) == 0 {
-		return nil, nil
-	}
-	limits := make([]store.Limit, len(r.c.Limits))
-	for i, l := range r.c.Limits {
-		limits[i] = store.Limit{Scope: l.Scope, Max: l.Max, Window: l.Window}
-	}
-	var reqs []store.CapRequest
-	var its []*item
-	for _, it := range items {
-		if it.decided {
-			continue
-		}
-		it.capRef = fmt.Sprintf("%s|%d|%d", r.c.Name, r.occ.Unix(), it.g.ID)
-		reqs = append(reqs, store.CapRequest{Ref: it.capRef, OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Limits: limits})
-		its = append(its, it)
-	}
-	return reqs, its
-}
-
-// previewCaps checks the caps read-only, counting what this preview would
-// have taken itself so that it agrees with a live run.
-func (r *run) previewCaps(ctx context.Context, b *batch) error {
-	reqs, its := r.capRequests(b.items)
-	if len(reqs) > 0 {
-		var usage [][]store.CapUsage
-		err := r.e.retry(ctx, "check caps", func() error {
-			var err error
-			_, usage, err = r.e.store.CheckCaps(ctx, r.at, reqs)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		// CheckCaps counts, for each request, the takes of the batch's
-		// earlier requests as it would decide them; this preview decides
-		// itself (r.sim, across batches), so it needs the stored count
-		// alone: the usage the first request of a key in the batch saw.
-		stored := map[uint64]int{}
-		for i, it := range its {
-			failed := ""
-			var checks []CapCheck
-			for _, u := range usage[i] {
-				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
-				base, seen := stored[key]
-				if !seen {
-					base = u.Used
-					stored[key] = base
-				}
-				used := base + int(r.sim[key])
-				ok := used < u.Limit.Max
-				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
-				if !ok && failed == "" {
-					// The same text as store.TakeCaps gives a live run.
-					failed = "capped: " + u.Limit.String()
-				}
-			}
-			if it.report.Explain != nil {
-				it.report.Explain.Caps = checks
-			}
-			if failed != "" {
-				decide(it, wx.Skipped, failed)
-				continue
-			}
-			took := map[uint64]bool{} // two limits of one scope and window are one take
-			for _, u := range usage[i] {
-				key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
-				if !took[key] {
-					took[key] = true
-					r.sim[key]++
-				}
-			}
-		}
-	}
-	for _, it := range b.items {
-		if !it.decided {
-			decide(it, wx.Sent, reasonOK)
-		}
-	}
-	return nil
-}
-
-// hashKey is a 64-bit FNV-1a hash of parts joined by "|": the in-run maps
-// hold a hash per user, not strings, to keep a million-grant run small. A
-// collision (about 1 in 10^7 at a million users) can only hold a grant back
-// for a later run.
-func hashKey(parts ...string) uint64 {
-	h := uint64(14695981039346656037)
-	for i, p := range parts {
-		if i > 0 {
-			h ^= '|'
-			h *= 1099511628211
-		}
-		for j := 0; j < len(p); j++ {
-			h ^= uint64(p[j])
-			h *= 1099511628211
-		}
-	}
-	return h
-}
-
-// capKey identifies one cap counter: scope key and window.
-func capKey(l store.Limit, openid, tpl string) uint64 {
-	return hashKey(scopeKey(l.Scope, openid, tpl), l.Window.String())
-}
-
-func scopeKey(scope, openid, tpl string) string {
-	switch scope {
-	case "user":
-		return "u|" + openid
-	case "template":
-		return "t|" + tpl
-	default:
-		return "ut|" + openid + "|" + tpl
-	}
-}
-
-// claim reserves the batch's candidates, takes their caps and writes their
-// send-log gate rows; whatever fails a step is decided and let go. When
-// claim fails (shutdown, store outage) after reserving, it gives the
-// reservations and the caps it took back, so that nothing stays held for
-// messages that were never sent.
-func (r *run) claim(ctx context.Context, b *batch) (err error) {
-	e := r.e
-	var ids []int64
-	byID := map[int64]*item{}
-	for _, it := range b.items {
-		if !it.decided {
-			ids = append(ids, it.g.ID)
-			byID[it.g.ID] = it
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	now := e.cfg.Now()
-	var got []int64
-	if err := e.retry(ctx, "reserve", func() error {
-		var err error
-		got, err = e.store.Reserve(ctx, r.holder, ids, now, now.Add(e.cfg.Lease))
-		return err
-	}); err != nil {
-		return err
-	}
-	defer func() {
-		if err == nil {
-			return
-		}
-		bg := context.WithoutCancel(ctx)
-		var refs []string
-		for _, it := range b.items {
-			if it.capped {
-				refs = append(refs, it.capRef)
-				it.capped = false
-			}
-		}
-		if len(refs) > 0 {
-			_ = e.retry(bg, "return caps", func() error { return e.store.ReturnCaps(bg, refs) })
-		}
-		if len(got) > 0 {
-			_ = e.retry(bg, "release", func() error { return e.store.Release(bg, r.holder, got) })
-		}
-	}()
-	held := make(map[int64]bool, len(got))
-	for _, id := range got {
-		held[id] = true
-	}
-	for _, id := range ids {
-		if !held[id] {
-			decide(byID[id], wx.Skipped, reasonReserved)
-		}
-	}
-	var release []int64
-	reqs, its := r.capRequests(b.items)
-	if len(reqs) > 0 {
-		var res []string
-		if err := e.retry(ctx, "take caps", func() error {
-			var err error
-			res, err = e.store.TakeCaps(ctx, r.at, reqs)
-			return err
-		}); err != nil {
-			return err
-		}
-		for i, it := range its {
-			if res[i] != "" {
-				decide(it, wx.Skipped, res[i])
-				release = append(release, it.g.ID)
-			} else {
-				it.capped = true
-			}
-		}
-	}
-	var attempts []store.Attempt
-	for _, it := range b.items {
-		if !it.decided {
-			attempts = append(attempts, store.Attempt{Campaign: r.c.Name, Occurrence: r.occ, GrantID: it.g.ID,
-				OpenID: it.g.OpenID, TemplateID: r.c.Template.ID, Holder: r.holder})
-		}
-	}
-	if len(attempts) > 0 {
-		var fresh []int64
-		if err := e.retry(ctx, "begin sends", func() error {
-			var err error
-			fresh, err = e.store.BeginSends(ctx, e.cfg.Now(), attempts)
-			return err
-		}); err != nil {
-			return err
-		}
-		ok := make(map[int64]bool, len(fresh))
-		for _, id := range fresh {
-			ok[id] = true
-		}
-		var refs []string
-		for _, a := range attempts {
-			if !ok[a.GrantID] {
-				it := byID[a.GrantID]
-				decide(it, wx.Skipped, reasonOccurrence)
-				release = append(release, a.GrantID)
-				if it.capped {
-					refs = append(refs, it.capRef)
-					it.capped = false
-				}
-			}
-		}
-		if len(refs) > 0 {
-			_ = e.retry(ctx, "return caps", func() error { return e.store.ReturnCaps(ctx, refs) })
-		}
-	}
-	if len(release) > 0 {
-		_ = e.retry(ctx, "release", func() error { return e.store.Release(ctx, r.holder, release) })
-	}
-	return nil
-}
-
-// resolveStale settles send-log rows left in flight by processes that died
-// mid-send (and, with the reconcile policy, sends whose reply never came).
-// With the reconcile policy a row is settled by WeChat's delivery events: a
-// matching subscribe_msg_sent_event makes it sent; none within the grace
-// period means it was not delivered and the grant is available again.
-// Otherwise the ambiguous-send policy decides.
-func (e *Engine) resolveStale(ctx context.Context) {
-	for range 100 {
-		now := e.cfg.Now()
-		stale, err := e.store.StaleInflight(ctx, now, 500)
-		if err != nil {
-			e.log.WithError(err).Warn("list stale in-flight sends")
-			return
-		}
-		if len(stale) == 0 {
-			return
-		}
-		var res []store.Result
-		settled := 0
-		for _, a := range stale {
-			r := store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder}
-			switch e.cfg.Ambiguous {
-			case AmbiguousReconcile:
-				msgid, err := e.store.MatchDelivery(ctx, a.OpenID, a.TemplateID, a.StartedAt.Add(-deliverySkew))
-				if err != nil {
-					e.log.WithError(err).Warn("match delivery events")
-					return
-				}
-				switch {
-				case msgid > 0:
-					r.Outcome, r.Reason, r.MsgID, r.Retain = wx.Sent, reasonConfirmed, msgid, true
-					r.Consume = a.Kind != wx.LongTerm
-				case now.Sub(a.StartedAt) >= e.cfg.ReconcileGrace:
-					r.Outcome, r.Reason = wx.Deferred, reasonNoEvent
-				default:
-					continue // the event may still come
-				}
-				// One at a time: the next row of the same user and template
-				// must not match the same event.
-				if err := e.store.FinishSends(ctx, now, []store.Result{r}); err != nil {
-					e.log.WithError(err).Warn("settle in-flight send")
-					return
-				}
-				settled++
-			case AmbiguousRetry:
-				r.Outcome, r.Reason = wx.Deferred, reasonHolderDied+": will retry"
-				res = append(res, r)
-			default:
-				r.Outcome, r.Reason, r.Consume, r.Retain = wx.Unknown, reasonHolderDied, a.Kind != wx.LongTerm, true
-				res = append(res, r)
-			}
-		}
-		if len(res) > 0 {
-			if err := e.store.FinishSends(ctx, now, res); err != nil {
-				e.log.WithError(err).Warn("resolve stale in-flight sends")
-				return
-			}
-			settled += len(res)
-		}
-		if settled == 0 {
-			return
-		}
-		e.cfg.Metrics.countStale(settled)
-		e.log.WithField("count", settled).WithField("policy", e.cfg.Ambiguous).Warn("settled sends left in flight")
-	}
-}
-
-// classify maps a send error to its outcome and whether the run stops.
-func (r *run) classify(err error) (res store.Result, stop error, pause bool) {
-	code, msg := 0, ""
-	var ae *wechat.APIError
-	if errors.As(err, &ae) {
-		code, msg = ae.Code, ae.Msg
-	}
-	label := func(prefix string) string {
-		if code != 0 {
-			return fmt.Sprintf("%s: %d", prefix, code)
-		}
-		return prefix
-	}
-	switch wechat.ClassOf(err) {
-	case wechat.ClassGrantGone:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " no subscription left", Consume: true, Retain: true}, nil, false
-	case wechat.ClassUser:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " touser invalid", Consume: true, Retain: true}, nil, false
-	case wechat.ClassContent:
-		reason := label("failed")
-		if code == 47003 && msg != "" {
-			reason += " " + msg
-		}
-		return store.Result{Outcome: wx.Failed, Reason: reason, Retain: true}, nil, false
-	case wechat.ClassQuota:
-		return store.Result{Outcome: wx.Deferred, Reason: reasonQuota}, nil, true
-	case wechat.ClassMisconfigured:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed") + " campaign misconfigured"},
-			&StopError{Reason: fmt.Sprintf("campaign %s is misconfigured: WeChat %d %s", r.c.Name, code, msg)}, false
-	case wechat.ClassToken:
-		// The client already dropped the token and retried once: token churn
-		// (another process refreshing), retried with backoff like -1.
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
-	case wechat.ClassConfig:
-		return store.Result{Outcome: wx.Deferred, Reason: label("deferred") + " engine misconfigured"},
-			&StopError{Reason: fmt.Sprintf("WeChat configuration error %d %s: check appid, secret and IP whitelist", code, msg)}, false
-	case wechat.ClassAmbiguous:
-		switch r.e.cfg.Ambiguous {
-		case AmbiguousRetry:
-			return store.Result{Outcome: wx.Deferred, Reason: reasonAmbiguous + ": will retry"}, nil, false
-		case AmbiguousReconcile:
-			// Left in flight: settled later from WeChat's delivery events.
-			return store.Result{Outcome: wx.Unknown, Reason: reasonAwaitingEvent}, nil, false
-		}
-		return store.Result{Outcome: wx.Unknown, Reason: reasonAmbiguous, Consume: true, Retain: true}, nil, false
-	case wechat.ClassRetryable:
-		return store.Result{Outcome: wx.Deferred, Reason: label(reasonRetryLater)}, nil, false
-	default:
-		return store.Result{Outcome: wx.Failed, Reason: label("failed"), Retain: true}, nil, false
 	}
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -164,13 +163,8 @@ func (s *Scheduler) runAt(c *campaigns.Campaign, at time.Time, loc *time.Locatio
 	}
 	sum, err := s.e.Run(s.root, c, Options{At: at})
 	s.finished(s.root, sum, err)
-	if c.QuietHours != nil && sum.Counts[wx.Deferred] > 0 {
-		for reason := range sum.Reasons {
-			if strings.Contains(reason, reasonQuiet) {
-				*catchUp = c.QuietHours.End(at, loc)
-				break
-			}
-		}
+	if c.QuietHours != nil && sum.Reasons[ReasonKey(wx.Deferred, wx.ReasonQuietHours)] > 0 {
+		*catchUp = c.QuietHours.End(at, loc)
 	}
 }
 

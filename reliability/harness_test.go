@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wxcampaign/wxcampaign/store"
@@ -65,7 +68,7 @@ data:
   amount2: money(product.price)
 per_user_per_run: 0
 batch_size: %d
-`
+%s`
 
 // world is one MariaDB database with n eligible grants (and n/10
 // ineligible ones), a simulator with a credit per grant, and a config file
@@ -80,7 +83,8 @@ type world struct {
 	cfgPath  string
 	campaign string
 	eligible map[int64]bool // grant ids that must be delivered exactly once
-
+	driver   string         // store.MySQL or store.SQLite
+	reqs     *requestLog    // every send request that reached the simulator
 }
 
 type worldOpts struct {
@@ -93,6 +97,12 @@ type worldOpts struct {
 	wechat   string // more keys of the engine config's wechat map, e.g. "ambiguous: reconcile"
 	push     bool   // the simulator pushes delivery events to a receiver writing to the store
 	sim      func(*wxsim.Config)
+	driver   string // store.SQLite or store.MySQL (the default)
+	campaign string // more YAML for the campaign file, e.g. limits
+	conc     int    // wechat.concurrency, default 16
+	// binImport imports the grants with `wxcampaign grants import` (the
+	// binary is built without -race: much faster for large worlds).
+	binImport bool
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -106,10 +116,23 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	if o.users == 0 {
 		o.users = o.grants + o.grants/10
 	}
+	if o.conc == 0 {
+		o.conc = 16
+	}
 	if o.logLevel == "" {
 		o.logLevel = "warning"
 	}
-	w := &world{t: t, dir: t.TempDir(), cfg: storetest.MySQL(t), eligible: map[int64]bool{}}
+	w := &world{t: t, dir: t.TempDir(), eligible: map[int64]bool{}, driver: o.driver, reqs: newRequestLog()}
+	products := `CREATE TABLE products (id VARCHAR(64) PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2), stock INT)`
+	switch o.driver {
+	case store.SQLite:
+		w.cfg = storetest.SQLite(t)
+		products = `CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT, price REAL, stock INTEGER)`
+	case "", store.MySQL:
+		w.driver, w.cfg = store.MySQL, storetest.MySQL(t)
+	default:
+		t.Fatalf("world: unknown driver %q", o.driver)
+	}
 	w.db = storetest.Open(t, w.cfg)
 	ctx := context.Background()
 	exec1 := func(q string, args ...any) {
@@ -117,7 +140,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 			t.Fatal(err)
 		}
 	}
-	exec1(`CREATE TABLE products (id VARCHAR(64) PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2), stock INT)`)
+	exec1(products)
 	var vals []string
 	for i := range 100 {
 		vals = append(vals, fmt.Sprintf("('p%03d','商品%d号',10.00,5)", i, i))
@@ -140,10 +163,28 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	}
 	w.sim = sim
 	t.Cleanup(func() { _ = sim.Close() })
-	srv := httptest.NewServer(sim.Handler())
+	srv := httptest.NewServer(w.reqs.wrap(sim.Handler()))
 	t.Cleanup(srv.Close)
 	w.simURL = srv.URL
 
+	campDir := filepath.Join(w.dir, "campaigns")
+	if err := os.MkdirAll(campDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.campaign = filepath.Join(campDir, "reliable-drop.yaml")
+	if err := os.WriteFile(w.campaign, fmt.Appendf(nil, campaignYAML, o.batch, o.campaign), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.cfgPath = filepath.Join(w.dir, "wxcampaign.yaml")
+	conf := fmt.Sprintf(`database: {driver: %s, dsn: %q, auto_migrate: false}
+wechat: {base_url: %q, appid: %q, concurrency: %d, retry_base: 5ms, timeout: 1s, %s}
+campaigns: %q
+engine: {lease: %s}
+log: {level: %s, format: json}
+%s`, w.driver, w.cfg.DSN, w.simURL, appID, o.conc, o.wechat, campDir, o.lease, o.logLevel, o.extraCfg)
+	if err := os.WriteFile(w.cfgPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var lines bytes.Buffer
 	total := o.grants + o.grants/10
 	for i := range total {
@@ -156,9 +197,20 @@ func newWorld(t *testing.T, o worldOpts) *world {
 		fmt.Fprintf(&lines, `{"openId":%q,"scene":"add_to_cart","busNo":"p%03d","extraVariableMap":{"saved_price":%q},"agreeTemplateIds":[%q],"rejectTemplateIds":[],"requestId":"req-%d"}`+"\n",
 			openid, i%100, saved, templateID, i)
 	}
-	rep, err := w.db.Import(ctx, &lines, store.ImportOptions{})
-	if err != nil || rep.Imported != total {
-		t.Fatalf("import: %+v %v", rep, err)
+	if o.binImport {
+		file := filepath.Join(w.dir, "grants.jsonl")
+		if err := os.WriteFile(file, lines.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, out := w.cmd("import", "grants", "import", "--config", w.cfgPath, file)
+		if err := c.Run(); err != nil || !strings.Contains(out.String(), fmt.Sprintf(" %d imported,", total)) {
+			t.Fatalf("grants import: %v\n%s", err, out)
+		}
+	} else {
+		rep, err := w.db.Import(ctx, &lines, store.ImportOptions{})
+		if err != nil || rep.Imported != total {
+			t.Fatalf("import: %+v %v", rep, err)
+		}
 	}
 	var ids []int64
 	if err := w.db.SQLX().SelectContext(ctx, &ids, `SELECT id FROM grants WHERE vars LIKE '%20.00%'`); err != nil || len(ids) != o.grants {
@@ -166,24 +218,6 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	}
 	for _, id := range ids {
 		w.eligible[id] = true
-	}
-	campDir := filepath.Join(w.dir, "campaigns")
-	if err := os.MkdirAll(campDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	w.campaign = filepath.Join(campDir, "reliable-drop.yaml")
-	if err := os.WriteFile(w.campaign, fmt.Appendf(nil, campaignYAML, o.batch), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w.cfgPath = filepath.Join(w.dir, "wxcampaign.yaml")
-	conf := fmt.Sprintf(`database: {driver: mysql, dsn: %q, auto_migrate: false}
-wechat: {base_url: %q, appid: %q, concurrency: 16, retry_base: 5ms, timeout: 1s, %s}
-campaigns: %q
-engine: {lease: %s}
-log: {level: %s, format: json}
-%s`, w.cfg.DSN, w.simURL, appID, o.wechat, campDir, o.lease, o.logLevel, o.extraCfg)
-	if err := os.WriteFile(w.cfgPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	return w
 }
@@ -266,4 +300,67 @@ func (w *world) verify() (delivered, dups int) {
 			consumed, len(w.eligible), reservedLive, inflight, consumedIneligible)
 	}
 	return delivered, dups
+}
+
+// requestLog counts every subscribeMessage.send request that reached the
+// simulator (its body read in full), whatever the simulator then answered:
+// per grant (the g= parameter of the page) and per (openid, template).
+type requestLog struct {
+	mu     sync.Mutex
+	grants map[int64]int
+	pairs  map[[2]string]int
+	total  int
+}
+
+func newRequestLog() *requestLog {
+	return &requestLog{grants: map[int64]int{}, pairs: map[[2]string]int{}}
+}
+
+// wrap counts the send requests on their way to next.
+func (l *requestLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cgi-bin/message/subscribe/send" {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// The sender died while writing: the request never arrived.
+			http.Error(rw, "body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		var req struct {
+			ToUser     string `json:"touser"`
+			TemplateID string `json:"template_id"`
+			Page       string `json:"page"`
+		}
+		if json.Unmarshal(body, &req) == nil {
+			var grant int64
+			if u, err := url.Parse(req.Page); err == nil {
+				grant, _ = strconv.ParseInt(u.Query().Get("g"), 10, 64)
+			}
+			l.mu.Lock()
+			l.total++
+			l.grants[grant]++
+			l.pairs[[2]string{req.ToUser, req.TemplateID}]++
+			l.mu.Unlock()
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// snapshot copies the counts.
+func (l *requestLog) snapshot() (grants map[int64]int, pairs map[[2]string]int, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	grants = make(map[int64]int, len(l.grants))
+	for k, v := range l.grants {
+		grants[k] = v
+	}
+	pairs = make(map[[2]string]int, len(l.pairs))
+	for k, v := range l.pairs {
+		pairs[k] = v
+	}
+	return grants, pairs, l.total
 }

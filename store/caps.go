@@ -32,6 +32,28 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%s %d/%s", l.Scope, l.Max, FormatWindow(l.Window))
 }
 
+// Reason is the reason code of a send refused by l.
+func (l Limit) Reason() wxcampaign.Reason {
+	switch l.Scope {
+	case ScopeUser:
+		return wxcampaign.ReasonCappedUser
+	case ScopeTemplate:
+		return wxcampaign.ReasonCappedTemplate
+	}
+	return wxcampaign.ReasonCappedUserTemplate
+}
+
+// CounterKey names the counter a take of l for (openid, template) counts
+// in: the scope's key and the window. The store's decision and a preview's
+// own count of its simulated takes use it alike.
+func (l Limit) CounterKey(openid, template string) string {
+	k, _, err := scopeKey(l.Scope, openid, template)
+	if err != nil {
+		k = "?|" + l.Scope
+	}
+	return k + "|" + l.Window.String()
+}
+
 // FormatWindow writes a window the way campaign files do: 30m, 24h, 7d.
 func FormatWindow(d time.Duration) string {
 	const day = 24 * time.Hour
@@ -48,7 +70,6 @@ func FormatWindow(d time.Duration) string {
 
 // CapRequest asks to take one unit of every limit for one send.
 type CapRequest struct {
-	Ref        string // unique id of the take, e.g. campaign|occurrence|grant
 	OpenID     string
 	TemplateID string
 	Limits     []Limit
@@ -60,12 +81,19 @@ type CapUsage struct {
 	Used  int   `json:"used"`
 }
 
-// Scope bits of a cap_takes row: the scopes the take counts for.
+// Scope bits of a send_log row (its scopes column): the cap scopes the
+// send counts for, those of the limits it was taken with.
 const (
 	bitUserTemplate = 1
 	bitUser         = 2
 	bitTemplate     = 4
 )
+
+// capStripes is the number of lock rows (cap_keys) the users' caps are
+// spread over on MySQL: a take locks the stripe of its openid, so two
+// processes taking caps of one user are serialized, and the lock rows
+// exist after the first sends (no lock row written per new user).
+const capStripes = 1024
 
 // scopeKey is the in-memory counting key of a scope, and its bit.
 func scopeKey(scope, openid, template string) (string, int, error) {
@@ -80,26 +108,21 @@ func scopeKey(scope, openid, template string) (string, int, error) {
 	return "", 0, wxcampaign.Errorf(wxcampaign.EINVALID, "unknown cap scope %q (want user_template, user or template)", scope)
 }
 
-// capPlan is what TakeCaps and CheckCaps need to know about a batch.
+// capPlan is what BeginSends and CheckCaps need to know about a batch: the
+// one definition of the cap decision, shared by the atomic take and the
+// preview's read-only check.
 type capPlan struct {
-	locks     []string         // lock rows (u|openid, t|template), sorted
+	locks     []string         // lock rows (u#stripe, t|template), sorted
 	openids   []string         // distinct users with user or user_template limits
 	templates []string         // distinct templates with template limits
 	windows   []time.Duration  // distinct windows
 	reqKeys   [][]string       // per request, per limit: counting key
 	reqBits   []int            // per request: the scopes its take counts for
 	counts    map[string][]int // per counting key, per window index
-	refs      map[string]bool  // refs already taken
-}
-
-// capTake is one cap_takes row to write.
-type capTake struct {
-	openid, template, ref string
-	scopes                int
 }
 
 func planCaps(reqs []CapRequest) (*capPlan, error) {
-	p := &capPlan{counts: map[string][]int{}, refs: map[string]bool{}}
+	p := &capPlan{counts: map[string][]int{}}
 	seen := map[string]bool{}
 	add := func(list *[]string, kind, v string) {
 		if !seen[kind+v] {
@@ -123,14 +146,14 @@ func planCaps(reqs []CapRequest) (*capPlan, error) {
 			if !slices.Contains(p.windows, l.Window) {
 				p.windows = append(p.windows, l.Window)
 			}
-			// The user's lock row covers user_template as well: every
-			// take that counts for (openid, template) locks u|openid.
+			// The user's stripe covers user_template as well: every take
+			// that counts for (openid, template) locks it.
 			if bit == bitTemplate {
 				add(&p.templates, "t", r.TemplateID)
 				add(&p.locks, "l", "t|"+r.TemplateID)
 			} else {
 				add(&p.openids, "u", r.OpenID)
-				add(&p.locks, "l", "u|"+r.OpenID)
+				add(&p.locks, "l", fmt.Sprintf("u#%04d", stripe(r.OpenID)))
 			}
 		}
 		p.reqKeys = append(p.reqKeys, ks)
@@ -147,13 +170,31 @@ func planCaps(reqs []CapRequest) (*capPlan, error) {
 	return p, nil
 }
 
-// load reads the current counts and the refs already taken.
-func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs []CapRequest, now time.Time) error {
+// stripe is the lock stripe of an openid (FNV-1a).
+func stripe(openid string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(openid); i++ {
+		h ^= uint32(openid[i])
+		h *= 16777619
+	}
+	return int(h % capStripes)
+}
+
+// takenStatuses are the send_log statuses that count as cap takes: a send
+// that went out or may have gone out. A row deleted (nothing was sent) or
+// failed (WeChat refused it) gives its take back.
+const takenStatuses = "('inflight', 'sent', 'unknown')"
+
+// load reads the current counts from the send log.
+func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, now time.Time) error {
+	if len(p.windows) == 0 {
+		return nil
+	}
 	// Every window is a conditional sum over the range of the longest one.
 	longest := slices.Max(p.windows)
 	var sel strings.Builder
 	for wi := range p.windows {
-		fmt.Fprintf(&sel, ", SUM(CASE WHEN taken_at > ? THEN 1 ELSE 0 END) AS n%d", wi)
+		fmt.Fprintf(&sel, ", SUM(CASE WHEN started_at > ? THEN 1 ELSE 0 END) AS n%d", wi)
 	}
 	type query struct {
 		values []string
@@ -168,9 +209,9 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 		}
 	}
 	queries := []query{
-		// user_template and user: a covering range scan of cap_takes_user
+		// user_template and user: a covering range scan of send_log_user
 		// per openid.
-		{p.openids, "SELECT openid, template_id, scopes" + sel.String() + " FROM cap_takes WHERE taken_at > ? AND openid IN %s GROUP BY openid, template_id, scopes",
+		{p.openids, "SELECT openid, template_id, scopes" + sel.String() + " FROM send_log WHERE openid IN %s AND started_at > ? AND scopes & 3 <> 0 AND status IN " + takenStatuses + " GROUP BY openid, template_id, scopes",
 			func(vals []string, ns []int) {
 				bits, _ := strconv.Atoi(vals[2])
 				if bits&bitUserTemplate != 0 {
@@ -180,8 +221,8 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 					addTo("u|"+vals[0], ns)
 				}
 			}},
-		// template: a covering range scan of cap_takes_template.
-		{p.templates, "SELECT template_id" + sel.String() + " FROM cap_takes WHERE taken_at > ? AND scopes & 4 <> 0 AND template_id IN %s GROUP BY template_id",
+		// template: a covering range scan of send_log_template.
+		{p.templates, "SELECT template_id" + sel.String() + " FROM send_log WHERE template_id IN %s AND started_at > ? AND scopes & 4 <> 0 AND status IN " + takenStatuses + " GROUP BY template_id",
 			func(vals []string, ns []int) { addTo("t|"+vals[0], ns) }},
 	}
 	for _, qu := range queries {
@@ -191,10 +232,10 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 			for _, w := range p.windows {
 				args = append(args, db.tv(now.Add(-w)))
 			}
-			args = append(args, db.tv(now.Add(-longest)))
 			for _, v := range part {
 				args = append(args, v)
 			}
+			args = append(args, db.tv(now.Add(-longest)))
 			rows, err := q.QueryxContext(ctx, fmt.Sprintf(qu.sql, in(len(part))), args...)
 			if err != nil {
 				return fmt.Errorf("count cap takes: %w", err)
@@ -229,58 +270,64 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, reqs 
 			}
 		}
 	}
-	refs := make([]string, 0, len(reqs))
-	for _, r := range reqs {
-		if r.Ref != "" {
-			refs = append(refs, r.Ref)
-		}
+	return nil
+}
+
+// lock locks the plan's lock rows in sorted order (no lock-order
+// deadlocks), creating those that do not exist yet. SQLite: the write
+// transaction is the lock.
+func (p *capPlan) lock(ctx context.Context, db *DB, tx *sqlx.Tx) error {
+	if db.sqlite() || len(p.locks) == 0 {
+		return nil
 	}
-	for _, c := range chunks(len(refs), maxIDsPerStatement) {
-		part := refs[c[0]:c[1]]
+	for _, c := range chunks(len(p.locks), maxIDsPerStatement) {
+		part := p.locks[c[0]:c[1]]
 		args := make([]any, len(part))
-		for i, r := range part {
-			args[i] = r
+		for i, k := range part {
+			args[i] = k
 		}
 		var got []string
-		if err := sqlx.SelectContext(ctx, q, &got, "SELECT DISTINCT ref FROM cap_takes WHERE ref IN "+in(len(part)), args...); err != nil {
-			return fmt.Errorf("find cap refs: %w", err)
+		if err := tx.SelectContext(ctx, &got, "SELECT scope_key FROM cap_keys WHERE scope_key IN "+in(len(part))+" ORDER BY scope_key FOR UPDATE", args...); err != nil {
+			return fmt.Errorf("lock cap keys: %w", err)
 		}
-		for _, r := range got {
-			p.refs[r] = true
+		if len(got) == len(part) {
+			continue
+		}
+		// First use of a stripe or template: create its row (locked by
+		// the insert). Rows only ever accumulate: 1,024 stripes plus one
+		// per template.
+		var missing []any
+		for _, k := range part {
+			if !slices.Contains(got, k) {
+				missing = append(missing, k)
+			}
+		}
+		vals := strings.TrimSuffix(strings.Repeat("(?),", len(missing)), ",")
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cap_keys (scope_key) VALUES "+vals+" ON DUPLICATE KEY UPDATE scope_key = scope_key", missing...); err != nil {
+			return fmt.Errorf("create cap keys: %w", err)
 		}
 	}
 	return nil
 }
 
 // decide walks the requests in order, simulating the takes, and returns per
-// request "" or the failing limit, the usage seen by each request, and the
-// takes to write (one per request taken).
-func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) {
-	out := make([]string, len(reqs))
+// request nil or the failing limit, and the usage seen by each request.
+func (p *capPlan) decide(reqs []CapRequest) ([]*Limit, [][]CapUsage) {
+	out := make([]*Limit, len(reqs))
 	usage := make([][]CapUsage, len(reqs))
-	var takes []capTake
 	for i, r := range reqs {
 		usage[i] = make([]CapUsage, len(r.Limits))
 		for j, l := range r.Limits {
 			usage[i][j] = CapUsage{Limit: l, Used: p.counts[p.reqKeys[i][j]][slices.Index(p.windows, l.Window)]}
 		}
-		if r.Ref != "" && p.refs[r.Ref] {
-			continue // already taken by an earlier call or earlier in this one
-		}
 		for _, u := range usage[i] {
 			if u.Used >= u.Limit.Max {
-				out[i] = "capped: " + u.Limit.String()
+				out[i] = &u.Limit
 				break
 			}
 		}
-		if out[i] != "" {
+		if out[i] != nil {
 			continue
-		}
-		if r.Ref != "" {
-			p.refs[r.Ref] = true
-		}
-		if len(r.Limits) == 0 {
-			continue // nothing to count
 		}
 		var done []string
 		for _, k := range p.reqKeys[i] {
@@ -292,113 +339,29 @@ func (p *capPlan) decide(reqs []CapRequest) ([]string, [][]CapUsage, []capTake) 
 				p.counts[k][wi]++
 			}
 		}
-		takes = append(takes, capTake{openid: r.OpenID, template: r.TemplateID, ref: r.Ref, scopes: p.reqBits[i]})
 	}
-	return out, usage, takes
+	return out, usage
 }
 
-// TakeCaps, for each request in order, takes one unit of every limit if all
-// of them hold at now, else takes nothing for it. It returns per request ""
-// (taken) or the first failing limit, e.g. "capped: user_template 1/24h".
-// A Ref already taken counts as taken (retries are safe). One transaction
-// per call; a take is one cap_takes row, and the lock rows (u|openid for
-// user and user_template limits, t|template for template limits) are
-// locked in sorted order, so it is atomic across processes.
-func (db *DB) TakeCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]string, error) {
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	if _, err := planCaps(reqs); err != nil {
-		return nil, fmt.Errorf("store: take caps: %w", err)
-	}
-	var out []string
-	err := db.tx(ctx, "take caps", func(tx *sqlx.Tx) error {
-		p, _ := planCaps(reqs)
-		// Create and lock the lock rows in one statement, in sorted order
-		// (no lock-order deadlocks): an INSERT ... ON DUPLICATE KEY UPDATE
-		// takes an exclusive lock on an existing key row as well, so there
-		// is no shared-to-exclusive upgrade. SQLite: the write transaction
-		// is the lock.
-		upsert := "INSERT INTO cap_keys (scope_key) VALUES %s ON DUPLICATE KEY UPDATE scope_key = scope_key"
-		if db.sqlite() {
-			upsert = "INSERT OR IGNORE INTO cap_keys (scope_key) VALUES %s"
-		}
-		for _, c := range chunks(len(p.locks), maxIDsPerStatement) {
-			part := p.locks[c[0]:c[1]]
-			args := make([]any, len(part))
-			for i, k := range part {
-				args[i] = k
-			}
-			vals := strings.TrimSuffix(strings.Repeat("(?),", len(part)), ",")
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(upsert, vals), args...); err != nil {
-				return fmt.Errorf("lock cap keys: %w", err)
-			}
-		}
-		if err := p.load(ctx, db, tx, reqs, now); err != nil {
-			return err
-		}
-		var takes []capTake
-		out, _, takes = p.decide(reqs)
-		at := db.tv(now)
-		for _, c := range chunks(len(takes), maxIDsPerStatement) {
-			var q strings.Builder
-			q.WriteString("INSERT INTO cap_takes (openid, template_id, scopes, ref, taken_at) VALUES ")
-			args := make([]any, 0, 5*(c[1]-c[0]))
-			for i, t := range takes[c[0]:c[1]] {
-				if i > 0 {
-					q.WriteByte(',')
-				}
-				q.WriteString("(?,?,?,?,?)")
-				args = append(args, t.openid, t.template, t.scopes, t.ref, at)
-			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				return fmt.Errorf("insert cap takes: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// ReturnCaps gives back the takes with these refs (sends that proved
-// nothing was delivered).
-func (db *DB) ReturnCaps(ctx context.Context, refs []string) error {
-	return db.tx(ctx, "return caps", func(tx *sqlx.Tx) error {
-		for _, c := range chunks(len(refs), maxIDsPerStatement) {
-			part := refs[c[0]:c[1]]
-			args := make([]any, len(part))
-			for i, r := range part {
-				args[i] = r
-			}
-			if _, err := tx.ExecContext(ctx, "DELETE FROM cap_takes WHERE ref IN "+in(len(part)), args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// CheckCaps is the read-only TakeCaps for previews: per request the failing
-// limit or "", and per limit the count in its window before that request
-// (earlier requests of the batch that would be taken are counted).
-func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]string, [][]CapUsage, error) {
+// CheckCaps is the read-only cap decision of BeginSends, for previews: per
+// request the failing limit or nil, and per limit the count in its window
+// before that request (earlier requests of the batch that would be taken
+// are counted).
+func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) ([]*Limit, [][]CapUsage, error) {
 	if len(reqs) == 0 {
 		return nil, nil, nil
 	}
-	var out []string
+	var out []*Limit
 	var usage [][]CapUsage
 	err := db.retry(ctx, "check caps", func() error {
 		p, err := planCaps(reqs)
 		if err != nil {
 			return err
 		}
-		if err := p.load(ctx, db, db.r, reqs, now); err != nil {
+		if err := p.load(ctx, db, db.r, now); err != nil {
 			return err
 		}
-		out, usage, _ = p.decide(reqs)
+		out, usage = p.decide(reqs)
 		return nil
 	})
 	if err != nil {
@@ -407,8 +370,9 @@ func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) (
 	return out, usage, nil
 }
 
-// PruneCaps deletes takes older than before (older than the longest window
-// in use) and returns how many it deleted.
+// PruneCaps deletes the rows of cap_takes (written before migration 00009;
+// the send log holds the takes since) older than before and returns how
+// many it deleted.
 func (db *DB) PruneCaps(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := db.tx(ctx, "prune caps", func(tx *sqlx.Tx) error {

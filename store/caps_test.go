@@ -2,12 +2,15 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -19,36 +22,38 @@ func TestCapsScopes(t *testing.T) {
 	ut := store.Limit{Scope: store.ScopeUserTemplate, Max: 1, Window: h}
 	u := store.Limit{Scope: store.ScopeUser, Max: 2, Window: h}
 	tp := store.Limit{Scope: store.ScopeTemplate, Max: 2, Window: h}
-	req := func(ref, openid, tmpl string, l ...store.Limit) store.CapRequest {
-		return store.CapRequest{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: l}
+	req := func(ref, openid, tmpl string, l ...store.Limit) capReq {
+		return capReq{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: l}
 	}
 	steps := []struct {
 		name string
-		reqs []store.CapRequest
+		reqs []capReq
 		want []string
 		used [][]int // per request, per limit (CheckCaps before the take)
 	}{
 		{"user_template only does not count for user",
-			[]store.CapRequest{req("1", "a", "T1", ut), req("2", "a", "T2", ut), req("3", "a", "T3", u), req("4", "a", "T1", ut, u)},
+			[]capReq{req("1", "a", "T1", ut), req("2", "a", "T2", ut), req("3", "a", "T3", u), req("4", "a", "T1", ut, u)},
 			[]string{"", "", "", "capped: user_template 1/1h"},
 			[][]int{{0}, {0}, {0}, {1, 1}}},
 		{"user only does not count for user_template",
-			[]store.CapRequest{req("5", "b", "T1", u), req("6", "b", "T1", ut, u), req("7", "b", "T2", u)},
+			[]capReq{req("5", "b", "T1", u), req("6", "b", "T1", ut, u), req("7", "b", "T2", u)},
 			[]string{"", "", "capped: user 2/1h"},
 			[][]int{{0}, {0, 1}, {2}}},
 		{"template across users, only template takes count",
-			[]store.CapRequest{req("8", "c", "T9", tp), req("9", "d", "T9", ut), req("10", "e", "T9", tp, ut), req("11", "f", "T9", tp)},
+			[]capReq{req("8", "c", "T9", tp), req("9", "d", "T9", ut), req("10", "e", "T9", tp, ut), req("11", "f", "T9", tp)},
 			[]string{"", "", "", "capped: template 2/1h"},
 			[][]int{{0}, {0}, {1, 0}, {2}}},
 	}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		ct := newCapTaker(t, db)
 		for _, s := range steps {
-			chk, usage, err := db.CheckCaps(ctx, t0, s.reqs)
+			chkL, usage, err := db.CheckCaps(ctx, t0, creqs(s.reqs))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := must[[]string](t)(db.TakeCaps(ctx, t0, s.reqs))
+			chk := capText(chkL)
+			got := ct.take(t0, s.reqs...)
 			if !slices.Equal(got, s.want) || !slices.Equal(chk, s.want) {
 				t.Errorf("%s: TakeCaps %q, CheckCaps %q, want %q", s.name, got, chk, s.want)
 			}
@@ -60,31 +65,27 @@ func TestCapsScopes(t *testing.T) {
 				}
 			}
 		}
-		// One row per take, whatever its number of limits.
+		// One send log row per take, whatever its number of limits.
 		var n int
-		if err := db.SQLX().GetContext(ctx, &n, "SELECT COUNT(*) FROM cap_takes"); err != nil || n != 8 {
-			t.Errorf("cap_takes rows = %d (%v), want 8", n, err)
+		if err := db.SQLX().GetContext(ctx, &n, "SELECT COUNT(*) FROM send_log WHERE scopes <> 0"); err != nil || n != 8 {
+			t.Errorf("takes = %d (%v), want 8", n, err)
 		}
 		// Outside the window nothing counts.
-		if got := must[[]string](t)(db.TakeCaps(ctx, t0.Add(h), []store.CapRequest{req("12", "a", "T1", ut, u), req("13", "f", "T9", tp)})); !slices.Equal(got, []string{"", ""}) {
+		if got := ct.take(t0.Add(h), req("12", "a", "T1", ut, u), req("13", "f", "T9", tp)); !slices.Equal(got, []string{"", ""}) {
 			t.Errorf("after the window: %q", got)
 		}
 	})
 }
 
-// TestCapsMigration06: takes written by the old schema (one row per scope
-// key) count the same after migration 00006, and 00006 migrates down.
-func TestCapsMigration06(t *testing.T) {
+// TestCapsMigration09: cap takes made before migration 00009 (cap_takes
+// rows with the engine's ref campaign|occurrence|grant) count after it on
+// their send log rows; a take whose send never got a row (a claim lost in a
+// crash) no longer counts; 00009 migrates down.
+func TestCapsMigration09(t *testing.T) {
 	h := time.Hour
 	lim := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: h}, {Scope: store.ScopeUser, Max: 3, Window: h}, {Scope: store.ScopeTemplate, Max: 2, Window: h}}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		take := func(ref, openid, tmpl string) string {
-			return must[[]string](t)(db.TakeCaps(ctx, t0, []store.CapRequest{{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: lim}}))[0]
-		}
-		if r := take("1", "a", "T1"); r != "" {
-			t.Fatalf("first take: %q", r)
-		}
 		dialect := goose.DialectSQLite3
 		if db.Driver() == store.MySQL {
 			dialect = goose.DialectMySQL
@@ -94,39 +95,157 @@ func TestCapsMigration06(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.DownTo(ctx, 5); err != nil {
-			t.Fatalf("down to 5: %v", err)
+		if _, err := p.DownTo(ctx, 6); err != nil {
+			t.Fatalf("down to 6: %v", err)
 		}
-		var keys []string
-		if err := db.SQLX().SelectContext(ctx, &keys, "SELECT scope_key FROM cap_takes ORDER BY scope_key"); err != nil {
-			t.Fatal(err)
-		}
-		if want := []string{"t|T1", "ut|a|T1", "u|a"}; !slices.Equal(keys, want) {
-			t.Errorf("old rows after down = %q, want %q", keys, want)
-		}
-		// An old-schema take of user a on T2 (user and template T2 only).
 		ts := t0.Format("2006-01-02 15:04:05.000000")
-		for _, k := range []string{"u|a", "t|T2"} {
-			if _, err := db.SQLX().ExecContext(ctx, db.SQLX().Rebind("INSERT INTO cap_takes (scope_key, ref, taken_at) VALUES (?, ?, ?)"), k, "old", ts); err != nil {
-				t.Fatal(err)
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.SQLX().ExecContext(ctx, db.SQLX().Rebind(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		// Grant 1 of a on T1 sent with a user_template+user take; grant 2
+		// of b on T1 sent with a template take; grant 3 of a on T2 taken
+		// and never begun (lost); grant 4 of a on T1 sent without caps.
+		for _, r := range []struct {
+			grant        int
+			openid, tmpl string
+			scopes       int
+			row, take    bool
+		}{{1, "a", "T1", 3, true, true}, {2, "b", "T1", 4, true, true}, {3, "a", "T2", 3, false, true}, {4, "a", "T1", 0, true, false}} {
+			if r.row {
+				exec("INSERT INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at) VALUES (?, ?, ?, ?, ?, 'h', 'sent', 'tok', ?)",
+					"c", ts, r.grant, r.openid, r.tmpl, ts)
+			}
+			if r.take {
+				exec("INSERT INTO cap_takes (openid, template_id, scopes, ref, taken_at) VALUES (?, ?, ?, ?, ?)",
+					r.openid, r.tmpl, r.scopes, fmt.Sprintf("c|%d|%d", t0.Unix(), r.grant), ts)
 			}
 		}
 		if _, err := db.Migrate(ctx); err != nil {
 			t.Fatalf("up: %v", err)
 		}
-		_, usage, err := db.CheckCaps(ctx, t0, []store.CapRequest{{Ref: "x", OpenID: "a", TemplateID: "T1", Limits: lim}, {Ref: "y", OpenID: "b", TemplateID: "T2", Limits: lim}})
+		_, usage, err := db.CheckCaps(ctx, t0.Add(time.Minute), []store.CapRequest{{OpenID: "a", TemplateID: "T1", Limits: lim}, {OpenID: "a", TemplateID: "T2", Limits: lim}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := [][]int{{usage[0][0].Used, usage[0][1].Used, usage[0][2].Used}, {usage[1][0].Used, usage[1][1].Used, usage[1][2].Used}}
-		if want := [][]int{{1, 2, 1}, {0, 0, 1}}; !slices.EqualFunc(got, want, slices.Equal) {
+		if want := [][]int{{1, 1, 1}, {0, 1, 0}}; !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("usage after migration = %v, want %v", got, want)
 		}
-		if err := db.ReturnCaps(ctx, []string{"old"}); err != nil {
-			t.Fatal(err)
+		if _, err := p.DownTo(ctx, 6); err != nil {
+			t.Fatalf("down to 6 again: %v", err)
 		}
-		if r := take("2", "a", "T2"); r != "" {
-			t.Errorf("after returning the old take: %q", r)
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatalf("up again: %v", err)
 		}
 	})
+}
+
+// capReq is one send's caps as the tests write it: Ref names the send (the
+// same Ref is the same grant and occurrence).
+type capReq struct {
+	Ref, OpenID, TemplateID string
+	Limits                  []store.Limit
+}
+
+func creqs(rs []capReq) []store.CapRequest {
+	out := make([]store.CapRequest, len(rs))
+	for i, r := range rs {
+		out[i] = store.CapRequest{OpenID: r.OpenID, TemplateID: r.TemplateID, Limits: r.Limits}
+	}
+	return out
+}
+
+// capTaker takes caps the way the engine does: it marks one send in flight
+// per request (BeginSends with the limits), on a grant recorded for each
+// new Ref; its cap take is the send log row.
+type capTaker struct {
+	t      testing.TB
+	db     *store.DB
+	grants map[string]int64
+}
+
+func newCapTaker(t testing.TB, db *store.DB) *capTaker {
+	return &capTaker{t: t, db: db, grants: map[string]int64{}}
+}
+
+func (c *capTaker) grant(r capReq) int64 {
+	c.t.Helper()
+	if id, ok := c.grants[r.Ref]; ok {
+		return id
+	}
+	ctx := context.Background()
+	if _, err := c.db.RecordSubscription(ctx, sub("cap-"+r.Ref, r.OpenID, r.TemplateID), t0); err != nil {
+		c.t.Fatal(err)
+	}
+	var id int64
+	if err := c.db.SQLX().GetContext(ctx, &id, "SELECT MAX(id) FROM grants"); err != nil {
+		c.t.Fatal(err)
+	}
+	c.grants[r.Ref] = id
+	return id
+}
+
+func (c *capTaker) attempts(rs []capReq) []store.Attempt {
+	atts := make([]store.Attempt, len(rs))
+	for i, r := range rs {
+		atts[i] = store.Attempt{Campaign: "caps", Occurrence: t0, GrantID: c.grant(r), OpenID: r.OpenID, TemplateID: r.TemplateID, Holder: "h", Limits: r.Limits}
+	}
+	return atts
+}
+
+// take returns per request "" (taken now or by an earlier call with the
+// same Ref) or "capped: <limit>", checking the reason code against the
+// limit's scope.
+func (c *capTaker) take(at time.Time, rs ...capReq) []string {
+	c.t.Helper()
+	out, err := c.takeErr(at, rs...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+func (c *capTaker) takeErr(at time.Time, rs ...capReq) ([]string, error) {
+	bs, err := c.db.BeginSends(context.Background(), store.Mark{At: at, Attempts: c.attempts(rs)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		switch {
+		case b.Marked, b.Reason == wxcampaign.ReasonAlreadyAttempted:
+		case b.Reason == wxcampaign.Reason("capped_"+strings.SplitN(b.Detail, " ", 2)[0]):
+			out[i] = "capped: " + b.Detail
+		default:
+			out[i] = fmt.Sprintf("%s: %s", b.Reason, b.Detail)
+		}
+	}
+	return out, nil
+}
+
+// giveBack ends the sends of refs as "nothing sent": their rows go, and
+// their takes with them.
+func (c *capTaker) giveBack(refs ...string) {
+	c.t.Helper()
+	var res []store.Result
+	for _, r := range refs {
+		res = append(res, store.Result{Campaign: "caps", Occurrence: t0, GrantID: c.grants[r], Holder: "h", Outcome: wxcampaign.Deferred, Reason: wxcampaign.ReasonRetriesExhausted})
+	}
+	if _, err := c.db.FinishSends(context.Background(), store.Finish{At: t0, Results: res}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// capText writes CheckCaps' answers as "" or "capped: <limit>".
+func capText(ls []*store.Limit) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		if l != nil {
+			out[i] = "capped: " + l.String()
+		}
+	}
+	return out
 }

@@ -59,18 +59,24 @@ func consumeAll(ctx context.Context, db *store.DB, holder, template string, occ 
 		for i, id := range taken {
 			atts[i] = store.Attempt{Campaign: "conc", Occurrence: occ, GrantID: id, OpenID: "u", TemplateID: template, Holder: holder}
 		}
-		begun, err := db.BeginSends(ctx, now, atts)
+		bs, err := db.BeginSends(ctx, store.Mark{At: now, Attempts: atts})
 		if err != nil {
 			return mine, err
+		}
+		var begun []int64
+		for i, b := range bs {
+			if b.Marked {
+				begun = append(begun, atts[i].GrantID)
+			}
 		}
 		if len(begun) != len(taken) {
 			return mine, fmt.Errorf("%s: reserved %d grants but only %d were new to the send log", holder, len(taken), len(begun))
 		}
 		res := make([]store.Result, len(begun))
 		for i, id := range begun {
-			res[i] = store.Result{Campaign: "conc", Occurrence: occ, GrantID: id, Holder: holder, Outcome: wxcampaign.Sent, Reason: "sent", MsgID: id, Consume: true, Retain: true}
+			res[i] = store.Result{Campaign: "conc", Occurrence: occ, GrantID: id, Holder: holder, Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: id, Consume: true, Retain: true}
 		}
-		if err := db.FinishSends(ctx, time.Now(), res); err != nil {
+		if _, err := db.FinishSends(ctx, store.Finish{At: time.Now(), Results: res}); err != nil {
 			return mine, err
 		}
 		mine = append(mine, begun...)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -86,16 +87,15 @@ func TestMatchDelivery(t *testing.T) {
 
 		// A msgid a send_log row holds is no longer matched.
 		ids := seed(t, db, "A", 2)
-		must[[]int64](t)(db.Reserve(ctx, "h", ids, t0, t0.Add(time.Minute)))
 		var atts []store.Attempt
 		for _, id := range ids {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u1", TemplateID: "A", Holder: "h"})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
+		begin(t, db, t0, atts)
 		finish := func(id, msgid int64) {
 			t.Helper()
-			if err := db.FinishSends(ctx, sec(10), []store.Result{{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h",
-				Outcome: wxcampaign.Sent, Reason: "sent", MsgID: msgid, Consume: true, Retain: true}}); err != nil {
+			if err := finishSends(ctx, db, sec(10), []store.Result{{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h",
+				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: msgid, Consume: true, Retain: true}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -123,12 +123,14 @@ func TestSettleStale(t *testing.T) {
 		}
 		lt := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 1, t0))[0].ID
 		lease := t0.Add(time.Minute)
-		must[[]int64](t)(db.Reserve(ctx, "dead", []int64{one, lt}, t0, lease))
+		if _, _, err := db.AcquireRun(ctx, "c", t0, "dead", t0, lease); err != nil {
+			t.Fatal(err)
+		}
 		started := t0.Add(time.Second)
-		must[[]int64](t)(db.BeginSends(ctx, started, []store.Attempt{
+		begin(t, db, started, []store.Attempt{
 			{Campaign: "c", Occurrence: t0, GrantID: one, OpenID: "u0", TemplateID: "A", Holder: "dead", Kind: wxcampaign.LongTerm /* ignored */},
 			{Campaign: "c", Occurrence: t0, GrantID: lt, OpenID: "u9", TemplateID: "LT", Holder: "dead"},
-		}))
+		})
 		// The long-term grant is reserved again by a live run after the lease.
 		if got := must[[]int64](t)(db.Reserve(ctx, "alive", []int64{lt}, lease, lease.Add(time.Hour))); !slices.Equal(got, []int64{lt}) {
 			t.Fatalf("re-reserve long-term = %v", got)
@@ -154,9 +156,9 @@ func TestSettleStale(t *testing.T) {
 				t.Fatalf("no delivery matched for %+v", a)
 			}
 			res = append(res, store.Result{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
-				Outcome: wxcampaign.Sent, Reason: "sent (delivery event)", MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true})
+				Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonConfirmed, MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true})
 		}
-		if err := db.FinishSends(ctx, lease, res); err != nil {
+		if err := finishSends(ctx, db, lease, res); err != nil {
 			t.Fatal(err)
 		}
 		if st := must[store.GrantState](t)(db.GetGrant(ctx, one)); st.Status != store.StatusConsumed || st.ReservedBy != "" {
@@ -187,8 +189,8 @@ func TestSettleStale(t *testing.T) {
 }
 
 // TestFinishSendsReasonRoundTrip: reasons with quotes, backslashes, control
-// characters and Chinese reach the send log unchanged (MySQL passes them
-// through JSON_TABLE).
+// characters and Chinese reach the send log's detail unchanged (MySQL
+// passes them through JSON_TABLE); the reason code is stored as it is.
 func TestFinishSendsReasonRoundTrip(t *testing.T) {
 	reasons := []string{`failed: 47003 "thing1" \ x`, "failed: 中文 <&> \n\t", "tab\tnewline\nquote'\"", ""}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
@@ -198,10 +200,10 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 		var res []store.Result
 		for i, id := range ids {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
-			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: reasons[i], MsgID: int64(i), Retain: true})
+			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: reasons[i], MsgID: int64(i), Retain: true})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
-		if err := db.FinishSends(ctx, t0, res); err != nil {
+		begin(t, db, t0, atts)
+		if err := finishSends(ctx, db, t0, res); err != nil {
 			t.Fatal(err)
 		}
 		got := map[int64]store.LogEntry{}
@@ -209,9 +211,55 @@ func TestFinishSendsReasonRoundTrip(t *testing.T) {
 			got[e.GrantID] = e
 		}
 		for i, id := range ids {
-			if e := got[id]; e.Reason != reasons[i] || e.MsgID != int64(i) || e.Status != "failed" {
-				t.Errorf("grant %d: %+v, want reason %q msgid %d", id, e, reasons[i], i)
+			if e := got[id]; e.Detail != reasons[i] || e.Reason != string(wxcampaign.ReasonWeChat47003) || e.MsgID != int64(i) || e.Status != "failed" {
+				t.Errorf("grant %d: %+v, want detail %q msgid %d", id, e, reasons[i], i)
 			}
+		}
+	})
+}
+
+// TestFailStreaks: a grant whose latest n attempts in a campaign all failed
+// with one reason has a streak; a sent attempt, another reason or another
+// campaign breaks or does not count.
+func TestFailStreaks(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids := seed(t, db, "A", 4)
+		occ := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Hour) }
+		attempt := func(campaign string, i int, id int64, res store.Result) {
+			t.Helper()
+			begin(t, db, occ(i), []store.Attempt{{Campaign: campaign, Occurrence: occ(i), GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"}})
+			res.Campaign, res.Occurrence, res.GrantID, res.Holder, res.Retain = campaign, occ(i), id, "h", true
+			if err := finishSends(ctx, db, occ(i), []store.Result{res}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page := store.Result{Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat41030, Detail: "41030 invalid page"}
+		value := store.Result{Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: "47003 x"}
+		sent := store.Result{Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK}
+		// ids[0]: 3 page failures. ids[1]: 2 page failures, then 47003.
+		// ids[2]: page, sent (long-term style), page, page. ids[3]: 3
+		// page failures, one of them in another campaign.
+		for i, r := range []store.Result{page, page, page} {
+			attempt("c", i, ids[0], r)
+		}
+		for i, r := range []store.Result{page, page, value} {
+			attempt("c", i, ids[1], r)
+		}
+		for i, r := range []store.Result{page, sent, page, page} {
+			attempt("c", i, ids[2], r)
+		}
+		attempt("c", 0, ids[3], page)
+		attempt("other", 1, ids[3], page)
+		attempt("c", 2, ids[3], page)
+		got := must[map[int64]store.Streak](t)(db.FailStreaks(ctx, "c", ids, 3))
+		want := map[int64]store.Streak{ids[0]: {Reason: wxcampaign.ReasonWeChat41030, Detail: "41030 invalid page", Runs: 3}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("streaks of 3 = %v, want %v", got, want)
+		}
+		got = must[map[int64]store.Streak](t)(db.FailStreaks(ctx, "c", ids, 2))
+		if len(got) != 3 || got[ids[1]].Runs != 0 || got[ids[2]].Runs != 2 || got[ids[3]].Runs != 2 {
+			t.Errorf("streaks of 2 = %v, want ids[0], ids[2] and ids[3]", got)
 		}
 	})
 }

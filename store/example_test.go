@@ -13,7 +13,8 @@ import (
 )
 
 // Example: record a subscription, then take the credit the way a run does:
-// reserve, begin the send, finish it (consuming the credit).
+// mark the send in flight just before sending, finish it (consuming the
+// credit).
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "wxc-example")
@@ -36,11 +37,12 @@ func Example() {
 
 	grants, _ := db.ListAvailable(ctx, "TMPL_PRICE", 0, 100, now)
 	g := grants[0]
-	taken, _ := db.Reserve(ctx, "worker-1", []int64{g.ID}, now, now.Add(time.Minute))
-	begun, _ := db.BeginSends(ctx, now, []store.Attempt{{Campaign: "price-drop", Occurrence: now, GrantID: taken[0], OpenID: g.OpenID, TemplateID: g.TemplateID, Holder: "worker-1"}})
-	// ... send the message for every id in begun ...
-	_ = db.FinishSends(ctx, now, []store.Result{{Campaign: "price-drop", Occurrence: now, GrantID: begun[0], Holder: "worker-1",
-		Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 123, Consume: true, Retain: true}})
+	begun, _ := db.BeginSends(ctx, store.Mark{At: now, Attempts: []store.Attempt{{Campaign: "price-drop", Occurrence: now, GrantID: g.ID, OpenID: g.OpenID, TemplateID: g.TemplateID, Holder: "worker-1"}}})
+	if begun[0].Marked {
+		// ... send the message ...
+		_, _ = db.FinishSends(ctx, store.Finish{At: now, Results: []store.Result{{Campaign: "price-drop", Occurrence: now, GrantID: g.ID, Holder: "worker-1",
+			Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 123, Consume: true, Retain: true}}})
+	}
 	left, _ := db.CountAvailable(ctx, "TMPL_PRICE", now)
 	counts, _ := db.OutcomeCounts(ctx, "price-drop")
 	fmt.Printf("saw %v, left %d, log %v\n", g.Vars["price"], left, counts)
@@ -68,8 +70,9 @@ func ExampleDB_Import() {
 	// 3 2 2 [{2 invalid JSON: json: unknown field "oops"}] <nil>
 }
 
-// ExampleDB_TakeCaps: at most one message per user and template a day.
-func ExampleDB_TakeCaps() {
+// ExampleDB_BeginSends: at most one message per user and template a day;
+// the send log row of a marked send is its cap take.
+func ExampleDB_BeginSends() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "wxc-example")
 	defer os.RemoveAll(dir)
@@ -78,13 +81,25 @@ func ExampleDB_TakeCaps() {
 	_, _ = db.Migrate(ctx)
 	daily := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: 24 * time.Hour}}
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
-	got, _ := db.TakeCaps(ctx, now, []store.CapRequest{
-		{Ref: "c|1|g1", OpenID: "o1", TemplateID: "T", Limits: daily},
-		{Ref: "c|1|g2", OpenID: "o1", TemplateID: "T", Limits: daily},
-	})
-	fmt.Printf("%q\n", got)
+	for _, req := range []string{"r1", "r2"} {
+		_, _ = db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "o1", AgreeTemplateIDs: []string{"T"}, RequestID: req}, now)
+	}
+	grants, _ := db.ListAvailable(ctx, "T", 0, 10, now)
+	var atts []store.Attempt
+	for _, g := range grants {
+		atts = append(atts, store.Attempt{Campaign: "c", Occurrence: now, GrantID: g.ID, OpenID: "o1", TemplateID: "T", Holder: "w", Limits: daily})
+	}
+	got, _ := db.BeginSends(ctx, store.Mark{At: now, Attempts: atts})
+	for _, b := range got {
+		if b.Marked {
+			fmt.Println("marked")
+		} else {
+			fmt.Println(b.Reason, b.Detail)
+		}
+	}
 	// Output:
-	// ["" "capped: user_template 1/24h"]
+	// marked
+	// capped_user_template user_template 1/24h
 }
 
 // ExampleDB_AcquireRun: one campaign tick runs once across replicas.
@@ -118,17 +133,17 @@ func ExampleDB_MatchDelivery() {
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	_, _ = db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "o1", AgreeTemplateIDs: []string{"T"}, RequestID: "r1"}, now)
 	g, _ := db.ListAvailable(ctx, "T", 0, 1, now)
-	_, _ = db.Reserve(ctx, "dead-worker", []int64{g[0].ID}, now, now.Add(time.Minute))
-	_, _ = db.BeginSends(ctx, now, []store.Attempt{{Campaign: "c", Occurrence: now, GrantID: g[0].ID, OpenID: "o1", TemplateID: "T", Holder: "dead-worker"}})
+	_, _, _ = db.AcquireRun(ctx, "c", now, "dead-worker", now, now.Add(time.Minute))
+	_, _ = db.BeginSends(ctx, store.Mark{At: now, Attempts: []store.Attempt{{Campaign: "c", Occurrence: now, GrantID: g[0].ID, OpenID: "o1", TemplateID: "T", Holder: "dead-worker"}}})
 	// ... the worker dies; WeChat pushes subscribe_msg_sent_event ...
 	n, _ := db.RecordDeliveries(ctx, now.Add(2*time.Second), []store.Delivery{{MsgID: 7001, OpenID: "o1", TemplateID: "T", Status: "success", SentAt: now.Add(time.Second)}})
 
-	later := now.Add(2 * time.Minute) // the lease has expired
+	later := now.Add(2 * time.Minute) // the run's lease has expired
 	stale, _ := db.StaleInflight(ctx, later, 100)
 	a := stale[0]
 	msgid, _ := db.MatchDelivery(ctx, a.OpenID, a.TemplateID, a.StartedAt.Add(-5*time.Second))
-	_ = db.FinishSends(ctx, later, []store.Result{{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
-		Outcome: wxcampaign.Sent, Reason: "sent (delivery event)", MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true}})
+	_ = finishSends(ctx, db, later, []store.Result{{Campaign: a.Campaign, Occurrence: a.Occurrence, GrantID: a.GrantID, Holder: a.Holder,
+		Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonConfirmed, MsgID: msgid, Consume: a.Kind == wxcampaign.OneTime, Retain: true}})
 	st, _ := db.GetGrant(ctx, a.GrantID)
 	again, _ := db.MatchDelivery(ctx, "o1", "T", now)
 	fmt.Println(n, a.Kind, msgid, st.Status, again)

@@ -55,7 +55,8 @@ func (r PruneReport) String() string {
 //     active (long-term), the latest sent or unknown row per campaign,
 //     which "repeat: once" reads;
 //   - active grants and grants with a send in flight;
-//   - cap takes newer than opt.CapsBefore (an open window);
+//   - cap takes newer than opt.CapsBefore (an open window): a send_log
+//     row counted by a limit (its scopes) is the cap take of its send;
 //   - the latest run of each campaign (the misfire policy reads it) and
 //     runs not done;
 //   - deliveries of an openid and template with a send in flight.
@@ -148,10 +149,11 @@ func (p *pruner) sendLog(ctx context.Context) (int64, error) {
 			Started  dbTime `db:"started_at"`
 			Finished dbTime `db:"finished_at"`
 			Grant    string `db:"gstatus"`
+			Scopes   int    `db:"scopes"`
 		}
 		if err := db.retry(ctx, "prune send log: scan", func() error {
 			rows = rows[:0]
-			return db.r.SelectContext(ctx, &rows, `SELECT s.id, s.campaign, s.grant_id, s.status, s.started_at, s.finished_at, COALESCE(g.status, '') AS gstatus
+			return db.r.SelectContext(ctx, &rows, `SELECT s.id, s.campaign, s.grant_id, s.status, s.started_at, s.finished_at, COALESCE(g.status, '') AS gstatus, s.scopes
 FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id WHERE s.id > ? ORDER BY s.id LIMIT ?`, after, p.opt.Batch)
 		}); err != nil {
 			return total, err
@@ -170,6 +172,9 @@ FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id WHERE s.id > ? ORDER BY 
 			old = true
 			if r.Finished.IsZero() || r.Status == StatusInflight {
 				continue
+			}
+			if r.Scopes != 0 && !r.Started.Before(p.opt.CapsBefore) {
+				continue // the send's cap take, inside an open limit window
 			}
 			if r.Grant == StatusActive && (r.Status == "sent" || r.Status == "unknown") {
 				if check[r.Campaign] == nil {

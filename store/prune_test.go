@@ -30,8 +30,8 @@ func grantOf(t *testing.T, db *store.DB, req, openid, tpl string, at time.Time, 
 		t.Fatal(err)
 	}
 	gs := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, tpl, 0, 1000, at))
-	for _, g := range gs {
-		if g.OpenID == openid {
+	for i := len(gs) - 1; i >= 0; i-- { // the newest: the user may have others
+		if g := gs[i]; g.OpenID == openid {
 			return g.ID
 		}
 	}
@@ -45,14 +45,27 @@ func send(t *testing.T, db *store.DB, campaign string, occ time.Time, id int64, 
 	t.Helper()
 	ctx := context.Background()
 	must[[]int64](t)(db.Reserve(ctx, "h", []int64{id}, at, at.Add(time.Minute)))
-	if got := must[[]int64](t)(db.BeginSends(ctx, at, []store.Attempt{{Campaign: campaign, Occurrence: occ, GrantID: id, OpenID: openid, TemplateID: tpl, Holder: "h"}})); len(got) != 1 {
+	if got := begin(t, db, at, []store.Attempt{{Campaign: campaign, Occurrence: occ, GrantID: id, OpenID: openid, TemplateID: tpl, Holder: "h"}}); len(got) != 1 {
 		t.Fatalf("begin send of %d in %s: %v", id, occ, got)
 	}
 	if outcome == "" {
 		return
 	}
-	if err := db.FinishSends(ctx, at, []store.Result{{Campaign: campaign, Occurrence: occ, GrantID: id, Holder: "h", Outcome: outcome,
-		Reason: string(outcome), MsgID: id, Consume: consume, Retain: true}}); err != nil {
+	if err := finishSends(ctx, db, at, []store.Result{{Campaign: campaign, Occurrence: occ, GrantID: id, Holder: "h", Outcome: outcome,
+		Reason: wxcampaign.Reason(outcome), MsgID: id, Consume: consume, Retain: true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendCapped sends grant id of u-cap for template A at at under limit l
+// and records it sent: its send_log row is the cap take.
+func sendCapped(t *testing.T, db *store.DB, occ time.Time, id int64, at time.Time, l store.Limit) {
+	t.Helper()
+	if got := begin(t, db, at, []store.Attempt{{Campaign: "cap", Occurrence: occ, GrantID: id, OpenID: "u-cap", TemplateID: "A", Holder: "h", Limits: []store.Limit{l}}}); len(got) != 1 {
+		t.Fatalf("begin capped send of %d: %v", id, got)
+	}
+	if err := finishSends(context.Background(), db, at, []store.Result{{Campaign: "cap", Occurrence: occ, GrantID: id, Holder: "h", Outcome: wxcampaign.Sent,
+		Reason: wxcampaign.ReasonOK, MsgID: id, Consume: true, Retain: true}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,15 +110,14 @@ func TestPrune(t *testing.T) {
 			}
 		}
 
-		// Cap takes: one 100 days old, one 10 days old inside a 30-day window.
+		// Cap takes (a capped send's send_log row): one 100 days old, one
+		// 10 days old inside a 30-day window.
 		win := store.Limit{Scope: store.ScopeUserTemplate, Max: 1, Window: 30 * day}
-		capReq := func(ref string) store.CapRequest {
-			return store.CapRequest{Ref: ref, OpenID: "u-cap", TemplateID: "A", Limits: []store.Limit{win}}
-		}
-		must[[]string](t)(db.TakeCaps(ctx, t0, []store.CapRequest{capReq("old")}))
-		if got := must[[]string](t)(db.TakeCaps(ctx, now.Add(-10*day), []store.CapRequest{capReq("open")})); len(got) != 1 {
-			t.Fatalf("take open: %v", got)
-		}
+		capReq := store.CapRequest{OpenID: "u-cap", TemplateID: "A", Limits: []store.Limit{win}}
+		gCapOld := grantOf(t, db, "r-cap-old", "u-cap", "A", t0, wxcampaign.OneTime)
+		gCapOpen := grantOf(t, db, "r-cap-open", "u-cap", "A", t0, wxcampaign.OneTime)
+		sendCapped(t, db, occ1, gCapOld, t0, win)
+		sendCapped(t, db, now.Add(-10*day), gCapOpen, now.Add(-10*day), win)
 
 		// Runs: c has three done runs, d one old done run, e one old run
 		// not done.
@@ -141,10 +153,11 @@ func TestPrune(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// send_log: gOld's, gFailed's and gGone's rows and gLong's older
-		// sent row; grants: gOld and gGone, with their request ids and the
-		// old reject's; runs: c's two old ones.
-		want := store.PruneReport{SendLog: 4, Grants: 2, CapTakes: 1, SubscriptionEvents: 1, SubscriptionRequests: 3, Deliveries: 1, Runs: 2, Pauses: 1}
+		// send_log: gOld's, gFailed's, gGone's and gCapOld's rows and
+		// gLong's older sent row (gCapOpen's stays: its cap window is
+		// open); grants: gOld, gGone and both used-up capped grants, with
+		// their request ids and the old reject's; runs: c's two old ones.
+		want := store.PruneReport{SendLog: 5, Grants: 4, SubscriptionEvents: 1, SubscriptionRequests: 5, Deliveries: 1, Runs: 2, Pauses: 1}
 		if rep != want {
 			t.Errorf("prune report\n got  %+v\n want %+v", rep, want)
 		}
@@ -179,7 +192,7 @@ func TestPrune(t *testing.T) {
 		if n := countRows(t, db, "SELECT COUNT(*) FROM send_log WHERE status = 'inflight'"); n != 1 {
 			t.Errorf("in-flight rows = %d, want 1", n)
 		}
-		if _, usage, err := db.CheckCaps(ctx, now, []store.CapRequest{capReq("next")}); err != nil || len(usage) != 1 || len(usage[0]) != 1 || usage[0][0].Used != 1 {
+		if _, usage, err := db.CheckCaps(ctx, now, []store.CapRequest{capReq}); err != nil || len(usage) != 1 || len(usage[0]) != 1 || usage[0][0].Used != 1 {
 			t.Errorf("the open window lost its take: %+v %v", usage, err)
 		}
 		occs := func(campaign string) (out []string) {
@@ -252,8 +265,8 @@ func TestPruneDoesNotBlockSending(t *testing.T) {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
 			res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Sent, Consume: true, Retain: true})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
-		must0(t, db.FinishSends(ctx, t0, res))
+		begin(t, db, t0, atts)
+		must0(t, finishSends(ctx, db, t0, res))
 	}
 	later := t0.Add(48 * time.Hour)
 	ids := seed(t, db, "B", 300)
@@ -267,8 +280,8 @@ func TestPruneDoesNotBlockSending(t *testing.T) {
 		for i := 0; !stop.Load() && i < len(ids); i++ {
 			start := time.Now()
 			must[[]int64](t)(db.Reserve(ctx, "h", ids[i:i+1], later, later.Add(time.Minute)))
-			must[[]int64](t)(db.BeginSends(ctx, later, []store.Attempt{{Campaign: "c", Occurrence: later, GrantID: ids[i], OpenID: "u", TemplateID: "B", Holder: "h"}}))
-			must0(t, db.FinishSends(ctx, later, []store.Result{{Campaign: "c", Occurrence: later, GrantID: ids[i], Holder: "h", Outcome: wxcampaign.Sent, Consume: true, Retain: true}}))
+			begin(t, db, later, []store.Attempt{{Campaign: "c", Occurrence: later, GrantID: ids[i], OpenID: "u", TemplateID: "B", Holder: "h"}})
+			must0(t, finishSends(ctx, db, later, []store.Result{{Campaign: "c", Occurrence: later, GrantID: ids[i], Holder: "h", Outcome: wxcampaign.Sent, Consume: true, Retain: true}}))
 			if d := time.Since(start); d.Nanoseconds() > worst.Load() {
 				worst.Store(d.Nanoseconds())
 			}
@@ -365,8 +378,8 @@ func TestBackupRestoreWhileSending(t *testing.T) {
 				atts = append(atts, store.Attempt{Campaign: "c", Occurrence: t0, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
 				res = append(res, store.Result{Campaign: "c", Occurrence: t0, GrantID: id, Holder: "h", Outcome: wxcampaign.Sent, MsgID: id, Consume: true, Retain: true})
 			}
-			must[[]int64](t)(db.BeginSends(ctx, t0, atts))
-			must0(t, db.FinishSends(ctx, t0, res))
+			begin(t, db, t0, atts)
+			must0(t, finishSends(ctx, db, t0, res))
 			sent.Add(int64(len(part)))
 		}
 	}()
@@ -419,7 +432,7 @@ func TestBackupRestoreWhileSending(t *testing.T) {
 	rest := must[[]wxcampaign.Grant](t)(back.ListAvailable(ctx, "A", 0, 10, t0.Add(2*time.Minute)))
 	must[[]int64](t)(back.Reserve(ctx, "h2", []int64{rest[0].ID}, t0.Add(2*time.Minute), t0.Add(3*time.Minute)))
 	occ := t0.Add(time.Hour)
-	if got := must[[]int64](t)(back.BeginSends(ctx, t0, []store.Attempt{{Campaign: "c", Occurrence: occ, GrantID: rest[0].ID, OpenID: "u", TemplateID: "A", Holder: "h2"}})); len(got) != 1 {
+	if got := begin(t, back, t0, []store.Attempt{{Campaign: "c", Occurrence: occ, GrantID: rest[0].ID, OpenID: "u", TemplateID: "A", Holder: "h2"}}); len(got) != 1 {
 		t.Fatalf("begin after restore: %v", got)
 	}
 	if _, err := store.CheckBackup(ctx, filepath.Join(t.TempDir(), "missing.db")); err == nil {

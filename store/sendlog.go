@@ -15,8 +15,8 @@ import (
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// StatusInflight is the send_log status of an attempt begun and not yet
-// finished: the message may be on its way.
+// StatusInflight is the send_log status of a send marked and not yet
+// finished: its request is about to be written or was written.
 const StatusInflight = "inflight"
 
 // Attempt is one send about to be made.
@@ -27,6 +27,9 @@ type Attempt struct {
 	OpenID     string    `db:"openid" json:"openid"`
 	TemplateID string    `db:"template_id" json:"template_id"`
 	Holder     string    `db:"holder" json:"holder"`
+	// Limits are the frequency caps the send must fit (BeginSends takes
+	// them atomically with the mark).
+	Limits []Limit `db:"-" json:"-"`
 	// StartedAt is when the send_log row was written (filled by
 	// StaleInflight; BeginSends uses its at argument instead).
 	StartedAt time.Time `db:"-" json:"started_at,omitzero"`
@@ -35,98 +38,242 @@ type Attempt struct {
 	Kind wxcampaign.Kind `db:"kind" json:"kind,omitempty"`
 }
 
+// Mark is one group of sends to mark in flight at At. Token names the
+// group's rows: pass the same token again when retrying a call whose
+// outcome is unknown; empty means a fresh one.
+type Mark struct {
+	At       time.Time
+	Token    string
+	Attempts []Attempt
+}
+
+// NewMarkToken returns a fresh Mark.Token.
+func NewMarkToken() string { return newToken() }
+
+// Begun is BeginSends' answer for one attempt: Marked, or the reason it
+// must not be sent.
+type Begun struct {
+	Marked bool
+	Reason wxcampaign.Reason // capped_*, already_attempted or in_flight_elsewhere when not Marked
+	Detail string
+}
+
 type sendKey struct {
 	campaign string
 	occ      time.Time
 	grant    int64
 }
 
-// BeginSends writes one send_log row per attempt with status "inflight"
-// before anything is sent. The unique key (campaign, occurrence, grant_id)
-// makes a second attempt impossible: it returns only the grant ids whose
-// row this call wrote (in input order); the others must not be sent.
-func (db *DB) BeginSends(ctx context.Context, at time.Time, attempts []Attempt) ([]int64, error) {
+// BeginSends marks the attempts in flight, just before their requests are
+// written: one send_log row each with status "inflight", in one
+// transaction, so that a group of sends starting together costs one
+// commit. An attempt is marked only if
+//
+//   - its frequency caps (Attempt.Limits) hold at at, counting the send
+//     log's takes in their windows and the earlier attempts of this call;
+//     the row is the take (capped_<scope> otherwise);
+//   - (campaign, occurrence, grant) was never attempted (the unique key
+//     send_log_once; already_attempted otherwise);
+//   - no other send of the grant is in flight (the unique inflight_grant)
+//     and the grant is still active (in_flight_elsewhere otherwise).
+//
+// The caps' lock rows are locked in sorted order on MySQL (SQLite's write
+// transaction is the lock), so the decision is atomic across processes.
+// It returns one Begun per attempt, in input order. A call repeated with
+// the same Mark.Token (after an error that left it unknown whether the
+// first committed) gives the same answer: the rows the first wrote are
+// recognised as its own and its takes are not counted twice.
+func (db *DB) BeginSends(ctx context.Context, m Mark) ([]Begun, error) {
+	at, attempts, token := m.At, m.Attempts, m.Token
 	if len(attempts) == 0 {
 		return nil, nil
 	}
-	seen := map[sendKey]bool{}
-	uniq := make([]Attempt, 0, len(attempts))
-	for _, a := range attempts {
-		k := sendKey{a.Campaign, normTime(a.Occurrence), a.GrantID}
-		if !seen[k] {
-			seen[k] = true
-			uniq = append(uniq, a)
-		}
+	if token == "" {
+		token = newToken()
 	}
-	// One token for all tries: a retry after a commit whose answer was lost
-	// still recognises the rows as this call's.
-	token := newToken()
-	var out []int64
+	reqs := make([]CapRequest, len(attempts))
+	for i, a := range attempts {
+		reqs[i] = CapRequest{OpenID: a.OpenID, TemplateID: a.TemplateID, Limits: a.Limits}
+	}
+	if _, err := planCaps(reqs); err != nil {
+		return nil, fmt.Errorf("store: begin sends: %w", err)
+	}
+	out := make([]Begun, len(attempts))
 	err := db.tx(ctx, "begin sends", func(tx *sqlx.Tx) error {
-		out = out[:0]
+		clear(out)
+		p, _ := planCaps(reqs)
+		if err := p.lock(ctx, db, tx); err != nil {
+			return err
+		}
+		if err := p.load(ctx, db, tx, at); err != nil {
+			return err
+		}
+		capped, _ := p.decide(reqs)
+		var todo []int // indexes of the attempts to mark
+		seen := map[sendKey]bool{}
+		for i, a := range attempts {
+			k := sendKey{a.Campaign, normTime(a.Occurrence), a.GrantID}
+			switch {
+			case capped[i] != nil:
+				out[i] = Begun{Reason: capped[i].Reason(), Detail: capped[i].String()}
+			case seen[k]:
+				out[i] = Begun{Reason: wxcampaign.ReasonAlreadyAttempted}
+			default:
+				seen[k] = true
+				todo = append(todo, i)
+			}
+		}
+		// Rows in grant order: two groups marking overlapping grants lock
+		// their unique entries in the same order (no deadlock).
+		slices.SortFunc(todo, func(a, b int) int { return cmp.Compare(attempts[a].GrantID, attempts[b].GrantID) })
 		var inserted int64
-		for _, c := range chunks(len(uniq), 500) {
+		for _, c := range chunks(len(todo), 500) {
 			var q strings.Builder
-			q.WriteString(db.insertIgnore() + " INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at) VALUES ")
-			args := make([]any, 0, 9*(c[1]-c[0]))
-			for i, a := range uniq[c[0]:c[1]] {
-				if i > 0 {
+			q.WriteString(db.insertIgnore() + " INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at, scopes, inflight_grant) VALUES ")
+			args := make([]any, 0, 10*(c[1]-c[0]))
+			for j, i := range todo[c[0]:c[1]] {
+				a := attempts[i]
+				if j > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString("(?,?,?,?,?,?,'inflight',?,?)")
-				args = append(args, a.Campaign, db.tv(a.Occurrence), a.GrantID, a.OpenID, a.TemplateID, a.Holder, token, db.tv(at))
+				q.WriteString("(?,?,?,?,?,?,'inflight',?,?,?,?)")
+				args = append(args, a.Campaign, db.tv(a.Occurrence), a.GrantID, a.OpenID, a.TemplateID, a.Holder, token, db.tv(at), p.reqBits[i], a.GrantID)
 			}
 			res, err := tx.ExecContext(ctx, q.String(), args...)
 			if err != nil {
-				return err
+				return fmt.Errorf("mark sends: %w", err)
 			}
 			n, err := res.RowsAffected()
 			if err != nil {
-				return err
+				return fmt.Errorf("mark sends: %w", err)
 			}
 			inserted += n
 		}
-		if int(inserted) == len(uniq) {
-			for _, a := range uniq {
-				out = append(out, a.GrantID)
+		if int(inserted) == len(todo) && len(todo) == len(attempts) {
+			for _, i := range todo {
+				out[i].Marked = true
 			}
-			return nil
-		}
-		ours := map[sendKey]bool{}
-		groups := map[[2]any][]int64{}
-		var order [][2]any
-		for _, a := range uniq {
-			g := [2]any{a.Campaign, normTime(a.Occurrence)}
-			if _, ok := groups[g]; !ok {
-				order = append(order, g)
+		} else {
+			// Some row was not written, or some attempt was refused by its
+			// caps: read back which keys hold this token's rows (a repeated
+			// call's own, whatever its caps say now) and why the others
+			// were not written.
+			all := make([]int, len(attempts))
+			for i := range all {
+				all[i] = i
 			}
-			groups[g] = append(groups[g], a.GrantID)
-		}
-		for _, g := range order {
-			ids := groups[g]
-			for _, c := range chunks(len(ids), maxIDsPerStatement) {
-				part := ids[c[0]:c[1]]
-				args := append([]any{g[0], db.tv(g[1].(time.Time)), token}, int64Args(part)...)
-				var got []int64
-				if err := tx.SelectContext(ctx, &got, "SELECT grant_id FROM send_log WHERE campaign = ? AND occurrence = ? AND token = ? AND grant_id IN "+in(len(part)), args...); err != nil {
-					return err
-				}
-				for _, id := range got {
-					ours[sendKey{g[0].(string), g[1].(time.Time), id}] = true
-				}
+			if err := db.whyNotMarked(ctx, tx, token, attempts, all, out); err != nil {
+				return err
 			}
 		}
-		for _, a := range uniq {
-			if ours[sendKey{a.Campaign, normTime(a.Occurrence), a.GrantID}] {
-				out = append(out, a.GrantID)
-			}
-		}
-		return nil
+		return db.dropInactive(ctx, tx, token, attempts, out)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// whyNotMarked reads back which of the attempts idx have a row written
+// under token (this call's, or an earlier call's with the same token), and
+// why the others were not written: the key was attempted before, or
+// another send of the grant is in flight.
+func (db *DB) whyNotMarked(ctx context.Context, tx *sqlx.Tx, token string, attempts []Attempt, idx []int, out []Begun) error {
+	type group struct {
+		campaign string
+		occ      time.Time
+	}
+	groups := map[group][]int{}
+	var order []group
+	for _, i := range idx {
+		g := group{attempts[i].Campaign, normTime(attempts[i].Occurrence)}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	for _, g := range order {
+		idx := groups[g]
+		mine := map[int64]bool{}
+		for _, c := range chunks(len(idx), maxIDsPerStatement) {
+			part := idx[c[0]:c[1]]
+			args := []any{g.campaign, db.tv(g.occ)}
+			for _, i := range part {
+				args = append(args, attempts[i].GrantID)
+			}
+			var rows []struct {
+				GrantID int64  `db:"grant_id"`
+				Token   string `db:"token"`
+			}
+			if err := tx.SelectContext(ctx, &rows, "SELECT grant_id, token FROM send_log WHERE campaign = ? AND occurrence = ? AND grant_id IN "+in(len(part)), args...); err != nil {
+				return fmt.Errorf("read marks: %w", err)
+			}
+			tok := make(map[int64]string, len(rows))
+			for _, r := range rows {
+				tok[r.GrantID] = r.Token
+			}
+			for _, i := range part {
+				id := attempts[i].GrantID
+				t, ok := tok[id]
+				switch {
+				case ok && t == token && !mine[id]:
+					mine[id] = true // the first attempt of the key in the call
+					out[i] = Begun{Marked: true}
+				case ok && t == token:
+					out[i] = Begun{Reason: wxcampaign.ReasonAlreadyAttempted}
+				case out[i].Reason != "": // capped, or a repeat within the call
+				case ok:
+					out[i] = Begun{Reason: wxcampaign.ReasonAlreadyAttempted}
+				default:
+					out[i] = Begun{Reason: wxcampaign.ReasonInFlightElsewhere, Detail: "another run is sending this grant"}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// dropInactive removes the marks of grants that are no longer active (used
+// up or revoked by another run since they were listed). On MySQL the grant
+// rows are read with FOR UPDATE after the marks were written: a consume
+// committing meanwhile is waited for and seen.
+func (db *DB) dropInactive(ctx context.Context, tx *sqlx.Tx, token string, attempts []Attempt, out []Begun) error {
+	var ids []int64
+	for i, b := range out {
+		if b.Marked {
+			ids = append(ids, attempts[i].GrantID)
+		}
+	}
+	ids = sortedUnique(ids)
+	active := make(map[int64]bool, len(ids))
+	for _, c := range chunks(len(ids), maxIDsPerStatement) {
+		part := ids[c[0]:c[1]]
+		var got []int64
+		if err := tx.SelectContext(ctx, &got, "SELECT id FROM grants WHERE id IN "+in(len(part))+" AND status = 'active' ORDER BY id"+db.forUpdate(), int64Args(part)...); err != nil {
+			return fmt.Errorf("check grants: %w", err)
+		}
+		for _, id := range got {
+			active[id] = true
+		}
+	}
+	if len(active) == len(ids) {
+		return nil
+	}
+	var gone []int64
+	for i, b := range out {
+		if b.Marked && !active[attempts[i].GrantID] {
+			gone = append(gone, attempts[i].GrantID)
+			out[i] = Begun{Reason: wxcampaign.ReasonInFlightElsewhere, Detail: "the grant was used up by another run"}
+		}
+	}
+	for _, c := range chunks(len(gone), maxIDsPerStatement) {
+		part := gone[c[0]:c[1]]
+		args := append([]any{token}, int64Args(part)...)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE token = ? AND inflight_grant IN "+in(len(part)), args...); err != nil {
+			return fmt.Errorf("drop marks: %w", err)
+		}
+	}
+	return nil
 }
 
 // Result is the end of one attempt.
@@ -136,73 +283,86 @@ type Result struct {
 	GrantID    int64
 	Holder     string
 	Outcome    wxcampaign.Outcome
-	Reason     string
+	Reason     wxcampaign.Reason
+	Detail     string // free text beside the code: WeChat's errmsg, a rule's error
 	MsgID      int64
 	// Consume uses the grant up: a one-time grant becomes consumed, a
 	// long-term grant (the engine sets Consume only when the grant is gone,
 	// e.g. 43101) becomes revoked.
 	Consume bool
 	// Retain keeps the send_log row with the outcome; false deletes it (the
-	// attempt proved nothing was sent, the grant stays available).
+	// attempt proved nothing was sent: the grant stays available and its
+	// cap take is given back).
 	Retain bool
 }
 
-// FinishSends records the results in one transaction: each inflight row
-// gets its outcome, reason and msgid (or is deleted when Retain is false);
-// Consume consumes the grant; every grant's reservation by the result's
-// holder is released. It is idempotent: rows no longer inflight and grants
-// no longer active are left as they are. It does not need the holder's
-// reservation to be live (a stale attempt of a dead holder is settled the
-// same way).
-//
-// A batch costs a constant number of statements: one UPDATE consuming the
-// grants (which also drops their reservations), one releasing the others
-// per holder, and per (campaign, occurrence) one DELETE and one UPDATE of
-// the send_log rows; on MySQL the UPDATE joins a JSON_TABLE of (grant id,
-// status, reason, msgid) on the unique key, on SQLite it is one prepared
-// statement run per row inside the transaction.
-func (db *DB) FinishSends(ctx context.Context, at time.Time, results []Result) error {
-	if len(results) == 0 {
-		return nil
-	}
-	p := planFinish(results)
-	consume, holders, release, order, groups := p.consume, p.holders, p.release, p.order, p.groups
-	return db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
-		return db.finishSends(ctx, tx, at, consume, holders, release, order, groups)
-	})
+// Checkpoint moves a run's checkpoint past LastGrantID, for the run of
+// (Campaign, Occurrence) held by Holder.
+type Checkpoint struct {
+	Campaign    string
+	Occurrence  time.Time
+	Holder      string
+	LastGrantID int64
 }
 
-// FinishSendsAndCheckpoint is FinishSends and Checkpoint(campaign,
-// occurrence, holder, lastGrantID) in one transaction (one commit instead
-// of two per batch). The results are recorded even when the run's lease is
-// lost; the checkpoint then does not move and ErrLeaseLost is returned.
-func (db *DB) FinishSendsAndCheckpoint(ctx context.Context, at time.Time, results []Result, campaign string, occurrence time.Time, holder string, lastGrantID int64) error {
-	p := planFinish(results)
+// Finish is what FinishSends records in one transaction.
+type Finish struct {
+	At      time.Time // finished_at and consumed_at
+	Results []Result
+	// Checkpoint, when set, is moved in the same transaction. The results
+	// are recorded even when the run's lease is lost; the checkpoint then
+	// does not move and FinishSends returns ErrLeaseLost.
+	Checkpoint *Checkpoint
+}
+
+// FinishSends records f's results in one transaction: each inflight row
+// gets its outcome, reason, detail and msgid and leaves flight (or is
+// deleted when Retain is false); Consume consumes the grant. It returns how
+// many in-flight rows it settled: it is idempotent, rows no longer inflight
+// and grants no longer active are left as they are, so a row settled by two
+// processes at once counts for one of them. A dead holder's rows are
+// settled the same way.
+//
+// A batch costs a constant number of statements: one UPDATE consuming the
+// grants and, per (campaign, occurrence), one DELETE and one UPDATE of the
+// send_log rows; on MySQL the UPDATE joins a JSON_TABLE of (grant id,
+// status, reason, detail, msgid) on the unique key, on SQLite it is one
+// prepared statement run per row inside the transaction. Row operations:
+// one per grant consumed and one per row.
+func (db *DB) FinishSends(ctx context.Context, f Finish) (int, error) {
+	p := planFinish(f.Results)
 	lost := false
-	err := db.tx(ctx, "finish sends and checkpoint", func(tx *sqlx.Tx) error {
-		lost = false
-		if err := db.finishSends(ctx, tx, at, p.consume, p.holders, p.release, p.order, p.groups); err != nil {
+	settled := 0
+	err := db.tx(ctx, "finish sends", func(tx *sqlx.Tx) error {
+		lost, settled = false, 0
+		n, err := db.finishSends(ctx, tx, f.At, p)
+		if err != nil {
 			return err
 		}
+		settled = n
+		cp := f.Checkpoint
+		if cp == nil {
+			return nil
+		}
 		res, err := tx.ExecContext(ctx, "UPDATE runs SET checkpoint = CASE WHEN checkpoint < ? THEN ? ELSE checkpoint END WHERE campaign = ? AND occurrence = ? AND holder = ? AND status = 'running'",
-			lastGrantID, lastGrantID, campaign, db.tv(occurrence), holder)
+			cp.LastGrantID, cp.LastGrantID, cp.Campaign, db.tv(cp.Occurrence), cp.Holder)
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		n, err := res.RowsAffected()
+		m, err := res.RowsAffected()
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		lost = n == 0
+		lost = m == 0
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if lost {
-		return ErrLeaseLost
+		return settled, ErrLeaseLost
 	}
-	return nil
+	return settled, nil
 }
 
 type finishGroup struct {
@@ -215,8 +375,6 @@ type finishRows struct{ keep, drop []Result }
 // finishPlan is FinishSends' work, sorted for lock order.
 type finishPlan struct {
 	consume []int64
-	holders []string
-	release map[string][]int64
 	order   []finishGroup
 	groups  map[finishGroup]*finishRows
 }
@@ -224,21 +382,11 @@ type finishPlan struct {
 func planFinish(results []Result) finishPlan {
 	rs := slices.Clone(results)
 	slices.SortStableFunc(rs, func(a, b Result) int { return cmp.Compare(a.GrantID, b.GrantID) })
-	p := finishPlan{release: map[string][]int64{}, groups: map[finishGroup]*finishRows{}}
+	p := finishPlan{groups: map[finishGroup]*finishRows{}}
 	for _, r := range rs {
 		if r.Consume {
-			// The consume drops every reservation of the grant.
 			p.consume = append(p.consume, r.GrantID)
-			continue
 		}
-		if _, ok := p.release[r.Holder]; !ok {
-			p.holders = append(p.holders, r.Holder)
-		}
-		p.release[r.Holder] = append(p.release[r.Holder], r.GrantID)
-	}
-	slices.Sort(p.holders)
-	// The send_log rows, grouped by (campaign, occurrence).
-	for _, r := range rs {
 		g := finishGroup{r.Campaign, normTime(r.Occurrence)}
 		gr := p.groups[g]
 		if gr == nil {
@@ -255,74 +403,76 @@ func planFinish(results []Result) finishPlan {
 	return p
 }
 
-// finishSends runs FinishSends' statements in tx.
-func (db *DB) finishSends(ctx context.Context, tx *sqlx.Tx, at time.Time, consume []int64, holders []string, release map[string][]int64, order []finishGroup, groups map[finishGroup]*finishRows) error {
-	{
-		for _, c := range chunks(len(consume), maxIDsPerStatement) {
-			part := consume[c[0]:c[1]]
-			args := append([]any{db.tv(at)}, int64Args(part)...)
-			if _, err := tx.ExecContext(ctx, "UPDATE grants SET status = CASE WHEN kind = 'long_term' THEN 'revoked' ELSE 'consumed' END, consumed_at = ? WHERE id IN "+
-				in(len(part))+" AND status = 'active'", args...); err != nil {
-				return fmt.Errorf("consume grants: %w", err)
-			}
-			// A consumed grant keeps no reservation, whoever holds it.
-			if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part)), int64Args(part)...); err != nil {
-				return fmt.Errorf("drop reservations: %w", err)
-			}
+// finishSends runs FinishSends' statements in tx and returns the number of
+// send_log rows it took out of flight.
+func (db *DB) finishSends(ctx context.Context, tx *sqlx.Tx, at time.Time, p finishPlan) (int, error) {
+	for _, c := range chunks(len(p.consume), maxIDsPerStatement) {
+		part := p.consume[c[0]:c[1]]
+		args := append([]any{db.tv(at)}, int64Args(part)...)
+		if _, err := tx.ExecContext(ctx, "UPDATE grants SET status = CASE WHEN kind = 'long_term' THEN 'revoked' ELSE 'consumed' END, consumed_at = ? WHERE id IN "+
+			in(len(part))+" AND status = 'active'", args...); err != nil {
+			return 0, fmt.Errorf("consume grants: %w", err)
 		}
-		for _, h := range holders {
-			ids := release[h]
-			for _, c := range chunks(len(ids), maxIDsPerStatement) {
-				part := ids[c[0]:c[1]]
-				args := append(int64Args(part), h)
-				if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part))+" AND holder = ?", args...); err != nil {
-					return fmt.Errorf("release grants: %w", err)
-				}
-			}
-		}
-		for _, g := range order {
-			gr := groups[g]
-			for _, c := range chunks(len(gr.drop), maxIDsPerStatement) {
-				part := gr.drop[c[0]:c[1]]
-				args := make([]any, 0, len(part)+2)
-				args = append(args, g.campaign, db.tv(g.occ))
-				for _, r := range part {
-					args = append(args, r.GrantID)
-				}
-				if _, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...); err != nil {
-					return fmt.Errorf("delete send log rows: %w", err)
-				}
-			}
-			if err := db.setOutcomes(ctx, tx, g.campaign, g.occ, at, gr.keep); err != nil {
-				return fmt.Errorf("update send log rows: %w", err)
-			}
-		}
-		return nil
 	}
+	settled := 0
+	for _, g := range p.order {
+		gr := p.groups[g]
+		for _, c := range chunks(len(gr.drop), maxIDsPerStatement) {
+			part := gr.drop[c[0]:c[1]]
+			args := make([]any, 0, len(part)+2)
+			args = append(args, g.campaign, db.tv(g.occ))
+			for _, r := range part {
+				args = append(args, r.GrantID)
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...)
+			if err != nil {
+				return 0, fmt.Errorf("delete send log rows: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return 0, fmt.Errorf("delete send log rows: %w", err)
+			}
+			settled += int(n)
+		}
+		n, err := db.setOutcomes(ctx, tx, g.campaign, g.occ, at, gr.keep)
+		if err != nil {
+			return 0, fmt.Errorf("update send log rows: %w", err)
+		}
+		settled += n
+	}
+	return settled, nil
 }
 
-// setOutcomes writes status, reason, msgid and finished_at on the inflight
-// send_log rows of (campaign, occ) named by rs.
-func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ, at time.Time, rs []Result) error {
+// setOutcomes writes status, reason, detail, msgid and finished_at on the
+// inflight send_log rows of (campaign, occ) named by rs, takes them out of
+// flight and returns how many it changed.
+func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ, at time.Time, rs []Result) (int, error) {
 	if len(rs) == 0 {
-		return nil
+		return 0, nil
 	}
+	n := 0
 	if db.sqlite() {
 		// In-process: a prepared statement per row is cheap, and SQLite
 		// would drive an UPDATE ... FROM json_each(?) from the send_log
 		// side (a scan of the campaign's rows per batch).
-		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, msgid = ?, finished_at = ? WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
+		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ?, finished_at = ?, inflight_grant = NULL WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer st.Close()
 		atv, occv := db.tv(at), db.tv(occ)
 		for _, r := range rs {
-			if _, err := st.ExecContext(ctx, string(r.Outcome), truncate(r.Reason, 255), r.MsgID, atv, campaign, occv, r.GrantID); err != nil {
-				return err
+			res, err := st.ExecContext(ctx, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID, atv, campaign, occv, r.GrantID)
+			if err != nil {
+				return 0, err
 			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return 0, err
+			}
+			n += int(m)
 		}
-		return nil
+		return n, nil
 	}
 	// MySQL: one statement; JSON_TABLE drives an eq_ref join on
 	// send_log_once (campaign, occurrence, grant_id).
@@ -338,20 +488,28 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 			js = append(js, ',')
 			js = appendJSONString(js, string(r.Outcome))
 			js = append(js, ',')
-			js = appendJSONString(js, truncate(r.Reason, 255))
+			js = appendJSONString(js, string(r.Reason))
+			js = append(js, ',')
+			js = appendJSONString(js, truncate(r.Detail, 255))
 			js = append(js, ',')
 			js = strconv.AppendInt(js, r.MsgID, 10)
 			js = append(js, ']')
 		}
 		js = append(js, ']')
-		if _, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(255) PATH '$[2]', m BIGINT PATH '$[3]')) v
+		res, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(64) PATH '$[2]', de VARCHAR(255) PATH '$[3]', m BIGINT PATH '$[4]')) v
 STRAIGHT_JOIN send_log s ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
-SET s.status = v.st, s.reason = v.re, s.msgid = v.m, s.finished_at = ?
-WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at)); err != nil {
-			return err
+SET s.status = v.st, s.reason = v.re, s.detail = v.de, s.msgid = v.m, s.finished_at = ?, s.inflight_grant = NULL
+WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at))
+		if err != nil {
+			return 0, err
 		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += int(m)
 	}
-	return nil
+	return n, nil
 }
 
 // appendJSONString appends s as a JSON string.
@@ -377,11 +535,12 @@ type attemptRow struct {
 	Started dbTime `db:"started_at"`
 }
 
-// StaleInflight lists up to limit inflight rows whose holder no longer has
-// a live reservation of the grant at now (the holder died mid-send), oldest
-// first, with the row's StartedAt and the grant's Kind. Settle one with
-// FinishSends: it works without the reservation (MatchDelivery tells
-// whether WeChat reported the message delivered).
+// StaleInflight lists up to limit inflight rows whose run is no longer
+// live at now (its process died mid-send, or it ended and left a send to
+// be settled by its delivery event): the run of (campaign, occurrence) is
+// gone, done, held by another holder or past its lease. Oldest first, with
+// the row's StartedAt and the grant's Kind. Settle one with FinishSends
+// (MatchDelivery tells whether WeChat reported the message delivered).
 func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]Attempt, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -390,9 +549,9 @@ func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]At
 	err := db.retry(ctx, "stale inflight", func() error {
 		rows = rows[:0]
 		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder, s.started_at, COALESCE(g.kind, '') AS kind
-FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id LEFT JOIN grant_reservations r ON r.grant_id = s.grant_id
+FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id LEFT JOIN runs r ON r.campaign = s.campaign AND r.occurrence = s.occurrence
 WHERE s.status = 'inflight'
-  AND (r.grant_id IS NULL OR r.holder <> s.holder OR r.until <= ?)
+  AND (r.campaign IS NULL OR r.status <> 'running' OR r.holder <> s.holder OR r.lease_until <= ?)
 ORDER BY s.id LIMIT ?`, db.tv(now), limit)
 	})
 	if err != nil {
@@ -435,6 +594,87 @@ func (db *DB) SentBefore(ctx context.Context, campaign string, ids []int64) (map
 	return out, nil
 }
 
+// Streak is a grant's run of failures in one campaign: the reason of its
+// most recent failure and how many of its latest attempts in a row failed
+// with that reason.
+type Streak struct {
+	Reason wxcampaign.Reason
+	Detail string // of the most recent failure
+	Runs   int
+}
+
+// FailStreaks returns, for those of ids whose latest n attempts in campaign
+// (n >= 1) all failed with the same reason, that streak. An attempt that
+// was sent or may have been (sent, unknown, inflight) ends a streak; an
+// attempt that proved nothing (deleted) is not counted.
+func (db *DB) FailStreaks(ctx context.Context, campaign string, ids []int64, n int) (map[int64]Streak, error) {
+	out := map[int64]Streak{}
+	if n < 1 || len(ids) == 0 {
+		return out, nil
+	}
+	ids = sortedUnique(ids)
+	type row struct {
+		ID      int64  `db:"id"`
+		GrantID int64  `db:"grant_id"`
+		Status  string `db:"status"`
+		Reason  string `db:"reason"`
+		Detail  string `db:"detail"`
+	}
+	err := db.retry(ctx, "fail streaks", func() error {
+		clear(out)
+		for _, c := range chunks(len(ids), maxIDsPerStatement) {
+			part := ids[c[0]:c[1]]
+			// The failures first (rare); only grants with n of them need
+			// their latest other attempt.
+			var fails []row
+			args := append([]any{campaign}, int64Args(part)...)
+			if err := db.r.SelectContext(ctx, &fails, "SELECT id, grant_id, status, reason, detail FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(part))+
+				" AND status = 'failed' ORDER BY grant_id, id DESC", args...); err != nil {
+				return err
+			}
+			byGrant := map[int64][]row{}
+			var cand []int64
+			for _, f := range fails {
+				if len(byGrant[f.GrantID]) == n-1 {
+					cand = append(cand, f.GrantID)
+				}
+				byGrant[f.GrantID] = append(byGrant[f.GrantID], f)
+			}
+			if len(cand) == 0 {
+				continue
+			}
+			var last []struct {
+				GrantID int64 `db:"grant_id"`
+				ID      int64 `db:"id"`
+			}
+			args = append([]any{campaign}, int64Args(cand)...)
+			if err := db.r.SelectContext(ctx, &last, "SELECT grant_id, MAX(id) AS id FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(cand))+
+				" AND status <> 'failed' GROUP BY grant_id", args...); err != nil {
+				return err
+			}
+			after := map[int64]int64{}
+			for _, l := range last {
+				after[l.GrantID] = l.ID
+			}
+			for _, id := range cand {
+				fs := byGrant[id]
+				k := 0
+				for k < len(fs) && fs[k].ID > after[id] && fs[k].Reason == fs[0].Reason {
+					k++
+				}
+				if k >= n {
+					out[id] = Streak{Reason: wxcampaign.Reason(fs[0].Reason), Detail: fs[0].Detail, Runs: k}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogEntry is one send_log row.
 type LogEntry struct {
 	Campaign   string    `json:"campaign"`
@@ -444,6 +684,7 @@ type LogEntry struct {
 	TemplateID string    `json:"template_id"`
 	Status     string    `json:"status"`
 	Reason     string    `json:"reason"`
+	Detail     string    `json:"detail,omitempty"`
 	MsgID      int64     `json:"msgid"`
 	At         time.Time `json:"at"` // finished (or, inflight, started)
 }
@@ -461,13 +702,14 @@ func (db *DB) SendLog(ctx context.Context, campaign string, limit int) ([]LogEnt
 		TemplateID string `db:"template_id"`
 		Status     string `db:"status"`
 		Reason     string `db:"reason"`
+		Detail     string `db:"detail"`
 		MsgID      int64  `db:"msgid"`
 		Started    dbTime `db:"started_at"`
 		Finished   dbTime `db:"finished_at"`
 	}
 	err := db.retry(ctx, "send log", func() error {
 		rows = rows[:0]
-		return db.r.SelectContext(ctx, &rows, "SELECT campaign, occurrence, grant_id, openid, template_id, status, reason, msgid, started_at, finished_at FROM send_log WHERE campaign = ? ORDER BY id DESC LIMIT ?", campaign, limit)
+		return db.r.SelectContext(ctx, &rows, "SELECT campaign, occurrence, grant_id, openid, template_id, status, reason, detail, msgid, started_at, finished_at FROM send_log WHERE campaign = ? ORDER BY id DESC LIMIT ?", campaign, limit)
 	})
 	if err != nil {
 		return nil, err
@@ -479,7 +721,7 @@ func (db *DB) SendLog(ctx context.Context, campaign string, limit int) ([]LogEnt
 			at = r.Started.Time
 		}
 		out[i] = LogEntry{Campaign: r.Campaign, Occurrence: r.Occurrence.Time, GrantID: r.GrantID, OpenID: r.OpenID, TemplateID: r.TemplateID,
-			Status: r.Status, Reason: r.Reason, MsgID: r.MsgID, At: at}
+			Status: r.Status, Reason: r.Reason, Detail: r.Detail, MsgID: r.MsgID, At: at}
 	}
 	return out, nil
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,169 +16,194 @@ import (
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
-// sendBatch is the engine's batch size.
-const sendBatch = 500
+// sendBatch is the engine's batch size; markGroup the sends marked in
+// flight together (the engine's group commit at concurrency 64, 0 ms).
+const (
+	sendBatch = 500
+	markGroup = 64
+)
 
 // sendSteps name the store calls of one batch, reported as <call>-ms/op.
-// (finish includes the checkpoint: FinishSendsAndCheckpoint).
-var sendSteps = []string{"list", "reserve", "caps", "begin", "finish"}
+var sendSteps = []string{"list", "mark", "finish"}
 
 // BenchmarkSendPath runs the engine's store calls for one batch of 500
-// one-time grants per op, the way a run does: ListAvailable, Reserve,
-// TakeCaps (caps: a user_template and a user limit, every user new;
-// nocaps: no call), BeginSends and FinishSendsAndCheckpoint (sent,
-// distinct msgids, consumed). It reports grants/s and the mean time of each
-// call per batch, and (MariaDB on this host) srv-µs/grant, the CPU of the
-// server threads of the benchmark's connections per grant. inflight=2 (MySQL) runs two such loops at once on two
-// templates, as a pipelined engine keeps several batches in flight. The
-// grants are imported before the timer starts.
+// one-time grants per op, the way a run does: ListAvailable, BeginSends
+// in groups of 64 (the marks, which take the caps: caps = a user_template
+// and a user limit, every user new; nocaps: no limits) and FinishSends
+// with the checkpoint (sent, distinct msgids, consumed). It reports
+// grants/s, the mean time of each call per batch, row operations per
+// message (rowops/msg: MariaDB's Handler_write + Handler_update +
+// Handler_delete of the benchmark's connection; SQLite's total_changes())
+// and, on MariaDB, statements per message (stmts/msg, the connection's
+// Questions) and srv-µs/grant, the CPU of the server thread of the
+// connection per grant. The store runs on one connection so that the
+// counters are the benchmark's own. The grants are imported before the
+// timer starts.
 //
 //	go test -run XXX -bench BenchmarkSendPath -benchtime 100x ./store/
 func BenchmarkSendPath(b *testing.B) {
 	for _, nc := range storetest.Drivers(b) {
 		for _, caps := range []bool{false, true} {
-			for _, inflight := range []int{1, 2} {
-				if inflight > 1 && nc.Name == store.SQLite {
-					continue // one writer: nothing to overlap
-				}
-				name := nc.Name + "/nocaps"
-				if caps {
-					name = nc.Name + "/caps"
-				}
-				if inflight > 1 {
-					name += "/inflight=" + strconv.Itoa(inflight)
-				}
-				b.Run(name, func(b *testing.B) {
-					// A fresh database per run of this function (b.N grows).
-					fresh := storetest.NamedConfig{Name: nc.Name}
-					benchSendPath(b, fresh.Open(b), caps, inflight)
-				})
+			name := nc.Name + "/nocaps"
+			if caps {
+				name = nc.Name + "/caps"
 			}
+			b.Run(name, func(b *testing.B) {
+				// A fresh database per run of this function (b.N grows),
+				// on one connection.
+				cfg := storetest.NamedConfig{Name: nc.Name}.Setup(b)
+				cfg.MaxOpenConns = 1
+				benchSendPath(b, storetest.Open(b, cfg), caps)
+			})
 		}
 	}
 }
 
-func benchSendPath(b *testing.B, db *store.DB, caps bool, workers int) {
+func benchSendPath(b *testing.B, db *store.DB, caps bool) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	occ := now.Truncate(time.Minute)
-	limits := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: 24 * time.Hour}, {Scope: store.ScopeUser, Max: 3, Window: 24 * time.Hour}}
-	type worker struct {
-		tmpl, campaign, holder string
-		batches                int
-		spent                  []time.Duration
+	var limits []store.Limit
+	if caps {
+		limits = []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: 24 * time.Hour}, {Scope: store.ScopeUser, Max: 3, Window: 24 * time.Hour}}
 	}
-	ws := make([]*worker, workers)
-	for w := range ws {
-		ws[w] = &worker{tmpl: fmt.Sprint("tmpl-price-", w), campaign: fmt.Sprint("price-drop-", w), holder: fmt.Sprint("bench-", w),
-			spent: make([]time.Duration, len(sendSteps))}
-		for i := w; i < b.N; i += workers {
-			ws[w].batches++
+	const tmpl, campaign, holder = "tmpl-price", "price-drop", "bench"
+	if _, ok, err := db.AcquireRun(ctx, campaign, occ, holder, now, now.Add(time.Hour)); err != nil || !ok {
+		b.Fatalf("acquire run: %v %v", ok, err)
+	}
+	n := b.N * sendBatch
+	for lo := 0; lo < n; lo += 20000 {
+		var buf bytes.Buffer
+		for i := lo; i < min(lo+20000, n); i++ {
+			s := strconv.Itoa(i)
+			buf.WriteString(`{"openId":"oUpF8uMuAJO_M2pxb1Q9zNjW` + s + `","scene":"cart","busNo":"sku-` + s +
+				`","extraVariableMap":{"price":100.5,"title":"Spring sale"},"agreeTemplateIds":["` + tmpl + `"],"requestId":"bench-` + s + "\"}\n")
 		}
-		if _, ok, err := db.AcquireRun(ctx, ws[w].campaign, occ, ws[w].holder, now, now.Add(time.Hour)); err != nil || !ok {
-			b.Fatalf("acquire run: %v %v", ok, err)
-		}
-		// Seed the worker's grants, users distinct across workers.
-		n := ws[w].batches * sendBatch
-		for lo := 0; lo < n; lo += 20000 {
-			var buf bytes.Buffer
-			for i := lo; i < min(lo+20000, n); i++ {
-				s := strconv.Itoa(w) + "x" + strconv.Itoa(i)
-				buf.WriteString(`{"openId":"oUpF8uMuAJO_M2pxb1Q9zNjW` + s + `","scene":"cart","busNo":"sku-` + s +
-					`","extraVariableMap":{"price":100.5,"title":"Spring sale"},"agreeTemplateIds":["` + ws[w].tmpl + `"],"requestId":"bench-` + s + "\"}\n")
-			}
-			rep, err := db.Import(ctx, &buf, store.ImportOptions{BatchSize: 20000, Now: func() time.Time { return now }})
-			if err != nil || rep.Credits != min(20000, n-lo) {
-				b.Fatalf("seed: %+v %v", rep, err)
-			}
+		rep, err := db.Import(ctx, &buf, store.ImportOptions{BatchSize: 20000, Now: func() time.Time { return now }})
+		if err != nil || rep.Credits != min(20000, n-lo) {
+			b.Fatalf("seed: %+v %v", rep, err)
 		}
 	}
-	run := func(wk *worker, msgid int64) error {
-		var after int64
-		for range wk.batches {
+	spent := make([]time.Duration, len(sendSteps))
+	run := func() error {
+		var after, msgid int64
+		for range b.N {
 			mark := time.Now()
 			step := func(k int) {
 				t := time.Now()
-				wk.spent[k] += t.Sub(mark)
+				spent[k] += t.Sub(mark)
 				mark = t
 			}
-			grants, err := db.ListAvailable(ctx, wk.tmpl, after, sendBatch, now)
+			grants, err := db.ListAvailable(ctx, tmpl, after, sendBatch, now)
 			if err != nil || len(grants) != sendBatch {
 				return fmt.Errorf("list: %d %v", len(grants), err)
 			}
 			step(0)
 			after = grants[len(grants)-1].ID
-			ids := make([]int64, len(grants))
-			for j, g := range grants {
-				ids[j] = g.ID
-			}
-			taken, err := db.Reserve(ctx, wk.holder, ids, now, now.Add(time.Minute))
-			if err != nil || len(taken) != len(ids) {
-				return fmt.Errorf("reserve: %d %v", len(taken), err)
-			}
-			step(1)
-			if caps {
-				reqs := make([]store.CapRequest, len(grants))
-				for j, g := range grants {
-					reqs[j] = store.CapRequest{Ref: fmt.Sprint(wk.campaign, "|", g.ID), OpenID: g.OpenID, TemplateID: g.TemplateID, Limits: limits}
-				}
-				res, err := db.TakeCaps(ctx, now, reqs)
-				if err != nil || len(res) != len(reqs) || res[0] != "" || res[len(res)-1] != "" {
-					return fmt.Errorf("take caps: %v %v", res, err)
-				}
-			}
-			step(2)
 			atts := make([]store.Attempt, len(grants))
 			for j, g := range grants {
-				atts[j] = store.Attempt{Campaign: wk.campaign, Occurrence: occ, GrantID: g.ID, OpenID: g.OpenID, TemplateID: g.TemplateID, Holder: wk.holder}
+				atts[j] = store.Attempt{Campaign: campaign, Occurrence: occ, GrantID: g.ID, OpenID: g.OpenID, TemplateID: g.TemplateID, Holder: holder, Limits: limits}
 			}
-			begun, err := db.BeginSends(ctx, now, atts)
-			if err != nil || len(begun) != len(atts) {
-				return fmt.Errorf("begin: %d %v", len(begun), err)
+			for lo := 0; lo < len(atts); lo += markGroup {
+				part := atts[lo:min(lo+markGroup, len(atts))]
+				bs, err := db.BeginSends(ctx, store.Mark{At: now, Attempts: part})
+				if err != nil {
+					return fmt.Errorf("mark: %v", err)
+				}
+				for _, m := range bs {
+					if !m.Marked {
+						return fmt.Errorf("mark: %+v", m)
+					}
+				}
 			}
-			step(3)
+			step(1)
 			res := make([]store.Result, len(grants))
 			for j, g := range grants {
 				msgid++
-				res[j] = store.Result{Campaign: wk.campaign, Occurrence: occ, GrantID: g.ID, Holder: wk.holder, Outcome: wxcampaign.Sent, Reason: "sent",
+				res[j] = store.Result{Campaign: campaign, Occurrence: occ, GrantID: g.ID, Holder: holder, Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK,
 					MsgID: msgid, Consume: true, Retain: true}
 			}
-			if err := db.FinishSendsAndCheckpoint(ctx, now, res, wk.campaign, occ, wk.holder, after); err != nil {
+			if _, err := db.FinishSends(ctx, store.Finish{At: now, Results: res,
+				Checkpoint: &store.Checkpoint{Campaign: campaign, Occurrence: occ, Holder: holder, LastGrantID: after}}); err != nil {
 				return err
 			}
-			step(4)
+			step(2)
 		}
 		return nil
 	}
+	c0, err := counters(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cpu0 := serverThreadsCPU()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w, wk := range ws {
-		wg.Go(func() { errs[w] = run(wk, int64(w)<<40) })
-	}
-	wg.Wait()
+	err = run()
 	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := float64(sendBatch * b.N)
 	if db.Driver() == store.MySQL && cpu0 != nil {
 		if d, ok := connectionsCPU(ctx, db, cpu0); ok {
-			b.ReportMetric(float64(d.Microseconds())/float64(sendBatch*b.N), "srv-µs/grant")
+			b.ReportMetric(float64(d.Microseconds())/msgs, "srv-µs/grant")
 		}
 	}
-	for _, err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
+	c1, err := counters(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Between the two snapshots: the workload and one reading query.
+	b.ReportMetric(float64(c1.rowOps-c0.rowOps-c0.selfOps)/msgs, "rowops/msg")
+	if db.Driver() == store.MySQL {
+		b.ReportMetric(float64(c1.stmts-c0.stmts-c0.selfStmts)/msgs, "stmts/msg")
 	}
 	for k, name := range sendSteps {
-		var sum time.Duration
-		for _, wk := range ws {
-			sum += wk.spent[k]
-		}
-		if sum > 0 && (k != 2 || caps) {
-			b.ReportMetric(float64(sum.Microseconds())/1000/float64(b.N), name+"-ms/op")
-		}
+		b.ReportMetric(float64(spent[k].Microseconds())/1000/float64(b.N), name+"-ms/op")
 	}
-	b.ReportMetric(float64(sendBatch*b.N)/b.Elapsed().Seconds(), "grants/s")
+	b.ReportMetric(msgs/b.Elapsed().Seconds(), "grants/s")
+}
+
+// sendCounters are the write counters of the store's only connection, and
+// what reading them costs.
+type sendCounters struct{ rowOps, stmts, selfOps, selfStmts int64 }
+
+// counters reads them: on MariaDB the session's Handler_write, _update and
+// _delete and Questions, read twice to know what one reading costs (its
+// temporary table's writes); on SQLite total_changes().
+func counters(ctx context.Context, db *store.DB) (sendCounters, error) {
+	if db.Driver() != store.MySQL {
+		var n int64
+		err := db.SQLX().GetContext(ctx, &n, "SELECT total_changes()")
+		return sendCounters{rowOps: n}, err
+	}
+	read := func() (sendCounters, error) {
+		var rows []struct {
+			Name  string `db:"Variable_name"`
+			Value int64  `db:"Value"`
+		}
+		if err := db.SQLX().SelectContext(ctx, &rows, "SHOW SESSION STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete', 'Questions')"); err != nil {
+			return sendCounters{}, err
+		}
+		var c sendCounters
+		for _, r := range rows {
+			if r.Name == "Questions" {
+				c.stmts = r.Value
+			} else {
+				c.rowOps += r.Value
+			}
+		}
+		return c, nil
+	}
+	a, err := read()
+	if err != nil {
+		return a, err
+	}
+	b, err := read()
+	if err != nil {
+		return b, err
+	}
+	b.selfOps, b.selfStmts = b.rowOps-a.rowOps, b.stmts-a.stmts
+	return b, nil
 }
 
 // serverThreadsCPU is the CPU time (user+system) of every thread of a local

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -162,7 +163,11 @@ func openMySQL(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 // sqliteDSN builds a modernc.org/sqlite DSN with WAL, a busy timeout,
-// foreign keys and, for the writer, BEGIN IMMEDIATE transactions.
+// foreign keys, synchronous=FULL and, for the writer, BEGIN IMMEDIATE
+// transactions. FULL makes every commit durable (the WAL is synced at
+// each commit): a send marked in flight stays marked through a power cut,
+// which NORMAL does not promise. WAL keeps it to one sync per commit, and
+// the write path commits groups of sends.
 func sqliteDSN(path string, writer bool) string {
 	if path == "" {
 		path = DefaultSQLitePath
@@ -171,7 +176,7 @@ func sqliteDSN(path string, writer bool) string {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	opts := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	opts := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	if writer {
 		opts += "&_txlock=immediate"
 	}
@@ -326,8 +331,24 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// ErrUnavailable is in the chain of an error after which the database
+// stayed unreachable through the store's own retries (a restart, a network
+// cut): the caller may wait and call again. It is the store's verdict; see
+// Transient.
+var ErrUnavailable = errors.New("database unavailable")
+
+// Transient reports whether err means the database could not be reached
+// (ErrUnavailable, or a connection-level error of a call made outside the
+// store's retries, e.g. a fact query), so that calling again later may
+// succeed. Lock conflicts the store already retried, and query errors, are
+// not transient. The one place that knows the drivers' error numbers.
+func Transient(err error) bool {
+	return err != nil && (errors.Is(err, ErrUnavailable) || classify(err) == errConn)
+}
+
 // retry runs fn, repeating it on deadlocks, lock wait timeouts, SQLite busy
-// errors and short connection outages. It wraps the final error with name.
+// errors and short connection outages. It wraps the final error with name,
+// and with ErrUnavailable when the connection never came back.
 func (db *DB) retry(ctx context.Context, name string, fn func() error) error {
 	const maxLock, maxConn = 30, 8
 	locks, conns := 0, 0
@@ -347,7 +368,7 @@ func (db *DB) retry(ctx context.Context, name string, fn func() error) error {
 		case errConn:
 			conns++
 			if conns > maxConn {
-				return fmt.Errorf("store: %s: %w", name, err)
+				return fmt.Errorf("store: %s: %w: %w", name, ErrUnavailable, err)
 			}
 			wait = min(100*time.Millisecond<<(conns-1), 2*time.Second)
 		default:
@@ -391,7 +412,7 @@ func classify(err error) errClass {
 		switch me.Number {
 		case 1213, 1205: // deadlock, lock wait timeout
 			return errLock
-		case 1927, 2006, 2013, 1053: // connection killed, gone away, lost, shutdown
+		case 1927, 2006, 2013, 1053, 1040, 2002, 2003: // connection killed, gone away, lost, shutdown, too many, cannot connect
 			return errConn
 		}
 		return errOther
@@ -407,6 +428,10 @@ func classify(err error) errClass {
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errConn
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return errConn
 	}
 	return errOther

@@ -11,21 +11,14 @@ import (
 	"time"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
-// eachDriver runs fn against a fresh, migrated store of every driver.
-func eachDriver(t *testing.T, fn func(t *testing.T, db *store.DB)) {
-	t.Helper()
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			fn(t, storetest.Open(t, nc.Config))
-		})
-	}
-}
+// eachDriver runs fn on a fresh store of each driver (testenv.EachDB).
+var eachDriver = testenv.EachDB
 
 func sub(req, openid string, agree ...string) wxcampaign.SubscriptionResult {
 	return wxcampaign.SubscriptionResult{OpenID: openid, Scene: "cart", BusNo: "sku-1",
@@ -316,39 +309,55 @@ func TestSendLifecycle(t *testing.T) {
 		lt := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 1, t0))[0].ID
 		all := append(slices.Clone(ids), lt)
 		occ := t0.Truncate(time.Hour)
-		must[[]int64](t)(db.Reserve(ctx, "h", all, t0, t0.Add(time.Minute)))
 		var atts []store.Attempt
 		for _, id := range all {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: occ, GrantID: id, OpenID: "u", TemplateID: "A", Holder: "h"})
 		}
-		got := must[[]int64](t)(db.BeginSends(ctx, t0, atts))
-		if !slices.Equal(got, all) {
-			t.Fatalf("BeginSends = %v, want %v", got, all)
+		mk := store.Mark{At: t0, Token: store.NewMarkToken(), Attempts: atts}
+		for range 2 { // a call repeated with its token has the same answer
+			bs := must[[]store.Begun](t)(db.BeginSends(ctx, mk))
+			var got []int64
+			for i, b := range bs {
+				if b.Marked {
+					got = append(got, atts[i].GrantID)
+				}
+			}
+			if !slices.Equal(got, all) {
+				t.Fatalf("BeginSends = %v, want %v", got, all)
+			}
 		}
-		// A second attempt at the same (campaign, occurrence, grant) is refused.
-		if got := must[[]int64](t)(db.BeginSends(ctx, t0, atts[:2])); len(got) != 0 {
-			t.Fatalf("second BeginSends = %v, want none", got)
+		// A second attempt at the same (campaign, occurrence, grant) is
+		// refused, and so is another send of a grant in flight.
+		bs := must[[]store.Begun](t)(db.BeginSends(ctx, store.Mark{At: t0, Attempts: atts[:2]}))
+		if bs[0].Marked || bs[0].Reason != wxcampaign.ReasonAlreadyAttempted {
+			t.Fatalf("second BeginSends = %+v, want already attempted", bs)
 		}
-		// Another occurrence is a different send.
-		other := atts[0]
+		other := atts[len(atts)-1] // the long-term grant, at another occurrence
 		other.Occurrence = occ.Add(time.Hour)
-		if got := must[[]int64](t)(db.BeginSends(ctx, t0, []store.Attempt{other, other})); !slices.Equal(got, []int64{ids[0]}) {
-			t.Fatalf("other occurrence = %v", got)
+		bs = must[[]store.Begun](t)(db.BeginSends(ctx, store.Mark{At: t0, Attempts: []store.Attempt{other}}))
+		if bs[0].Marked || bs[0].Reason != wxcampaign.ReasonInFlightElsewhere {
+			t.Fatalf("other occurrence while in flight = %+v, want in flight elsewhere", bs)
 		}
 		if m := must[map[int64]bool](t)(db.SentBefore(ctx, "c", all)); len(m) != len(all) {
 			t.Errorf("SentBefore with inflight rows = %v (inflight may have arrived)", m)
 		}
 		res := []store.Result{
-			{Campaign: "c", Occurrence: occ, GrantID: ids[0], Holder: "h", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 77, Consume: true, Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: "failed: 43101", Consume: true, Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[2], Holder: "h", Outcome: wxcampaign.Deferred, Reason: "deferred: quota", Retain: false},
-			{Campaign: "c", Occurrence: occ, GrantID: ids[3], Holder: "h", Outcome: wxcampaign.Failed, Reason: "failed: 47003 thing1", Retain: true},
-			{Campaign: "c", Occurrence: occ, GrantID: lt, Holder: "h", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: 78, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[0], Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 77, Consume: true, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat43101, Consume: true, Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[2], Holder: "h", Outcome: wxcampaign.Deferred, Reason: wxcampaign.ReasonQuotaPaused, Retain: false},
+			{Campaign: "c", Occurrence: occ, GrantID: ids[3], Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat47003, Detail: "47003 thing1", Retain: true},
+			{Campaign: "c", Occurrence: occ, GrantID: lt, Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 78, Retain: true},
 		}
-		for range 2 { // idempotent
-			if err := db.FinishSends(ctx, t0.Add(time.Second), res); err != nil {
-				t.Fatal(err)
+		for i, want := range []int{len(res), 0} { // idempotent: the second settles nothing
+			n, err := db.FinishSends(ctx, store.Finish{At: t0.Add(time.Second), Results: res})
+			if err != nil || n != want {
+				t.Fatalf("FinishSends %d: settled %d (%v), want %d", i, n, err, want)
 			}
+		}
+		// Once the long-term grant's send is finished, another occurrence
+		// is a different send.
+		if got := begin(t, db, t0, []store.Attempt{other, other}); !slices.Equal(got, []int64{lt}) {
+			t.Fatalf("other occurrence = %v", got)
 		}
 		wantStatus := map[int64]string{ids[0]: "consumed", ids[1]: "consumed", ids[2]: "active", ids[3]: "active", lt: "active"}
 		for id, want := range wantStatus {
@@ -361,7 +370,7 @@ func TestSendLifecycle(t *testing.T) {
 			t.Errorf("available A = %d, want 2", n)
 		}
 		counts := must[map[string]int](t)(db.OutcomeCounts(ctx, "c"))
-		if want := map[string]int{"sent": 2, "failed": 2, "inflight": 1}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		if want := map[string]int{"sent": 2, "failed": 2, "inflight": 1}; fmt.Sprint(counts) != fmt.Sprint(want) { // inflight: lt at the other occurrence
 			t.Errorf("OutcomeCounts = %v, want %v", counts, want)
 		}
 		log := must[[]store.LogEntry](t)(db.SendLog(ctx, "c", 10))
@@ -383,11 +392,11 @@ func TestSendLifecycle(t *testing.T) {
 		}
 		// The deferred attempt's row is gone: it can be begun again.
 		again := atts[2]
-		if got := must[[]int64](t)(db.BeginSends(ctx, t0, []store.Attempt{again})); !slices.Equal(got, []int64{ids[2]}) {
+		if got := begin(t, db, t0, []store.Attempt{again}); !slices.Equal(got, []int64{ids[2]}) {
 			t.Errorf("re-begin deferred = %v", got)
 		}
 		// Long-term with grant gone is revoked.
-		if err := db.FinishSends(ctx, t0, []store.Result{{Campaign: "c", Occurrence: other.Occurrence, GrantID: lt, Holder: "h", Outcome: wxcampaign.Failed, Consume: true, Retain: true}}); err != nil {
+		if err := finishSends(ctx, db, t0, []store.Result{{Campaign: "c", Occurrence: other.Occurrence, GrantID: lt, Holder: "h", Outcome: wxcampaign.Failed, Consume: true, Retain: true}}); err != nil {
 			t.Fatal(err)
 		}
 		if st := must[store.GrantState](t)(db.GetGrant(ctx, lt)); st.Status != "revoked" {
@@ -396,24 +405,39 @@ func TestSendLifecycle(t *testing.T) {
 	})
 }
 
+// TestStaleInflight: a send in flight is stale when its run is not live:
+// the run's lease ran out, or another holder took the run over.
 func TestStaleInflight(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		ids := seed(t, db, "A", 2)
+		ids := seed(t, db, "A", 3)
 		lease := t0.Add(time.Minute)
-		must[[]int64](t)(db.Reserve(ctx, "dead", ids[:1], t0, lease))
-		must[[]int64](t)(db.Reserve(ctx, "alive", ids[1:], t0, lease.Add(time.Hour)))
-		must[[]int64](t)(db.BeginSends(ctx, t0, []store.Attempt{
+		for _, c := range []string{"c", "d"} {
+			if _, ok, err := db.AcquireRun(ctx, c, t0, "alive", t0, lease); err != nil || !ok {
+				t.Fatalf("acquire %s: %v %v", c, ok, err)
+			}
+		}
+		begin(t, db, t0, []store.Attempt{
 			{Campaign: "c", Occurrence: t0, GrantID: ids[0], OpenID: "u0", TemplateID: "A", Holder: "dead"},
 			{Campaign: "c", Occurrence: t0, GrantID: ids[1], OpenID: "u1", TemplateID: "A", Holder: "alive"},
-		}))
-		if st := must[[]store.Attempt](t)(db.StaleInflight(ctx, t0, 10)); len(st) != 0 {
-			t.Errorf("stale before lease end = %+v", st)
+			{Campaign: "e", Occurrence: t0, GrantID: ids[2], OpenID: "u2", TemplateID: "A", Holder: "gone"},
+		})
+		stale := func(at time.Time) []int64 {
+			var out []int64
+			for _, a := range must[[]store.Attempt](t)(db.StaleInflight(ctx, at, 10)) {
+				out = append(out, a.GrantID)
+			}
+			return out
 		}
-		st := must[[]store.Attempt](t)(db.StaleInflight(ctx, lease, 10))
-		want := []store.Attempt{{Campaign: "c", Occurrence: t0, GrantID: ids[0], OpenID: "u0", TemplateID: "A", Holder: "dead"}}
-		if len(st) != 1 || st[0].GrantID != want[0].GrantID || st[0].Holder != "dead" || !st[0].Occurrence.Equal(t0) || st[0].OpenID != "u0" {
-			t.Errorf("stale = %+v, want %+v", st, want)
+		if got := stale(t0); !slices.Equal(got, []int64{ids[0], ids[2]}) {
+			t.Errorf("stale before the lease's end = %v, want %v (holder replaced, run gone)", got, []int64{ids[0], ids[2]})
+		}
+		st := must[[]store.Attempt](t)(db.StaleInflight(ctx, t0, 1))
+		if len(st) != 1 || st[0].Holder != "dead" || !st[0].Occurrence.Equal(t0) || st[0].OpenID != "u0" || !st[0].StartedAt.Equal(t0) {
+			t.Errorf("stale = %+v", st)
+		}
+		if got := stale(lease); len(got) != 3 {
+			t.Errorf("stale after the lease = %v, want all 3", got)
 		}
 	})
 }
@@ -424,51 +448,47 @@ func TestCaps(t *testing.T) {
 	u := store.Limit{Scope: store.ScopeUser, Max: 2, Window: 7 * day}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		req := func(ref, openid, tmpl string) store.CapRequest {
-			return store.CapRequest{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: []store.Limit{ut, u}}
+		ct := newCapTaker(t, db)
+		req := func(ref, openid, tmpl string) capReq {
+			return capReq{Ref: ref, OpenID: openid, TemplateID: tmpl, Limits: []store.Limit{ut, u}}
 		}
 		steps := []struct {
 			at   time.Time
-			reqs []store.CapRequest
+			reqs []capReq
 			want []string
 		}{
-			{t0, []store.CapRequest{req("1", "a", "T1"), req("2", "a", "T1"), req("3", "a", "T2"), req("4", "b", "T1")},
+			{t0, []capReq{req("1", "a", "T1"), req("2", "a", "T1"), req("3", "a", "T2"), req("4", "b", "T1")},
 				[]string{"", "capped: user_template 1/24h", "", ""}},
-			{t0.Add(time.Hour), []store.CapRequest{req("1", "a", "T1")}, []string{""}}, // same ref: already taken
-			{t0.Add(day), []store.CapRequest{req("5", "a", "T1")}, []string{"capped: user 2/7d"}},
-			{t0.Add(7 * day), []store.CapRequest{req("6", "a", "T1")}, []string{""}},
+			{t0.Add(time.Hour), []capReq{req("1", "a", "T1")}, []string{"capped: user_template 1/24h"}}, // the same send again
+			{t0.Add(day), []capReq{req("5", "a", "T1")}, []string{"capped: user 2/7d"}},
+			{t0.Add(7 * day), []capReq{req("6", "a", "T1")}, []string{""}},
 		}
 		for i, s := range steps {
-			_, usage, err := db.CheckCaps(ctx, s.at, s.reqs)
+			chkL, usage, err := db.CheckCaps(ctx, s.at, creqs(s.reqs))
 			if err != nil {
 				t.Fatal(err)
 			}
-			chk, _, _ := db.CheckCaps(ctx, s.at, s.reqs)
-			got := must[[]string](t)(db.TakeCaps(ctx, s.at, s.reqs))
-			if !slices.Equal(got, s.want) || !slices.Equal(chk, s.want) {
-				t.Errorf("step %d: TakeCaps %q, CheckCaps %q, want %q", i, got, chk, s.want)
+			chk := capText(chkL)
+			got := ct.take(s.at, s.reqs...)
+			if !slices.Equal(chk, s.want) || !slices.Equal(got, s.want) {
+				t.Errorf("step %d: BeginSends %q, CheckCaps %q, want %q", i, got, chk, s.want)
 			}
 			if len(usage) != len(s.reqs) {
 				t.Errorf("step %d: usage %v", i, usage)
 			}
 		}
 		// Usage explains: a has 1 in the 7-day window (ref 6 at t0+7d).
-		_, usage, _ := db.CheckCaps(ctx, t0.Add(7*day), []store.CapRequest{req("x", "a", "T1")})
+		_, usage, _ := db.CheckCaps(ctx, t0.Add(7*day), creqs([]capReq{req("x", "a", "T1")}))
 		if usage[0][0].Used != 1 || usage[0][1].Used != 1 {
 			t.Errorf("usage = %+v", usage)
 		}
-		// Returning a take frees the unit.
-		if err := db.ReturnCaps(ctx, []string{"6"}); err != nil {
-			t.Fatal(err)
+		// A send that proved nothing was sent gives its take back.
+		ct.giveBack("6")
+		if got := ct.take(t0.Add(7*day), req("7", "a", "T1")); got[0] != "" {
+			t.Errorf("after giving back: %q", got)
 		}
-		if got := must[[]string](t)(db.TakeCaps(ctx, t0.Add(7*day), []store.CapRequest{req("7", "a", "T1")})); got[0] != "" {
-			t.Errorf("after ReturnCaps: %q", got)
-		}
-		if _, err := db.TakeCaps(ctx, t0, []store.CapRequest{{Ref: "z", Limits: []store.Limit{{Scope: "planet", Max: 1, Window: day}}}}); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
+		if _, err := db.BeginSends(ctx, store.Mark{At: t0, Attempts: []store.Attempt{{Campaign: "c", Occurrence: t0, GrantID: 1, Limits: []store.Limit{{Scope: "planet", Max: 1, Window: day}}}}}); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
 			t.Errorf("bad scope: %v", err)
-		}
-		if n := must[int64](t)(db.PruneCaps(ctx, t0.Add(30*day))); n == 0 {
-			t.Errorf("PruneCaps deleted nothing")
 		}
 	})
 }
@@ -477,14 +497,19 @@ func TestCaps(t *testing.T) {
 // take exactly 3.
 func TestCapsConcurrent(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		lim := []store.Limit{{Scope: store.ScopeUser, Max: 3, Window: time.Hour}, {Scope: store.ScopeUserTemplate, Max: 100, Window: time.Hour}}
+		ct := newCapTaker(t, db)
+		reqs := make([]capReq, 50)
+		for i := range reqs {
+			reqs[i] = capReq{Ref: fmt.Sprint("ref", i), OpenID: "u", TemplateID: fmt.Sprint("T", i%4), Limits: lim}
+			ct.grant(reqs[i])
+		}
 		var wg sync.WaitGroup
 		got := make([]string, 50)
 		errs := make([]error, 50)
 		for i := range 50 {
 			wg.Go(func() {
-				r, err := db.TakeCaps(ctx, t0.Add(time.Duration(i)*time.Millisecond), []store.CapRequest{{Ref: fmt.Sprint("ref", i), OpenID: "u", TemplateID: fmt.Sprint("T", i%4), Limits: lim}})
+				r, err := ct.takeErr(t0.Add(time.Duration(i)*time.Millisecond), reqs[i])
 				errs[i] = err
 				if err == nil {
 					got[i] = r[0]
@@ -751,16 +776,13 @@ func TestFinishSendsAndCheckpoint(t *testing.T) {
 		if _, ok, err := db.AcquireRun(ctx, "c", occ, "p1", t0, t0.Add(time.Minute)); err != nil || !ok {
 			t.Fatalf("acquire: %v %v", ok, err)
 		}
-		if got := must[[]int64](t)(db.Reserve(ctx, "p1", ids, t0, t0.Add(time.Minute))); len(got) != 3 {
-			t.Fatalf("reserved %v", got)
-		}
 		var atts []store.Attempt
 		for _, id := range ids {
 			atts = append(atts, store.Attempt{Campaign: "c", Occurrence: occ, GrantID: id, OpenID: "o", TemplateID: "A", Holder: "p1"})
 		}
-		must[[]int64](t)(db.BeginSends(ctx, t0, atts))
+		begin(t, db, t0, atts)
 		res := func(id int64, msgid int64) []store.Result {
-			return []store.Result{{Campaign: "c", Occurrence: occ, GrantID: id, Holder: "p1", Outcome: wxcampaign.Sent, Reason: "sent", MsgID: msgid, Consume: true, Retain: true}}
+			return []store.Result{{Campaign: "c", Occurrence: occ, GrantID: id, Holder: "p1", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: msgid, Consume: true, Retain: true}}
 		}
 		tests := []struct {
 			name     string
@@ -775,7 +797,8 @@ func TestFinishSendsAndCheckpoint(t *testing.T) {
 			{"lease lost still records", "p2", ids[2], ids[2], store.ErrLeaseLost, ids[0]},
 		}
 		for i, tc := range tests {
-			err := db.FinishSendsAndCheckpoint(ctx, t0.Add(time.Second), res(tc.id, int64(100+i)), "c", occ, tc.holder, tc.last)
+			_, err := db.FinishSends(ctx, store.Finish{At: t0.Add(time.Second), Results: res(tc.id, int64(100+i)),
+				Checkpoint: &store.Checkpoint{Campaign: "c", Occurrence: occ, Holder: tc.holder, LastGrantID: tc.last}})
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("%s: err = %v, want %v", tc.name, err, tc.wantErr)
 			}
@@ -790,4 +813,26 @@ func TestFinishSendsAndCheckpoint(t *testing.T) {
 			t.Errorf("outcomes %v, want 3 sent", n)
 		}
 	})
+}
+
+// begin marks atts in flight and returns the grant ids it marked.
+func begin(t testing.TB, db *store.DB, at time.Time, atts []store.Attempt) []int64 {
+	t.Helper()
+	bs, err := db.BeginSends(context.Background(), store.Mark{At: at, Attempts: atts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i, b := range bs {
+		if b.Marked {
+			ids = append(ids, atts[i].GrantID)
+		}
+	}
+	return ids
+}
+
+// finishSends records res at at, without a checkpoint.
+func finishSends(ctx context.Context, db *store.DB, at time.Time, res []store.Result) error {
+	_, err := db.FinishSends(ctx, store.Finish{At: at, Results: res})
+	return err
 }

@@ -193,10 +193,20 @@ type envelope struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
-// call sends one request and decodes a 200 reply into out. query holds the
-// query string without a leading "?"; body, if not nil, is POSTed as JSON.
-// It returns an *APIError for every failure.
-func (c *Client) call(ctx context.Context, op, method, path, query string, body []byte, out any) error {
+// request is one call to WeChat.
+type request struct {
+	op     string // the call's name in errors: "send", "token", ...
+	method string
+	path   string
+	query  string // the query string without a leading "?"
+	body   []byte // if not nil, sent as JSON
+	out    any    // the 200 reply is decoded into it, if not nil
+}
+
+// call sends one request and decodes a 200 reply into q.out. It returns an
+// *APIError for every failure.
+func (c *Client) call(ctx context.Context, q request) error {
+	op, method, path, query, body, out := q.op, q.method, q.path, q.query, q.body, q.out
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var wrote atomic.Bool
@@ -270,13 +280,15 @@ func decodeResponse(data []byte, out any) (code int, msg string, err error) {
 // callWithToken runs call with the current access token and, when WeChat
 // answers 40001, 40014 or 42001, drops the token, fetches a new one and
 // retries once.
-func (c *Client) callWithToken(ctx context.Context, op, method, path string, body []byte, out any) error {
+func (c *Client) callWithToken(ctx context.Context, q request) error {
+	op := q.op
 	for attempt := 0; ; attempt++ {
 		tok, err := c.Token(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.call(ctx, op, method, path, "access_token="+url.QueryEscape(tok), body, out)
+		q.query = "access_token=" + url.QueryEscape(tok)
+		err = c.call(ctx, q)
 		if err == nil {
 			return nil
 		}

@@ -117,7 +117,7 @@ func (c *Client) Send(ctx context.Context, m Message) (msgid int64, err error) {
 		return 0, &APIError{Op: "send", Class: ClassContent, Err: fmt.Errorf("encode message: %w", err)}
 	}
 	var r sendReply
-	if err := c.callWithToken(ctx, "send", "POST", "/cgi-bin/message/subscribe/send", body, &r); err != nil {
+	if err := c.callWithToken(ctx, request{op: "send", method: "POST", path: "/cgi-bin/message/subscribe/send", body: body, out: &r}); err != nil {
 		return 0, err
 	}
 	if r.MsgID == "" {

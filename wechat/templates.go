@@ -60,7 +60,7 @@ type templateReply struct {
 // their keys and enum values.
 func (c *Client) Templates(ctx context.Context) ([]Template, error) {
 	var r templateReply
-	if err := c.callWithToken(ctx, "templates", "GET", "/wxaapi/newtmpl/gettemplate", nil, &r); err != nil {
+	if err := c.callWithToken(ctx, request{op: "templates", method: "GET", path: "/wxaapi/newtmpl/gettemplate", out: &r}); err != nil {
 		return nil, err
 	}
 	out := make([]Template, 0, len(r.Data))
@@ -190,7 +190,7 @@ func (c *Client) Session(ctx context.Context, code string) (Session, error) {
 	}
 	q := "appid=" + url.QueryEscape(c.appid) + "&secret=" + url.QueryEscape(c.secret) + "&js_code=" + url.QueryEscape(code) + "&grant_type=authorization_code"
 	var s Session
-	if err := c.call(ctx, "session", "GET", "/sns/jscode2session", q, nil, &s); err != nil {
+	if err := c.call(ctx, request{op: "session", method: "GET", path: "/sns/jscode2session", query: q, out: &s}); err != nil {
 		return Session{}, err
 	}
 	if s.OpenID == "" {
@@ -216,7 +216,7 @@ func (c *Client) Quota(ctx context.Context, cgiPath string) (dailyLimit, used, r
 		return 0, 0, 0, &APIError{Op: "quota", Class: ClassConfig, Err: err}
 	}
 	var r quotaReply
-	if err := c.callWithToken(ctx, "quota", "POST", "/cgi-bin/openapi/quota/get", body, &r); err != nil {
+	if err := c.callWithToken(ctx, request{op: "quota", method: "POST", path: "/cgi-bin/openapi/quota/get", body: body, out: &r}); err != nil {
 		return 0, 0, 0, err
 	}
 	return r.Quota.DailyLimit, r.Quota.Used, r.Quota.Remain, nil

@@ -240,7 +240,7 @@ func (c *Client) stableToken(ctx context.Context, force bool) (string, time.Time
 		return "", time.Time{}, &APIError{Op: "token", Class: ClassConfig, Err: fmt.Errorf("encode request: %w", err)}
 	}
 	var r tokenReply
-	if err := c.call(ctx, "token", "POST", "/cgi-bin/stable_token", "", body, &r); err != nil {
+	if err := c.call(ctx, request{op: "token", method: "POST", path: "/cgi-bin/stable_token", body: body, out: &r}); err != nil {
 		c.log.WithField("class", ClassOf(err)).WithError(err).Warn("wechat: fetch access token")
 		return "", time.Time{}, err
 	}

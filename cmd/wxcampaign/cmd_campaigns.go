@@ -332,7 +332,7 @@ func (r *reporter) finish(s engine.Summary) {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GRANT\tOPENID\tOUTCOME\tREASON\tDATA\tPAGE")
 	for _, g := range r.rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, g.OpenID, g.Outcome, g.Reason, fmtData(g.Data), g.Page)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", g.GrantID, g.OpenID, g.Outcome, g.Why(), fmtData(g.Data), g.Page)
 	}
 	tw.Flush()
 }

@@ -156,7 +156,7 @@ func TestPreviewHTML(t *testing.T) {
 	b, err := os.ReadFile(out)
 	must(t, err)
 	page := string(b)
-	for _, want := range []string{`class="card"`, "咖啡豆", "进入小程序查看", "pages/goods/detail?id=p1", "rule false", "<style>"} {
+	for _, want := range []string{`class="card"`, "咖啡豆", "进入小程序查看", "pages/goods/detail?id=p1", "rule_false", "<style>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("preview.html lacks %q", want)
 		}

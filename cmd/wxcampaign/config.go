@@ -141,6 +141,9 @@ type LogConfig struct {
 // EngineConfig tunes runs.
 type EngineConfig struct {
 	Lease time.Duration `yaml:"lease"`
+	// SetAsideAfter: runs in a row a grant may fail the same way before a
+	// campaign sets it aside; default 3, negative never.
+	SetAsideAfter int `yaml:"set_aside_after"`
 }
 
 // CampaignsConfig is the campaigns key. Written as a plain string it is the
@@ -360,7 +363,7 @@ func (c Config) engineConfig() engine.Config {
 	return engine.Config{
 		AppID: w.AppID, State: w.State, Lang: w.Lang, Rate: w.Rate, Concurrency: w.Concurrency,
 		MaxAttempts: w.MaxAttempts, RetryBase: w.RetryBase, Ambiguous: engine.AmbiguousPolicy(w.Ambiguous),
-		ReconcileGrace: w.ReconcileGrace, Lease: c.Engine.Lease,
+		ReconcileGrace: w.ReconcileGrace, Lease: c.Engine.Lease, SetAsideAfter: c.Engine.SetAsideAfter,
 	}
 }
 

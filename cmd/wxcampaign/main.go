@@ -21,6 +21,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 )
 
 func main() {
@@ -221,7 +222,11 @@ func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {
 	return wechat.New(wc)
 }
 
-func (a *app) engine(sender engine.Sender, m *engine.Metrics) (*engine.Engine, error) {
+func (a *app) engine(client *wechat.Client, m *engine.Metrics) (*engine.Engine, error) {
+	var sender engine.Sender
+	if client != nil {
+		sender = wxsender.New(client)
+	}
 	ec := a.cfg.engineConfig()
 	ec.Logger, ec.Metrics = a.log, m
 	var st engine.Store = a.db

@@ -226,7 +226,7 @@ func TestImportPreviewSend(t *testing.T) {
 				}
 				got[line["openid"].(string)] = line["outcome"].(string) + ": " + line["reason"].(string)
 			}
-			want := map[string]string{"u1": "sent: ok", "u2": "skipped: rule false", "u3": "skipped: rule false", "u4": "sent: ok"}
+			want := map[string]string{"u1": "sent: ok", "u2": "skipped: rule_false", "u3": "skipped: rule_false", "u4": "sent: ok"}
 			if !summary || fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("preview = %v (summary %v), want %v", got, summary, want)
 			}
@@ -453,7 +453,7 @@ func TestPreviewExplainsOneUser(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("preview: exit %d %s", code, errOut)
 	}
-	for _, want := range []string{`"openid": "u2"`, `"outcome": "skipped"`, `"reason": "rule false"`, `"price": 30`, `"when": false`, `"product": "p2"`, "outside quiet hours"} {
+	for _, want := range []string{`"openid": "u2"`, `"outcome": "skipped"`, `"reason": "rule_false"`, `"price": 30`, `"when": false`, `"product": "p2"`, "outside quiet hours"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explanation lacks %s:\n%s", want, out)
 		}

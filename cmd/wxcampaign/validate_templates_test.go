@@ -447,19 +447,25 @@ data:
 	if code, out, errOut := run(t, w.env, "grants", "import", "--config", w.cfgPath, file); code != 0 {
 		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
 	}
-	code, out, errOut := run(t, w.env, "send", "--config", w.cfgPath, "--format", "table", camp)
-	if code != 0 {
+	code, out, errOut := run(t, w.env, "send", "--config", w.cfgPath, "--format", "json", camp)
+	if code != 0 || !strings.Contains(out, `"status":"done"`) || !strings.Contains(out, `"skipped: render_invalid":2`) {
 		t.Fatalf("send: exit %d\n%s%s", code, out, errOut)
 	}
+	// Left available, the two grants show their reason code and detail in
+	// a preview (which reads the registry send synced).
+	code, out, errOut = run(t, w.env, "preview", "--config", w.cfgPath, "--format", "json", "--at", afterGrants(), camp)
+	if code != 0 {
+		t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+	}
 	for _, want := range []string{
-		"status done",
-		"render invalid: page: longer than 1024 bytes",
-		"render invalid: enum2: not one of the enum values",
+		`"reason":"render_invalid","detail":"page: longer than 1024 bytes`,
+		`"reason":"render_invalid","detail":"enum2: not one of the enum values`,
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("send output lacks %q:\n%s", want, out)
+			t.Errorf("preview output lacks %q:\n%s", want, out)
 		}
 	}
+
 	msgs := w.sim.Load().Messages()
 	if len(msgs) != 1 || msgs[0].ToUser != "u-ok" || msgs[0].Page != "pages/order/detail?note=fast" || msgs[0].Data["enum2"] != "已发货" {
 		t.Fatalf("delivered %+v, want one message to u-ok", msgs)

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// loadFacts runs each fact query once for the batch; the result holds, per
+// fact, the matched row of each item (nil when none).
+func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[string]any, error) {
+	out := make(map[string][]map[string]any, len(r.c.Facts))
+	if len(items) == 0 {
+		return out, nil
+	}
+	env := r.env
+	now := r.e.cfg.Now()
+	for _, f := range r.c.Facts {
+		r.facts.rotate(now)
+		keys := make([]string, len(items))
+		var args []any
+		var asked []string
+		seen := map[string]bool{}
+		for i, it := range items {
+			env.Reset(&it.g, r.at)
+			k, err := r.c.Program.FactKey(f.Name, env)
+			if err != nil || k == nil {
+				continue
+			}
+			s := keyString(k)
+			keys[i] = s
+			if _, ok := r.facts.get(f.Name, s); ok || seen[s] {
+				continue
+			}
+			seen[s] = true
+			args = append(args, k)
+			asked = append(asked, s)
+		}
+		rows := make([]map[string]any, len(items))
+		out[f.Name] = rows
+		if len(args) > 0 {
+			var res []map[string]any
+			err := r.e.retry(ctx, "facts "+f.Name, func() error {
+				var err error
+				res, err = r.e.facts.Query(ctx, f.Query, args)
+				return err
+			})
+			if err != nil {
+				return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
+			}
+			for _, s := range asked {
+				r.facts.put(f.Name, s, nil) // no row, unless the result has one
+			}
+			got := make(map[string]int, len(res))
+			for _, row := range res {
+				v, ok := row[f.Column]
+				if !ok {
+					return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
+				}
+				k := keyString(v)
+				if got[k]++; got[k] > 1 {
+					// Two rows for one key: which is meant is unknown, so
+					// the grants of that key fail rather than use either.
+					row = map[string]any{duplicateRows: got[k]}
+				}
+				r.facts.put(f.Name, k, row)
+			}
+		}
+		for i, k := range keys {
+			if k != "" {
+				rows[i], _ = r.facts.get(f.Name, k)
+			}
+		}
+	}
+	return out, nil
+}
+
+// duplicateRows marks, in place of a fact row, a key the fact query
+// returned several rows for; its value is how many.
+const duplicateRows = "\x00duplicate rows"
+
+// duplicateFact returns the detail of the first fact of row i that has
+// several rows for the grant's key, or "".
+func (r *run) duplicateFact(rows map[string][]map[string]any, i int) string {
+	for _, f := range r.c.Facts {
+		row := rows[f.Name][i]
+		if n, ok := row[duplicateRows]; ok {
+			k, _ := r.c.Program.FactKey(f.Name, r.env)
+			return fmt.Sprintf("fact %s: %v rows for key %q", f.Name, n, keyString(k))
+		}
+	}
+	return ""
+}
+
+// factCache keeps the fact rows a run has read, so that a key shared by
+// many grants (a product saved by thousands of users) is queried once per
+// window instead of once per batch. Entries live at most factTTL, so a long
+// run still sees a price change or a paid order within that time; memory
+// stays flat: two generations of at most factGen keys each, the older
+// dropped when the newer fills.
+type factCache struct {
+	cur, old map[string]map[string]any // key: fact name + "\x00" + key
+	since    time.Time
+}
+
+const (
+	factTTL = 30 * time.Second
+	factGen = 25000
+)
+
+func (c *factCache) rotate(now time.Time) {
+	switch {
+	case c.cur == nil || now.Sub(c.since) > factTTL:
+		c.cur, c.old, c.since = map[string]map[string]any{}, nil, now
+	case len(c.cur) >= factGen:
+		c.old, c.cur = c.cur, map[string]map[string]any{}
+	}
+}
+
+func (c *factCache) get(fact, key string) (map[string]any, bool) {
+	k := fact + "\x00" + key
+	if row, ok := c.cur[k]; ok {
+		return row, true
+	}
+	row, ok := c.old[k]
+	return row, ok
+}
+
+func (c *factCache) put(fact, key string, row map[string]any) { c.cur[fact+"\x00"+key] = row }
+
+// keyString normalizes a fact key so that 42, int64(42) and "42" match.
+func keyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}

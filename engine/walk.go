@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	wx "github.com/wxcampaign/wxcampaign"
+)
+
+// walk pages the template's grants from after on, prepares each batch and
+// hands it to the dispatcher (nil for a dry run). Preparing the next batch
+// overlaps with sending the current one.
+func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
+	size := r.c.BatchSize
+	if size <= 0 {
+		size = 500
+	}
+	// Three stages overlap: a pager reads the next page while the current
+	// one is prepared (facts, rule, render, claim); prepared batches are
+	// dispatched as they come, several in flight at once; a recorder
+	// records them in order, so the checkpoint only ever moves past
+	// batches whose every outcome is recorded.
+	pctx, stopPager := context.WithCancel(ctx)
+	defer stopPager()
+	pages := make(chan []wx.Grant, 1)
+	var pageErr error
+	go func() {
+		defer close(pages)
+		for pctx.Err() == nil && !r.stopped() {
+			var grants []wx.Grant
+			err := r.e.retry(pctx, "list grants", func() error {
+				var err error
+				grants, err = r.e.store.ListAvailable(pctx, r.c.Template.ID, after, size, r.e.cfg.Now())
+				return err
+			})
+			if err != nil || len(grants) == 0 {
+				if pctx.Err() == nil {
+					pageErr = err
+				}
+				return
+			}
+			after = grants[len(grants)-1].ID
+			select {
+			case pages <- grants:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+
+	sending := make(chan *sending, maxBatchesInFlight)
+	var sendErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for s := range sending {
+			if err := r.record(ctx, s, d != nil); err != nil && sendErr == nil {
+				sendErr = err
+			}
+		}
+	}()
+	// The next batch is evaluated (facts, rule, render) while this one is
+	// admitted (dedup, caps, claim): their database waits overlap.
+	evaluated := make(chan *batch, 1)
+	var evalErr error
+	go func() {
+		defer close(evaluated)
+		for grants := range pages {
+			if pctx.Err() != nil || r.stopped() {
+				return
+			}
+			b, err := r.evaluate(pctx, grants)
+			if err != nil {
+				if pctx.Err() == nil {
+					evalErr = err
+				}
+				return
+			}
+			b.lastID = grants[len(grants)-1].ID
+			select {
+			case evaluated <- b:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	var err error
+	for b := range evaluated {
+		if ctx.Err() != nil || r.stopped() {
+			break
+		}
+		if err = r.admit(ctx, b); err != nil {
+			break
+		}
+		sending <- r.dispatch(b, d)
+	}
+	stopPager()
+	for range evaluated {
+	}
+	for range pages {
+	}
+	if err == nil {
+		err = evalErr
+	}
+	var se *StopError
+	if errors.As(err, &se) {
+		r.stop(err, time.Time{})
+		err = nil
+	}
+	close(sending)
+	wg.Wait()
+	if err == nil {
+		err = pageErr
+	}
+	if err == nil {
+		err = sendErr
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	return err
+}
+
+// maxBatchesInFlight bounds the batches dispatched but not yet recorded.
+const maxBatchesInFlight = 4

@@ -1,0 +1,36 @@
+// Package testenv is the test harness the packages' tests share: one way
+// to run a test against every store driver (SQLite and MariaDB, each a
+// fresh migrated database; store/storetest makes them).
+package testenv
+
+import (
+	"testing"
+
+	"github.com/wxcampaign/wxcampaign/store"
+	"github.com/wxcampaign/wxcampaign/store/storetest"
+)
+
+// EachDriver runs fn once per driver, SQLite and MySQL, as parallel
+// subtests named after the driver (MariaDB mostly waits on its server).
+// fn opens its store with nc.Open. Without a MySQL server the MySQL half
+// skips loudly (fails under CI=true), as storetest does.
+func EachDriver(t *testing.T, fn func(t *testing.T, nc storetest.NamedConfig)) {
+	t.Helper()
+	for _, name := range []string{store.SQLite, store.MySQL} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, storetest.NamedConfig{Name: name})
+		})
+	}
+}
+
+// EachDB runs fn once per available driver with a fresh, migrated store,
+// one after the other.
+func EachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, nc := range storetest.Drivers(t) {
+		t.Run(nc.Name, func(t *testing.T) {
+			fn(t, storetest.Open(t, nc.Config))
+		})
+	}
+}
