@@ -26,7 +26,8 @@ type Balance struct {
 	// the user never accepted it.
 	Kind Kind `json:"kind"`
 	// Credits counts the active one-time grants (credits available), those
-	// held by a run in flight included (Reserved of them).
+	// a send in flight holds included (Reserved of them: the message may be
+	// on its way).
 	Credits  int `json:"credits"`
 	Reserved int `json:"reserved"`
 	// Consumed counts the one-time grants used up: sent, or refused by

@@ -19,6 +19,7 @@ import (
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
+	"github.com/wxcampaign/wxcampaign/wechat/wxsender"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -115,7 +116,7 @@ func TestGrantsEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			eng, err := engine.New(engine.Config{Holder: "e2e", AppID: e2eAppID, RetryBase: time.Millisecond, Concurrency: 4,
-				Lease: 30 * time.Second, Now: clock.Now, Logger: log}, db, db.Facts(), client)
+				Lease: 30 * time.Second, Now: clock.Now, Logger: log}, db, db.Facts(), wxsender.New(client))
 			if err != nil {
 				t.Fatal(err)
 			}

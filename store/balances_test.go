@@ -46,19 +46,17 @@ func TestBalances(t *testing.T) {
 		if len(u1A) != 3 {
 			t.Fatalf("u1 has %d grants of A, want 3", len(u1A))
 		}
-		// One sent (consumed), one 43101 (consumed, failed), one reserved.
+		// One sent (consumed), one 43101 (consumed, failed), one in flight.
 		occ := t0.Add(time.Hour)
 		at := t0.Add(time.Hour)
-		attempts := []store.Attempt{
-			{Campaign: "c1", Occurrence: occ, GrantID: u1A[0], OpenID: "u1", TemplateID: "A", Holder: "h"},
-			{Campaign: "c1", Occurrence: occ, GrantID: u1A[1], OpenID: "u1", TemplateID: "A", Holder: "h"},
+		attempt := func(id int64) store.Attempt {
+			return store.Attempt{Campaign: "c1", Occurrence: occ, GrantID: id, OpenID: "u1", TemplateID: "A", Holder: "h"}
 		}
-		must[[]int64](t)(db.Reserve(ctx, "h", []int64{u1A[0], u1A[1], u1A[2]}, at, at.Add(time.Hour)))
-		must[[]int64](t)(db.BeginSends(ctx, at, attempts))
-		if err := db.FinishSends(ctx, at, []store.Result{
-			{Campaign: "c1", Occurrence: occ, GrantID: u1A[0], Holder: "h", Outcome: wxcampaign.Sent, MsgID: 77, Consume: true, Retain: true},
-			{Campaign: "c1", Occurrence: occ, GrantID: u1A[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: "43101", Consume: true, Retain: true},
-		}); err != nil {
+		must[[]store.Begun](t)(db.BeginSends(ctx, store.Mark{At: at, Attempts: []store.Attempt{attempt(u1A[0]), attempt(u1A[1]), attempt(u1A[2])}}))
+		if _, err := db.FinishSends(ctx, store.Finish{At: at, Results: []store.Result{
+			{Campaign: "c1", Occurrence: occ, GrantID: u1A[0], Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 77, Consume: true, Retain: true},
+			{Campaign: "c1", Occurrence: occ, GrantID: u1A[1], Holder: "h", Outcome: wxcampaign.Failed, Reason: wxcampaign.ReasonWeChat43101, Consume: true, Retain: true},
+		}}); err != nil {
 			t.Fatal(err)
 		}
 		// u1 rejects B in a popup result, bans nothing; a settings change
@@ -110,9 +108,14 @@ func TestBalances(t *testing.T) {
 		if credits := must[map[string]int](t)(db.ActiveCredits(ctx, "C", []string{"u1"})); len(credits) != 0 {
 			t.Errorf("ActiveCredits(C) counts a long-term grant: %v", credits)
 		}
-		// Reservations that expired do not count.
-		if bs := must[[]store.Balance](t)(db.Balances(ctx, "u1", at.Add(2*time.Hour))); balanceOf(bs, "A").Reserved != 0 {
-			t.Errorf("expired reservation still counted: %+v", balanceOf(bs, "A"))
+		// A send that leaves flight holds nothing.
+		if _, err := db.FinishSends(ctx, store.Finish{At: at, Results: []store.Result{
+			{Campaign: "c1", Occurrence: occ, GrantID: u1A[2], Holder: "h", Outcome: wxcampaign.Deferred, Reason: wxcampaign.ReasonShutdown},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if bs := must[[]store.Balance](t)(db.Balances(ctx, "u1", at)); balanceOf(bs, "A").Reserved != 0 || balanceOf(bs, "A").Credits != 1 {
+			t.Errorf("after the send left flight: %+v", balanceOf(bs, "A"))
 		}
 		// A later accept lifts the ban.
 		rec(sub("r7", "u1", "B"), t0.Add(5*time.Hour))
@@ -205,10 +208,19 @@ func TestLift(t *testing.T) {
 		order := func(openid string, at time.Time) {
 			orders = append(orders, len(orders)/3+1, openid, at.UTC().Format("2006-01-02 15:04:05"))
 		}
+		subs := make([]wxcampaign.SubscriptionResult, nSent)
+		for i := range subs {
+			subs[i] = sub("lift-"+strconv.Itoa(i), "s"+strconv.Itoa(i), "A")
+		}
+		must[[]store.RecordResult](t)(db.RecordSubscriptions(ctx, subs, t0))
+		grantOf := map[string]int64{}
+		for _, g := range must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "A", 0, nSent, t0)) {
+			grantOf[g.OpenID] = g.ID
+		}
 		for i := range nSent {
 			id := "s" + strconv.Itoa(i)
-			attempts = append(attempts, store.Attempt{Campaign: "promo", Occurrence: t0, GrantID: int64(i + 1), OpenID: id, TemplateID: "A", Holder: "h"})
-			results = append(results, store.Result{Campaign: "promo", Occurrence: t0, GrantID: int64(i + 1), Holder: "h", Outcome: wxcampaign.Sent, Retain: true})
+			attempts = append(attempts, store.Attempt{Campaign: "promo", Occurrence: t0, GrantID: grantOf[id], OpenID: id, TemplateID: "A", Holder: "h"})
+			results = append(results, store.Result{Campaign: "promo", Occurrence: t0, GrantID: grantOf[id], Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, Consume: true, Retain: true})
 			if i < int(rateSent*nSent) {
 				order(id, sentAt.Add(2*time.Hour)) // inside the window
 			} else if i%7 == 0 {
@@ -231,8 +243,8 @@ func TestLift(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		must[[]int64](t)(db.BeginSends(ctx, sentAt, attempts))
-		if err := db.FinishSends(ctx, sentAt, results); err != nil {
+		must[[]store.Begun](t)(db.BeginSends(ctx, store.Mark{At: sentAt, Attempts: attempts}))
+		if _, err := db.FinishSends(ctx, store.Finish{At: sentAt, Results: results}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.RecordHoldouts(ctx, sentAt, holdouts); err != nil {

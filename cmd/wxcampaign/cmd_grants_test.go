@@ -64,10 +64,12 @@ func TestGrantsStatsReport(t *testing.T) {
 				t.Fatalf("grants: %v, %v", gs, err)
 			}
 			sentAt := t0.Add(time.Hour)
-			if _, err := db.BeginSends(ctx, sentAt, []store.Attempt{{Campaign: "promo", Occurrence: sentAt, GrantID: gs[0].ID, OpenID: "u1", TemplateID: "T-promo", Holder: "h"}}); err != nil {
+			if _, err := db.BeginSends(ctx, store.Mark{At: sentAt, Attempts: []store.Attempt{{Campaign: "promo", Occurrence: sentAt, GrantID: gs[0].ID, OpenID: "u1", TemplateID: "T-promo", Holder: "h"}}}); err != nil {
 				t.Fatal(err)
 			}
-			must(t, db.FinishSends(ctx, sentAt, []store.Result{{Campaign: "promo", Occurrence: sentAt, GrantID: gs[0].ID, Holder: "h", Outcome: wxcampaign.Sent, MsgID: 4242, Consume: true, Retain: true}}))
+			if _, err := db.FinishSends(ctx, store.Finish{At: sentAt, Results: []store.Result{{Campaign: "promo", Occurrence: sentAt, GrantID: gs[0].ID, Holder: "h", Outcome: wxcampaign.Sent, Reason: wxcampaign.ReasonOK, MsgID: 4242, Consume: true, Retain: true}}}); err != nil {
+				t.Fatal(err)
+			}
 			must(t, db.RecordHoldouts(ctx, sentAt, []store.Holdout{{Campaign: "promo", Occurrence: sentAt, OpenID: "u2", TemplateID: "T-promo"}}))
 			for _, q := range []string{
 				"CREATE TABLE orders (openid VARCHAR(64), created_at DATETIME)",
