@@ -21,6 +21,11 @@ const (
 	ReasonRepeatOnce       Reason = "repeat_once"        // long-term grant already sent by this campaign
 	ReasonPerUserPerRun    Reason = "per_user_per_run"   // another grant of the user and template is sent this run
 	ReasonQuietHours       Reason = "quiet_hours"        // deferred (or dropped) by quiet hours
+	ReasonHeldOut          Reason = "held_out"           // kept unsent by the campaign's holdout (lift measurement); the credit stays
+
+	// ReasonReservedForPriority: sending would spend one of the user's last
+	// credits of the template that a campaign of higher priority reserves.
+	ReasonReservedForPriority Reason = "reserved_for_priority"
 
 	ReasonCappedUserTemplate Reason = "capped_user_template" // a user_template frequency cap is reached
 	ReasonCappedUser         Reason = "capped_user"          // a user frequency cap is reached
@@ -53,7 +58,7 @@ const (
 var reasons = []Reason{
 	ReasonOK, ReasonConfirmed,
 	ReasonRuleFalse, ReasonRuleError, ReasonFactError, ReasonFactDuplicateKey, ReasonRenderInvalid,
-	ReasonRepeatOnce, ReasonPerUserPerRun, ReasonQuietHours,
+	ReasonRepeatOnce, ReasonPerUserPerRun, ReasonQuietHours, ReasonHeldOut, ReasonReservedForPriority,
 	ReasonCappedUserTemplate, ReasonCappedUser, ReasonCappedTemplate,
 	ReasonInFlightElsewhere, ReasonAlreadyAttempted, ReasonAmbiguousHold, ReasonShutdown, ReasonRunStopped,
 	ReasonQuotaPaused, ReasonRetriesExhausted, ReasonSetAside,

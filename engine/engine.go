@@ -46,6 +46,12 @@ type Store interface {
 	SetPause(ctx context.Context, key string, until time.Time, reason string) error
 	PausedUntil(ctx context.Context, key string, now time.Time) (time.Time, string, error)
 	MatchDelivery(ctx context.Context, openid, templateID string, since time.Time) (int64, error)
+	// RecordHoldouts stores the users a campaign's holdout kept unsent
+	// (idempotent), for the lift report.
+	RecordHoldouts(ctx context.Context, at time.Time, hs []store.Holdout) error
+	// ActiveCredits counts the active one-time grants of a template per
+	// openid (for reserves of campaigns of higher priority).
+	ActiveCredits(ctx context.Context, templateID string, openids []string) (map[string]int, error)
 }
 
 // Facts runs a campaign's fact query for a batch of keys.

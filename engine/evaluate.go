@@ -15,8 +15,9 @@ func decide(it *item, o wx.Outcome, reason wx.Reason, detail string) {
 	it.report.Outcome, it.report.Reason, it.report.Detail, it.decided = o, reason, detail, true
 }
 
-// evaluate evaluates a batch on its own: facts, rule, render, repeat-once
-// and quiet hours. It runs ahead of admit, on the next batch.
+// evaluate evaluates a batch on its own: facts, rule, render, repeat-once,
+// holdout and quiet hours, and reads the users' credits when a reserve
+// applies. It runs ahead of admit, on the next batch.
 func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 	c := r.c
 	b := &batch{items: make([]*item, 0, len(grants))}
@@ -61,6 +62,7 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		}
 	}
 	inQuiet := c.QuietHours != nil && c.QuietHours.In(r.at, c.Location)
+	var held []store.Holdout
 	env := r.env
 	for i, it := range b.items {
 		env.Reset(&it.g, r.at)
@@ -105,6 +107,9 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		it.report.Data, it.report.Page = msg.Data, msg.Page
 		it.msg = Message{To: it.g.OpenID, Template: c.Template.ID, Page: msg.Page, Data: msg.Data,
 			Options: map[string]string{"state": or(c.Template.State, r.e.cfg.State), "lang": or(c.Template.Lang, r.e.cfg.Lang)}}
+		if r.holdOut(it, &held) {
+			continue
+		}
 		if inQuiet {
 			end := c.QuietHours.End(r.at, c.Location)
 			if c.QuietHours.Action == "drop" {
@@ -115,11 +120,18 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 			continue
 		}
 	}
+	if err := r.recordHoldouts(ctx, held); err != nil {
+		return nil, err
+	}
+	if b.credits, err = r.credits(ctx, b.items); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 // admit decides, in batch order, what depends on the batches before: the
-// in-run dedup and, in a preview, the caps (read only). A live run takes
+// in-run dedup, the reserve of a campaign of higher priority and, in a
+// preview, the caps (read only). A live run takes
 // the caps when it marks each send in flight, just before sending it.
 func (r *run) admit(ctx context.Context, b *batch) error {
 	c := r.c
@@ -130,6 +142,9 @@ func (r *run) admit(ctx context.Context, b *batch) error {
 		key := hashKey(it.g.OpenID, c.Template.ID)
 		if c.PerUserPerRun > 0 && r.seen[key] >= int32(c.PerUserPerRun) {
 			decide(it, wx.Skipped, wx.ReasonPerUserPerRun, "")
+			continue
+		}
+		if r.reserved(it, b.credits, r.seen[key]) {
 			continue
 		}
 		r.seen[key]++

@@ -79,6 +79,9 @@ type item struct {
 type batch struct {
 	items  []*item
 	lastID int64
+	// credits are the users' active credits of the template when a
+	// campaign of higher priority reserves some (share.go); nil otherwise.
+	credits map[string]int
 }
 
 // Run runs campaign c once at opt.At. A live run takes the occurrence's run
