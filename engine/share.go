@@ -76,6 +76,6 @@ func (r *run) reserved(it *item, credits map[string]int, taken int32) bool {
 		return false
 	}
 	decide(it, wx.Skipped, wx.ReasonReservedForPriority,
-		fmt.Sprintf("%d credit(s) left; the last %d kept for %s (priority above %d)", max(left, 0), r.c.Yield, r.c.YieldTo, r.c.Priority))
+		fmt.Sprintf("%d credit(s) left; the last %d kept for %s (higher priority)", max(left, 0), r.c.Yield, r.c.YieldTo))
 	return true
 }

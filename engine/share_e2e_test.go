@@ -155,7 +155,7 @@ func TestReserve(t *testing.T) {
 			t.Errorf("preview = %s", got)
 		}
 		for _, g := range preview.reports {
-			if g.OpenID == "one" && g.Detail != "1 credit(s) left; the last 1 kept for order-reminder (priority above 0)" {
+			if g.OpenID == "one" && g.Detail != "1 credit(s) left; the last 1 kept for order-reminder (higher priority)" {
 				t.Errorf("detail = %q", g.Detail)
 			}
 		}

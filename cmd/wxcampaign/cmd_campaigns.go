@@ -138,6 +138,7 @@ func (g *globals) openRun(ctx context.Context, f *runFlags, path string, migrate
 		a.Close()
 		return nil, nil, time.Time{}, &exitError{code: 1, err: fmt.Errorf("invalid campaign:\n%w", err)}
 	}
+	a.linkReserves(c) // priority and reserve among the configured campaigns
 	at, err := f.time(c.Location)
 	if err != nil {
 		a.Close()

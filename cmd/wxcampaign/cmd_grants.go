@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/campaigns"
 )
 
 // grantsShowCmd is `grants show OPENID`: the user's balance per template,
@@ -94,4 +95,19 @@ func writeJSONTo(w io.Writer, v any) error {
 		return &exitError{code: 1, err: err}
 	}
 	return nil
+}
+
+// linkReserves gives c, loaded from its own file for preview or send, the
+// reserves of the campaigns it runs with: those of the configured campaigns
+// directory (a file there with c's name is c itself). A directory that does
+// not load contributes the campaigns that do.
+func (a *app) linkReserves(c *campaigns.Campaign) {
+	others, _ := campaigns.LoadPaths([]string{a.cfg.Campaigns}, a.defaults())
+	set := []*campaigns.Campaign{c}
+	for _, o := range others {
+		if o.Name != c.Name {
+			set = append(set, o)
+		}
+	}
+	campaigns.LinkReserves(set)
 }

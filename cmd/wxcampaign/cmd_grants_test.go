@@ -127,3 +127,39 @@ func TestGrantsStatsReport(t *testing.T) {
 		})
 	}
 }
+
+// TestPreviewExplainsReserve: a preview of one campaign file applies the
+// reserves of the configured campaigns directory and says why.
+func TestPreviewExplainsReserve(t *testing.T) {
+	cfg := storetest.SQLite(t)
+	dir := t.TempDir()
+	cdir := filepath.Join(dir, "campaigns")
+	must(t, os.MkdirAll(cdir, 0o755))
+	shared := "template: {id: T-shared, kind: one_time}\nwhen: \"true\"\ndata: {thing1: '\"hi\"'}\n"
+	must(t, os.WriteFile(filepath.Join(cdir, "reminder.yaml"), []byte("name: reminder\nschedule: \"*/5 * * * *\"\npriority: 10\nreserve: 1\n"+shared), 0o644))
+	promo := filepath.Join(cdir, "promo.yaml")
+	must(t, os.WriteFile(promo, []byte("name: promo\nschedule: \"0 10 * * *\"\n"+shared), 0o644))
+	cfgPath := filepath.Join(dir, "wxcampaign.yaml")
+	must(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf("database: {driver: %s, dsn: %q}\ncampaigns: %q\n", cfg.Driver, cfg.DSN, cdir)), 0o644))
+	db := storetest.Open(t, cfg)
+	for i, u := range []string{"one", "two", "two"} {
+		if _, err := db.RecordSubscription(context.Background(), wxcampaign.SubscriptionResult{OpenID: u, AgreeTemplateIDs: []string{"T-shared"}, RequestID: fmt.Sprint("r", i)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := run(t, nil, "preview", "--config", cfgPath, "--format", "json", promo)
+	if code != 0 {
+		t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var l map[string]any
+		must(t, json.Unmarshal([]byte(line), &l))
+		if id, ok := l["openid"].(string); ok && got[id] == "" {
+			got[id] = fmt.Sprint(l["reason"], ": ", l["detail"])
+		}
+	}
+	if got["one"] != "reserved_for_priority: 1 credit(s) left; the last 1 kept for reminder (higher priority)" || got["two"] != "ok: <nil>" {
+		t.Errorf("preview = %v", got)
+	}
+}

@@ -189,5 +189,6 @@ func (a *app) checked(ctx context.Context, c *wechat.Client, cs []*campaigns.Cam
 	for _, e := range bad {
 		a.log.WithField("error", e.Error()).Error("campaign does not match the account's templates: not scheduled")
 	}
+	campaigns.LinkReserves(ok) // a campaign not scheduled reserves nothing
 	return ok
 }
