@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
@@ -94,6 +96,29 @@ func TestHoldout(t *testing.T) {
 		}
 		if got := w.count("SELECT COUNT(*) FROM grants WHERE status = 'active'"); got != len(live) {
 			t.Errorf("active grants = %d, want the %d held out", got, len(live))
+		}
+		// The lift report finds both groups: an order a day after the run
+		// from every third user of the 400.
+		w.exec("CREATE TABLE orders (openid VARCHAR(64), paid_at DATETIME)")
+		wantSent, wantHeld := 0, 0
+		for i, id := range ids[:400] {
+			if i%3 != 0 {
+				continue
+			}
+			w.exec("INSERT INTO orders VALUES ('" + id + "', '" + sqlTime(at(6, 10, 0)) + "')")
+			if live[id] {
+				wantHeld++
+			} else {
+				wantSent++
+			}
+		}
+		rep, err := w.db.Lift(w.ctx, w.db.Facts(), "lift-promo", store.LiftQuery{
+			Query: "SELECT openid, paid_at AS at FROM orders WHERE openid IN (:openids)", Window: 72 * time.Hour}, at(5, 0, 0), at(6, 0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sent.Users != 400-len(live) || rep.HeldOut.Users != len(live) || rep.Sent.Conversions != wantSent || rep.HeldOut.Conversions != wantHeld || rep.Credits != 400-len(live) {
+			t.Errorf("lift = %+v, want %d/%d sent and %d/%d held-out conversions", rep, wantSent, 400-len(live), wantHeld, len(live))
 		}
 	})
 }
