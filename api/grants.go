@@ -81,7 +81,7 @@ const (
 
 // LeftOut is a scene template left out of a user's offer, and why.
 type LeftOut struct {
-	TemplateID string `json:"template_id"`
+	TemplateID string `json:"templateId"`
 	Reason     string `json:"reason"` // LeftOutRejected or LeftOutBanned
 }
 

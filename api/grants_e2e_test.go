@@ -210,7 +210,7 @@ FROM grants WHERE openid = ? AND template_id = 'T-promo'`), openid); err != nil 
 				openid, oneTime, longTerm, leftOut string
 			}{
 				{"u8", "[T-promo T-other]", "[T-lt]", "<nil>"},
-				{"u9", "[T-other]", "[T-lt]", "[map[reason:rejected template_id:T-promo]]"},
+				{"u9", "[T-other]", "[T-lt]", "[map[reason:rejected templateId:T-promo]]"},
 			} {
 				r := e.do(t, "GET", "/v1/scenes/checkout/templates?openid="+c.openid, bearer(token), nil)
 				if got := fmt.Sprint(r.body["tmplIds"], r.body["longTermTmplIds"], r.body["leftOut"]); got != c.oneTime+" "+c.longTerm+" "+c.leftOut {

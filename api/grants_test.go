@@ -65,7 +65,7 @@ func TestOffers(t *testing.T) {
 		{"limit", "?openid=o-rich&limit=2", []string{"T-more", "T-price"}, []string{"T-long2", "T-long"}, "[]"},
 		{"unknown user: wanted soon, then catalog order", "?openid=o-new", []string{"T-price", "T-more", "T-stock"}, []string{"T-long2", "T-long"}, "[]"},
 		{"rejected within the cool-down and banned are left out", "?openid=o-picky", []string{"T-more", "T-stock"}, []string{"T-long2", "T-long"},
-			"[map[reason:rejected template_id:T-price] map[reason:banned template_id:T-act]]"},
+			"[map[reason:rejected templateId:T-price] map[reason:banned templateId:T-act]]"},
 		{"format=ids gives one kind only", "?openid=o-rich&format=ids", []string{"T-more", "T-price", "T-stock"}, nil, ""},
 		{"format=ids long-term", "?openid=o-picky&format=ids&kind=long_term", nil, []string{"T-long2", "T-long"}, ""},
 	}
