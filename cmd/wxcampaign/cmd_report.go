@@ -85,8 +85,12 @@ func writeLift(g *globals, rep store.LiftReport, loc *time.Location) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f%%\t[%.2f%%, %.2f%%]\n", gs.Group, gs.Users, gs.Conversions, 100*gs.Rate, 100*gs.Low, 100*gs.High)
 	}
 	tw.Flush()
-	if !rep.DiffKnown {
-		fmt.Fprintln(w, "difference: unknown (a group has no user; set holdout: on the campaign to measure lift)")
+	switch {
+	case rep.Sent.Users == 0:
+		fmt.Fprintln(w, "difference: unknown (no message of the campaign in the range)")
+		return
+	case rep.HeldOut.Users == 0:
+		fmt.Fprintln(w, "difference: unknown (no user held out in the range: set holdout: on the campaign to measure lift)")
 		return
 	}
 	fmt.Fprintf(w, "difference: %+.2f points, 95%% interval [%+.2f, %+.2f]\n", 100*rep.Diff, 100*rep.DiffLow, 100*rep.DiffHigh)
