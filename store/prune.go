@@ -35,17 +35,20 @@ type PruneReport struct {
 	CapTakes             int64 `json:"cap_takes"`
 	Runs                 int64 `json:"runs"`
 	Pauses               int64 `json:"pauses"`
+	PopupEvents          int64 `json:"popup_events"`
+	Holdouts             int64 `json:"holdouts"`
 }
 
 // Total is the number of rows deleted.
 func (r PruneReport) Total() int64 {
-	return r.SendLog + r.Deliveries + r.SubscriptionEvents + r.SubscriptionRequests + r.Grants + r.CapTakes + r.Runs + r.Pauses
+	return r.SendLog + r.Deliveries + r.SubscriptionEvents + r.SubscriptionRequests + r.Grants + r.CapTakes + r.Runs + r.Pauses +
+		r.PopupEvents + r.Holdouts
 }
 
 // String lists the counts, table by table.
 func (r PruneReport) String() string {
-	return fmt.Sprintf("send_log %d, deliveries %d, subscription_events %d, subscription_requests %d, grants %d, cap_takes %d, runs %d, pauses %d",
-		r.SendLog, r.Deliveries, r.SubscriptionEvents, r.SubscriptionRequests, r.Grants, r.CapTakes, r.Runs, r.Pauses)
+	return fmt.Sprintf("send_log %d, deliveries %d, subscription_events %d, subscription_requests %d, grants %d, cap_takes %d, runs %d, pauses %d, popup_events %d, holdouts %d",
+		r.SendLog, r.Deliveries, r.SubscriptionEvents, r.SubscriptionRequests, r.Grants, r.CapTakes, r.Runs, r.Pauses, r.PopupEvents, r.Holdouts)
 }
 
 // Prune deletes history older than opt.Before that nothing needs any more,
@@ -59,7 +62,9 @@ func (r PruneReport) String() string {
 //     row counted by a limit (its scopes) is the cap take of its send;
 //   - the latest run of each campaign (the misfire policy reads it) and
 //     runs not done;
-//   - deliveries of an openid and template with a send in flight.
+//   - deliveries of an openid and template with a send in flight;
+//   - the latest popup event of each openid and template (a ban stays a
+//     ban in the balances and offers).
 //
 // Rows are found in primary key order, which follows time; a row written
 // out of order is pruned by a later call. On error the report counts what
@@ -88,6 +93,8 @@ func (db *DB) Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) 
 		{"deliveries", &rep.Deliveries, p.deliveries},
 		{"runs", &rep.Runs, p.runs},
 		{"pauses", &rep.Pauses, p.pauses},
+		{"popup_events", &rep.PopupEvents, p.popupEvents},
+		{"holdouts", &rep.Holdouts, p.holdouts},
 	}
 	for _, s := range steps {
 		n, err := s.fn(ctx)
@@ -555,5 +562,40 @@ ORDER BY campaign, occurrence LIMIT ?`, db.tv(before), lastC, lastC, db.tv(lastO
 func (p *pruner) pauses(ctx context.Context) (int64, error) {
 	return p.del(ctx, "prune pauses", func(tx *sqlx.Tx) (int64, error) {
 		return execN(ctx, tx, "DELETE FROM pauses WHERE until < ?", p.db.tv(p.opt.Before))
+	})
+}
+
+// popupEvents deletes popup events older than Before but the latest of
+// each openid and template, which the balances and offers read.
+func (p *pruner) popupEvents(ctx context.Context) (int64, error) {
+	db, before := p.db, p.opt.Before
+	var total int64
+	for {
+		var ids []int64
+		if err := db.retry(ctx, "prune popup events: scan", func() error {
+			ids = ids[:0]
+			return db.r.SelectContext(ctx, &ids, `SELECT id FROM popup_events WHERE at < ? AND id NOT IN
+(SELECT id FROM (SELECT MAX(id) AS id FROM popup_events GROUP BY openid, template_id) latest) ORDER BY id LIMIT ?`, db.tv(before), p.opt.Batch)
+		}); err != nil {
+			return total, err
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		n, err := p.del(ctx, "prune popup events", func(tx *sqlx.Tx) (int64, error) {
+			return execN(ctx, tx, "DELETE FROM popup_events WHERE id IN "+in(len(ids)), int64Args(ids)...)
+		})
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// holdouts deletes the held-out records older than Before (a lift report
+// over that period has no control group any more).
+func (p *pruner) holdouts(ctx context.Context) (int64, error) {
+	return p.del(ctx, "prune holdouts", func(tx *sqlx.Tx) (int64, error) {
+		return execN(ctx, tx, "DELETE FROM holdouts WHERE at < ?", p.db.tv(p.opt.Before))
 	})
 }
