@@ -298,8 +298,10 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	at := cfg.At
 	if at.IsZero() {
+		// 10:30 tomorrow: after the import (a preview --at T looks only at
+		// grants made by T) and outside any quiet hours.
 		n := cfg.Now().In(r.camp.Location)
-		at = time.Date(n.Year(), n.Month(), n.Day(), 10, 30, 0, 0, r.camp.Location)
+		at = time.Date(n.Year(), n.Month(), n.Day()+1, 10, 30, 0, 0, r.camp.Location)
 	}
 	r.at = at.Format(time.RFC3339)
 	// Secrets and the DSN go to the children in the environment, never in
