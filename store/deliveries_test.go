@@ -190,7 +190,8 @@ func TestSettleStale(t *testing.T) {
 
 // TestFinishSendsReasonRoundTrip: reasons with quotes, backslashes, control
 // characters and Chinese reach the send log's detail unchanged (MySQL
-// passes them through JSON_TABLE); the reason code is stored as it is.
+// binds them as parameters of a derived table); the reason code is stored
+// as it is.
 func TestFinishSendsReasonRoundTrip(t *testing.T) {
 	reasons := []string{`failed: 47003 "thing1" \ x`, "failed: 中文 <&> \n\t", "tab\tnewline\nquote'\"", ""}
 	eachDriver(t, func(t *testing.T, db *store.DB) {

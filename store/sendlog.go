@@ -3,10 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -325,7 +323,7 @@ type Finish struct {
 //
 // A batch costs a constant number of statements: one UPDATE consuming the
 // grants and, per (campaign, occurrence), one DELETE and one UPDATE of the
-// send_log rows; on MySQL the UPDATE joins a JSON_TABLE of (grant id,
+// send_log rows; on MySQL the UPDATE joins a derived table of (grant id,
 // status, reason, detail, msgid) on the unique key, on SQLite it is one
 // prepared statement run per row inside the transaction. Row operations:
 // one per grant consumed and one per row.
@@ -474,32 +472,29 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 		}
 		return n, nil
 	}
-	// MySQL: one statement; JSON_TABLE drives an eq_ref join on
-	// send_log_once (campaign, occurrence, grant_id).
-	for _, c := range chunks(len(rs), 5000) {
-		var js []byte
-		js = append(js, '[')
-		for i, r := range rs[c[0]:c[1]] {
-			if i > 0 {
-				js = append(js, ',')
+	// MySQL: one statement per chunk; a derived table of the outcomes
+	// (SELECT ... UNION ALL SELECT ..., bound parameters) drives an eq_ref
+	// join on send_log_once (campaign, occurrence, grant_id). No
+	// JSON_TABLE: TiDB has none (docs/scaling.md).
+	for _, c := range chunks(len(rs), 1000) {
+		part := rs[c[0]:c[1]]
+		var q strings.Builder
+		q.Grow(64 + 32*len(part))
+		q.WriteString("UPDATE send_log s STRAIGHT_JOIN (")
+		args := make([]any, 0, 5*len(part)+3)
+		for i, r := range part {
+			if i == 0 {
+				q.WriteString("SELECT ? AS g, ? AS st, ? AS re, ? AS de, ? AS m")
+			} else {
+				q.WriteString(" UNION ALL SELECT ?, ?, ?, ?, ?")
 			}
-			js = append(js, '[')
-			js = strconv.AppendInt(js, r.GrantID, 10)
-			js = append(js, ',')
-			js = appendJSONString(js, string(r.Outcome))
-			js = append(js, ',')
-			js = appendJSONString(js, string(r.Reason))
-			js = append(js, ',')
-			js = appendJSONString(js, truncate(r.Detail, 255))
-			js = append(js, ',')
-			js = strconv.AppendInt(js, r.MsgID, 10)
-			js = append(js, ']')
+			args = append(args, r.GrantID, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID)
 		}
-		js = append(js, ']')
-		res, err := tx.ExecContext(ctx, `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (g BIGINT PATH '$[0]', st VARCHAR(16) PATH '$[1]', re VARCHAR(64) PATH '$[2]', de VARCHAR(255) PATH '$[3]', m BIGINT PATH '$[4]')) v
-STRAIGHT_JOIN send_log s ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
+		q.WriteString(`) v ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
 SET s.status = v.st, s.reason = v.re, s.detail = v.de, s.msgid = v.m, s.finished_at = ?, s.inflight_grant = NULL
-WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at))
+WHERE s.status = 'inflight'`)
+		args = append(args, campaign, db.tv(occ), db.tv(at))
+		res, err := tx.ExecContext(ctx, q.String(), args...)
 		if err != nil {
 			return 0, err
 		}
@@ -510,12 +505,6 @@ WHERE s.status = 'inflight'`, string(js), campaign, db.tv(occ), db.tv(at))
 		n += int(m)
 	}
 	return n, nil
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always encodes
-	return append(dst, b...)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.
