@@ -266,7 +266,7 @@ func must2(t *testing.T) func(store.Run, bool, error) (store.Run, bool) {
 
 // TestPruneDoesNotBlockSending: a prune of 20,000 sends (send_log rows,
 // grants, request ids) in transactions of 500 lets the sends of a run go on
-// (SQLite has one writer); none of them waits long.
+// (SQLite has one writer) between its transactions.
 func TestPruneDoesNotBlockSending(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, storetest.SQLite(t))
@@ -316,11 +316,12 @@ func TestPruneDoesNotBlockSending(t *testing.T) {
 		t.Errorf("pruned %+v, want %d sends, grants and request ids", rep, n)
 	}
 	t.Logf("prune of %d rows took %v; %d sends meanwhile, the slowest %v", rep.Total(), took, sends.Load(), time.Duration(worst.Load()))
-	if w := time.Duration(worst.Load()); w > 2*time.Second {
-		t.Errorf("a send waited %v during the prune", w)
-	}
-	if sends.Load() == 0 {
-		t.Errorf("no send completed during the prune")
+	// Sends go on between the prune's transactions: one transaction
+	// holding the writer for the whole prune would let at most the sends
+	// before it through. (Wait times are logged, not asserted: they depend
+	// on the machine's load, the race detector and the disk.)
+	if got := sends.Load(); got < 10 {
+		t.Errorf("%d sends completed during the prune, want sending to go on between its transactions", got)
 	}
 }
 
