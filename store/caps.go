@@ -302,8 +302,8 @@ func (p *capPlan) lock(ctx context.Context, db *DB, tx *sqlx.Tx) error {
 				missing = append(missing, k)
 			}
 		}
-		vals := strings.TrimSuffix(strings.Repeat("(?),", len(missing)), ",")
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cap_keys (scope_key) VALUES "+vals+" ON DUPLICATE KEY UPDATE scope_key = scope_key", missing...); err != nil {
+		if _, err := insertRows(ctx, tx, "INSERT INTO cap_keys (scope_key)", "(?)", " ON DUPLICATE KEY UPDATE scope_key = scope_key",
+			len(missing), len(missing), func(a []any, i int) []any { return append(a, missing[i]) }); err != nil {
 			return fmt.Errorf("create cap keys: %w", err)
 		}
 	}
