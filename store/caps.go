@@ -369,19 +369,3 @@ func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) (
 	}
 	return out, usage, nil
 }
-
-// PruneCaps deletes the rows of cap_takes (written before migration 00009;
-// the send log holds the takes since) older than before and returns how
-// many it deleted.
-func (db *DB) PruneCaps(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := db.tx(ctx, "prune caps", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM cap_takes WHERE taken_at < ?", db.tv(before))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
-}
