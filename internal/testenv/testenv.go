@@ -34,3 +34,15 @@ func EachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 		})
 	}
 }
+
+// EachConfig runs fn once per available driver with a fresh configuration
+// (the database created, not opened), one after the other, for tests that
+// open the store themselves (an API or console world, a migration test).
+func EachConfig(t *testing.T, fn func(t *testing.T, cfg store.Config)) {
+	t.Helper()
+	for _, nc := range storetest.Drivers(t) {
+		t.Run(nc.Name, func(t *testing.T) {
+			fn(t, nc.Config)
+		})
+	}
+}
