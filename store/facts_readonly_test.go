@@ -157,29 +157,26 @@ func TestFactsConfigValidate(t *testing.T) {
 // BenchmarkFactsQuery is one fact query for a batch of 500 keys, run
 // read-only (a READ ONLY transaction on MySQL, query_only on SQLite).
 func BenchmarkFactsQuery(b *testing.B) {
-	for _, nc := range storetest.Drivers(b) {
-		b.Run(nc.Name, func(b *testing.B) {
-			ctx := context.Background()
-			db := storetest.Open(b, nc.Config)
-			if _, err := db.SQLX().ExecContext(ctx, "CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)"); err != nil {
+	testenv.EachDBBench(b, func(b *testing.B, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.SQLX().ExecContext(ctx, "CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)"); err != nil {
+			b.Fatal(err)
+		}
+		keys := make([]any, 500)
+		for i := range keys {
+			id := fmt.Sprintf("k%d", i)
+			keys[i] = id
+			if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO biz VALUES (?, ?)", id, i); err != nil {
 				b.Fatal(err)
 			}
-			keys := make([]any, 500)
-			for i := range keys {
-				id := fmt.Sprintf("k%d", i)
-				keys[i] = id
-				if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO biz VALUES (?, ?)", id, i); err != nil {
-					b.Fatal(err)
-				}
+		}
+		f := db.Facts()
+		b.ResetTimer()
+		for b.Loop() {
+			rows, err := f.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", keys)
+			if err != nil || len(rows) != 500 {
+				b.Fatalf("%d rows, %v", len(rows), err)
 			}
-			f := db.Facts()
-			b.ResetTimer()
-			for b.Loop() {
-				rows, err := f.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", keys)
-				if err != nil || len(rows) != 500 {
-					b.Fatalf("%d rows, %v", len(rows), err)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -46,3 +46,23 @@ func EachConfig(t *testing.T, fn func(t *testing.T, cfg store.Config)) {
 		})
 	}
 }
+
+// EachDBBench is EachDB for a benchmark.
+func EachDBBench(b *testing.B, fn func(b *testing.B, db *store.DB)) {
+	b.Helper()
+	for _, nc := range storetest.Drivers(b) {
+		b.Run(nc.Name, func(b *testing.B) {
+			fn(b, storetest.Open(b, nc.Config))
+		})
+	}
+}
+
+// EachConfigBench is EachConfig for a benchmark.
+func EachConfigBench(b *testing.B, fn func(b *testing.B, cfg store.Config)) {
+	b.Helper()
+	for _, nc := range storetest.Drivers(b) {
+		b.Run(nc.Name, func(b *testing.B) {
+			fn(b, nc.Config)
+		})
+	}
+}
