@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wxcampaign/wxcampaign/api"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
@@ -19,9 +20,7 @@ import (
 // the others include the real store on each driver.
 func BenchmarkSubscription(b *testing.B) {
 	b.Run("fake", func(b *testing.B) { benchSubscription(b, nil) })
-	for _, d := range storetest.Drivers(b) {
-		b.Run(d.Name, func(b *testing.B) { benchSubscription(b, &d.Config) })
-	}
+	testenv.EachConfigBench(b, func(b *testing.B, cfg store.Config) { benchSubscription(b, &cfg) })
 }
 
 // benchSeq numbers request ids across the repeated calls of a benchmark,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wxcampaign/wxcampaign/api"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
@@ -18,9 +19,7 @@ import (
 // real store and its group commit on each driver.
 func BenchmarkPush(b *testing.B) {
 	b.Run("fake", func(b *testing.B) { benchPush(b, nil) })
-	for _, d := range storetest.Drivers(b) {
-		b.Run(d.Name, func(b *testing.B) { benchPush(b, &d.Config) })
-	}
+	testenv.EachConfigBench(b, func(b *testing.B, cfg store.Config) { benchPush(b, &cfg) })
 }
 
 func benchPush(b *testing.B, cfg *store.Config) {

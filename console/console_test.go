@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
@@ -50,95 +51,93 @@ func csrfOf(t *testing.T, page string) string {
 
 // TestAccess: sessions, roles and CSRF on a real store of each driver.
 func TestAccess(t *testing.T) {
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			w := newWorld(t, nc.Config)
-			ctx := context.Background()
-			anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			if code, _ := get(t, anon, w.srv.URL+"/campaigns"); code != http.StatusSeeOther {
-				t.Errorf("anonymous GET /campaigns: %d, want 303 to the login form", code)
-			}
-			if code, body := post(t, anon, w.srv.URL+"/campaigns/price-drop/pause", nil); code != http.StatusUnauthorized || !strings.Contains(body, "log in first") {
-				t.Errorf("anonymous POST: %d", code)
-			}
-			// A login without the form's CSRF cookie is refused.
-			if code, _ := post(t, anon, w.srv.URL+"/login", url.Values{"token": {operatorToken}}); code != http.StatusForbidden {
-				t.Errorf("login without CSRF: %d", code)
-			}
+	testenv.EachConfig(t, func(t *testing.T, cfg store.Config) {
+		w := newWorld(t, cfg)
+		ctx := context.Background()
+		anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if code, _ := get(t, anon, w.srv.URL+"/campaigns"); code != http.StatusSeeOther {
+			t.Errorf("anonymous GET /campaigns: %d, want 303 to the login form", code)
+		}
+		if code, body := post(t, anon, w.srv.URL+"/campaigns/price-drop/pause", nil); code != http.StatusUnauthorized || !strings.Contains(body, "log in first") {
+			t.Errorf("anonymous POST: %d", code)
+		}
+		// A login without the form's CSRF cookie is refused.
+		if code, _ := post(t, anon, w.srv.URL+"/login", url.Values{"token": {operatorToken}}); code != http.StatusForbidden {
+			t.Errorf("login without CSRF: %d", code)
+		}
 
-			viewer := w.login(t, viewerToken)
-			code, page := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
-			if code != 200 || strings.Contains(page, `id="pause"`) || !strings.Contains(page, "Viewers cannot pause") {
-				t.Fatalf("viewer's campaign page: %d", code)
-			}
-			code, body := post(t, viewer, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}})
-			if code != http.StatusForbidden || !strings.Contains(body, "only operators") {
-				t.Errorf("viewer pause: %d", code)
-			}
+		viewer := w.login(t, viewerToken)
+		code, page := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
+		if code != 200 || strings.Contains(page, `id="pause"`) || !strings.Contains(page, "Viewers cannot pause") {
+			t.Fatalf("viewer's campaign page: %d", code)
+		}
+		code, body := post(t, viewer, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}})
+		if code != http.StatusForbidden || !strings.Contains(body, "only operators") {
+			t.Errorf("viewer pause: %d", code)
+		}
 
-			op := w.login(t, operatorToken)
-			_, page = get(t, op, w.srv.URL+"/campaigns/price-drop")
-			if code, body := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"reason": {"x"}}); code != http.StatusForbidden || !strings.Contains(body, "CSRF") {
-				t.Errorf("operator pause without CSRF: %d", code)
+		op := w.login(t, operatorToken)
+		_, page = get(t, op, w.srv.URL+"/campaigns/price-drop")
+		if code, body := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"reason": {"x"}}); code != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+			t.Errorf("operator pause without CSRF: %d", code)
+		}
+		// Another session's token does not do either.
+		_, vpage := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
+		if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
+			t.Errorf("operator pause with the viewer's CSRF token: %d", code)
+		}
+		if _, ok, _ := w.db.CampaignPaused(ctx, "price-drop"); ok {
+			t.Fatal("a refused request paused the campaign")
+		}
+		if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {"stock check"}}); code != http.StatusSeeOther {
+			t.Fatalf("operator pause: %d", code)
+		}
+		if code, body := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 256)}}); code != http.StatusBadRequest || !strings.Contains(body, "at most 255 bytes") {
+			t.Errorf("a 256-byte reason: %d", code)
+		}
+		if code, _ := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 20<<10)}}); code != http.StatusForbidden && code != http.StatusBadRequest {
+			t.Errorf("a 20 KB form: %d", code)
+		}
+		p, ok, err := w.db.CampaignPaused(ctx, "price-drop")
+		if err != nil || !ok || p.PausedBy != "oscar" || p.Reason != "stock check" {
+			t.Fatalf("pause = %+v %v %v", p, ok, err)
+		}
+		_, audit := get(t, viewer, w.srv.URL+"/audit")
+		if !strings.Contains(audit, "oscar") || !strings.Contains(audit, "pause") || !strings.Contains(audit, "price-drop") {
+			t.Error("the audit page does not show the pause")
+		}
+		// No token is ever rendered, on any page.
+		for _, path := range []string{"/campaigns", "/campaigns/price-drop", "/campaigns/price-drop/preview", "/runs", "/runs/1", "/audit", "/login"} {
+			_, body := get(t, op, w.srv.URL+path)
+			if strings.Contains(body, operatorToken) || strings.Contains(body, viewerToken) || strings.Contains(body, "console-test-secret") {
+				t.Errorf("%s renders a secret", path)
 			}
-			// Another session's token does not do either.
-			_, vpage := get(t, viewer, w.srv.URL+"/campaigns/price-drop")
-			if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
-				t.Errorf("operator pause with the viewer's CSRF token: %d", code)
-			}
-			if _, ok, _ := w.db.CampaignPaused(ctx, "price-drop"); ok {
-				t.Fatal("a refused request paused the campaign")
-			}
-			if code, _ := post(t, op, w.srv.URL+"/campaigns/price-drop/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {"stock check"}}); code != http.StatusSeeOther {
-				t.Fatalf("operator pause: %d", code)
-			}
-			if code, body := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 256)}}); code != http.StatusBadRequest || !strings.Contains(body, "at most 255 bytes") {
-				t.Errorf("a 256-byte reason: %d", code)
-			}
-			if code, _ := post(t, op, w.srv.URL+"/campaigns/order-unpaid/pause", url.Values{"csrf": {csrfOf(t, page)}, "reason": {strings.Repeat("x", 20<<10)}}); code != http.StatusForbidden && code != http.StatusBadRequest {
-				t.Errorf("a 20 KB form: %d", code)
-			}
-			p, ok, err := w.db.CampaignPaused(ctx, "price-drop")
-			if err != nil || !ok || p.PausedBy != "oscar" || p.Reason != "stock check" {
-				t.Fatalf("pause = %+v %v %v", p, ok, err)
-			}
-			_, audit := get(t, viewer, w.srv.URL+"/audit")
-			if !strings.Contains(audit, "oscar") || !strings.Contains(audit, "pause") || !strings.Contains(audit, "price-drop") {
-				t.Error("the audit page does not show the pause")
-			}
-			// No token is ever rendered, on any page.
-			for _, path := range []string{"/campaigns", "/campaigns/price-drop", "/campaigns/price-drop/preview", "/runs", "/runs/1", "/audit", "/login"} {
-				_, body := get(t, op, w.srv.URL+path)
-				if strings.Contains(body, operatorToken) || strings.Contains(body, viewerToken) || strings.Contains(body, "console-test-secret") {
-					t.Errorf("%s renders a secret", path)
-				}
-			}
-			// The quota pause: shown to everyone, cleared by an operator.
-			if err := w.db.SetPause(ctx, "quota:wxconsoletest", w.at.Add(10*time.Hour), "45009 daily quota"); err != nil {
-				t.Fatal(err)
-			}
-			_, vpage = get(t, viewer, w.srv.URL+"/campaigns")
-			if !strings.Contains(vpage, "45009 daily quota") || strings.Contains(vpage, "/quota/clear") {
-				t.Error("the viewer's campaigns page: quota pause not shown, or a clear button")
-			}
-			if code, _ := post(t, viewer, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
-				t.Errorf("viewer clears the quota pause: %d", code)
-			}
-			_, page = get(t, op, w.srv.URL+"/campaigns")
-			if code, _ := post(t, op, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusSeeOther {
-				t.Errorf("operator clears the quota pause: %d", code)
-			}
-			if until, _, _ := w.db.PausedUntil(ctx, "quota:wxconsoletest", w.at); !until.IsZero() {
-				t.Error("the quota pause is still there")
-			}
-			if code, _ := get(t, op, w.srv.URL+"/runs?before=x"); code != http.StatusBadRequest {
-				t.Errorf("bad before: %d", code)
-			}
-			if code, _ := get(t, op, w.srv.URL+"/campaigns/nope"); code != http.StatusNotFound {
-				t.Errorf("unknown campaign: %d", code)
-			}
-		})
-	}
+		}
+		// The quota pause: shown to everyone, cleared by an operator.
+		if err := w.db.SetPause(ctx, "quota:wxconsoletest", w.at.Add(10*time.Hour), "45009 daily quota"); err != nil {
+			t.Fatal(err)
+		}
+		_, vpage = get(t, viewer, w.srv.URL+"/campaigns")
+		if !strings.Contains(vpage, "45009 daily quota") || strings.Contains(vpage, "/quota/clear") {
+			t.Error("the viewer's campaigns page: quota pause not shown, or a clear button")
+		}
+		if code, _ := post(t, viewer, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, vpage)}}); code != http.StatusForbidden {
+			t.Errorf("viewer clears the quota pause: %d", code)
+		}
+		_, page = get(t, op, w.srv.URL+"/campaigns")
+		if code, _ := post(t, op, w.srv.URL+"/quota/clear", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusSeeOther {
+			t.Errorf("operator clears the quota pause: %d", code)
+		}
+		if until, _, _ := w.db.PausedUntil(ctx, "quota:wxconsoletest", w.at); !until.IsZero() {
+			t.Error("the quota pause is still there")
+		}
+		if code, _ := get(t, op, w.srv.URL+"/runs?before=x"); code != http.StatusBadRequest {
+			t.Errorf("bad before: %d", code)
+		}
+		if code, _ := get(t, op, w.srv.URL+"/campaigns/nope"); code != http.StatusNotFound {
+			t.Errorf("unknown campaign: %d", code)
+		}
+	})
 }
 
 func TestSessionCookie(t *testing.T) {
@@ -193,65 +192,63 @@ func TestPagesWithManyRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bulk data in -short mode")
 	}
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			w := newWorld(t, nc.Config)
-			ctx := context.Background()
-			report := `{"status":"done","looked":120,"counts":{"sent":4,"skipped":116},"reasons":{"sent: ok":4,"skipped: rule_false":116},"duration_ns":21000000,"messages_per_second":190.4,"replicas":["host-1"],"attempts":1}`
-			const n = 10000
-			for lo := 0; lo < n; lo += 500 {
-				q := "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status, summary, report) VALUES "
-				var args []any
-				for i := lo; i < lo+500; i++ {
-					if i > lo {
-						q += ","
-					}
-					q += "(?,?,?,?,0,'done','done',?)"
-					occ := w.at.Add(-24*time.Hour - time.Duration(n-i)*5*time.Minute).UTC().Format("2006-01-02 15:04:05.000000")
-					args = append(args, "order-unpaid", occ, "host-1", occ, report)
+	testenv.EachConfig(t, func(t *testing.T, cfg store.Config) {
+		w := newWorld(t, cfg)
+		ctx := context.Background()
+		report := `{"status":"done","looked":120,"counts":{"sent":4,"skipped":116},"reasons":{"sent: ok":4,"skipped: rule_false":116},"duration_ns":21000000,"messages_per_second":190.4,"replicas":["host-1"],"attempts":1}`
+		const n = 10000
+		for lo := 0; lo < n; lo += 500 {
+			q := "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status, summary, report) VALUES "
+			var args []any
+			for i := lo; i < lo+500; i++ {
+				if i > lo {
+					q += ","
 				}
-				if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
-					t.Fatal(err)
+				q += "(?,?,?,?,0,'done','done',?)"
+				occ := w.at.Add(-24*time.Hour - time.Duration(n-i)*5*time.Minute).UTC().Format("2006-01-02 15:04:05.000000")
+				args = append(args, "order-unpaid", occ, "host-1", occ, report)
+			}
+			if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+			q = "INSERT INTO audit (at, actor, action, target, detail) VALUES "
+			args = args[:0]
+			for i := lo; i < lo+500; i++ {
+				if i > lo {
+					q += ","
 				}
-				q = "INSERT INTO audit (at, actor, action, target, detail) VALUES "
-				args = args[:0]
-				for i := lo; i < lo+500; i++ {
-					if i > lo {
-						q += ","
-					}
-					q += "(?,?,?,?,?)"
-					args = append(args, w.at.UTC().Format("2006-01-02 15:04:05.000000"), "oscar", "pause", "order-unpaid", "")
-				}
-				if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
-					t.Fatal(err)
+				q += "(?,?,?,?,?)"
+				args = append(args, w.at.UTC().Format("2006-01-02 15:04:05.000000"), "oscar", "pause", "order-unpaid", "")
+			}
+			if _, err := w.db.SQLX().ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		op := w.login(t, operatorToken)
+		_, page := get(t, op, w.srv.URL+"/runs")
+		m := regexp.MustCompile(`/runs\?before=(\d+)`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no next page link on /runs")
+		}
+		for _, path := range []string{"/campaigns", "/campaigns/order-unpaid", "/runs", "/runs?before=" + m[1], "/runs?campaign=order-unpaid&before=500", "/audit", "/audit?before=5000", "/runs/5000"} {
+			get(t, op, w.srv.URL+path) // warm
+			start := time.Now()
+			const reps = 5
+			for range reps {
+				if code, _ := get(t, op, w.srv.URL+path); code != 200 {
+					t.Fatalf("%s: %d", path, code)
 				}
 			}
-			op := w.login(t, operatorToken)
-			_, page := get(t, op, w.srv.URL+"/runs")
-			m := regexp.MustCompile(`/runs\?before=(\d+)`).FindStringSubmatch(page)
-			if m == nil {
-				t.Fatal("no next page link on /runs")
+			d := time.Since(start) / reps
+			t.Logf("%-40s %v", path, d.Round(100*time.Microsecond))
+			if d > time.Second {
+				t.Errorf("%s took %v", path, d)
 			}
-			for _, path := range []string{"/campaigns", "/campaigns/order-unpaid", "/runs", "/runs?before=" + m[1], "/runs?campaign=order-unpaid&before=500", "/audit", "/audit?before=5000", "/runs/5000"} {
-				get(t, op, w.srv.URL+path) // warm
-				start := time.Now()
-				const reps = 5
-				for range reps {
-					if code, _ := get(t, op, w.srv.URL+path); code != 200 {
-						t.Fatalf("%s: %d", path, code)
-					}
-				}
-				d := time.Since(start) / reps
-				t.Logf("%-40s %v", path, d.Round(100*time.Microsecond))
-				if d > time.Second {
-					t.Errorf("%s took %v", path, d)
-				}
-			}
-			if _, body := get(t, op, w.srv.URL+"/runs"); strings.Count(body, `<tr><td><a href="/runs/`) != 50 {
-				t.Error("the runs page does not show one page of 50")
-			}
-		})
-	}
+		}
+		if _, body := get(t, op, w.srv.URL+"/runs"); strings.Count(body, `<tr><td><a href="/runs/`) != 50 {
+			t.Error("the runs page does not show one page of 50")
+		}
+	})
 }
 
 // TestOneUser: the preview's one-user view gives every input of the

@@ -14,6 +14,7 @@ import (
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/engine"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
@@ -105,28 +106,16 @@ timezone: Asia/Shanghai
 template:
   id: %s
   kind: one_time
-  page: '"pages/goods/detail?id=" + grant.biz_no'
+  page: `+testenv.PriceDropPage+`
   state: formal
   lang: zh_CN
-scenes: [add_to_cart]
-facts:
-  product:
-    query: SELECT id, name, price, stock FROM products WHERE id IN (:keys)
-    key: grant.biz_no
-    column: id
-when: product != nil && product.price < num(grant.vars.saved_price) && product.stock > 0
-data:
-  thing1: product.name
-  amount2: money(product.price)
-  amount3: money(num(grant.vars.saved_price))
-  thing4: '"降价了，快来看看"'
-overflow: truncate
+`+testenv.PriceDropRule+testenv.PriceDropData+`overflow: truncate
 %s`, name, tpl, extra))
 }
 
 // seedProducts creates the products fact table.
 func (w *world) seedProducts() {
-	w.exec(`CREATE TABLE products (id VARCHAR(64) PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2), stock INT)`)
+	w.exec(testenv.ProductsDDL)
 	for _, p := range products {
 		w.exec(`INSERT INTO products (id, name, price, stock) VALUES (?,?,?,?)`, p.id, p.name, p.price, p.stock)
 	}

@@ -14,6 +14,7 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat"
@@ -317,70 +318,68 @@ const settle = 400 * time.Millisecond
 // replicas starting together; restarted outside the window it runs none;
 // with misfire: skip none; a campaign that never ran misses nothing.
 func TestSchedulerMisfire(t *testing.T) {
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			sh := zone(t, "Asia/Shanghai")
-			day := func(d, h, m int) time.Time { return time.Date(2024, 6, d, h, m, 0, 0, sh) }
-			daily := schedCampaign(t, "daily", "0 9 * * *", "Asia/Shanghai", "")
-			skip := schedCampaign(t, "daily-skip", "0 9 * * *", "Asia/Shanghai", "misfire: skip\n")
-			fresh := schedCampaign(t, "fresh", "0 9 * * *", "Asia/Shanghai", "")
-			w := newSchedWorld(t, storetest.Open(t, nc.Config), daily, skip, fresh)
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
+		sh := zone(t, "Asia/Shanghai")
+		day := func(d, h, m int) time.Time { return time.Date(2024, 6, d, h, m, 0, 0, sh) }
+		daily := schedCampaign(t, "daily", "0 9 * * *", "Asia/Shanghai", "")
+		skip := schedCampaign(t, "daily-skip", "0 9 * * *", "Asia/Shanghai", "misfire: skip\n")
+		fresh := schedCampaign(t, "fresh", "0 9 * * *", "Asia/Shanghai", "")
+		w := newSchedWorld(t, db, daily, skip, fresh)
 
-			// Day 3: the daemon runs the 09:00 tick.
-			w.clock.Set(day(3, 9, 0).Add(-150 * time.Millisecond))
-			d := w.daemon("a", daily, skip)
-			w.waitRuns(daily.Name, 1)
-			w.waitRuns(skip.Name, 1)
-			d.Stop()
+		// Day 3: the daemon runs the 09:00 tick.
+		w.clock.Set(day(3, 9, 0).Add(-150 * time.Millisecond))
+		d := w.daemon("a", daily, skip)
+		w.waitRuns(daily.Name, 1)
+		w.waitRuns(skip.Name, 1)
+		d.Stop()
 
-			// Down across day 4's 09:00; back at 09:40, two replicas at once:
-			// one run of the missed occurrence between them.
-			w.clock.Set(day(4, 9, 40))
-			w.daemon("b", daily, skip, fresh)
-			w.daemon("c", daily, skip, fresh)
-			w.waitRuns(daily.Name, 2)
-			time.Sleep(settle)
-			got := w.occurrences(daily.Name)
-			if len(got) != 2 || !got[1].Equal(day(4, 9, 0)) {
-				t.Errorf("run_once restarted 40m late: runs %v, want day 3 and day 4 09:00", got)
-			}
-			if n := w.messages(daily.Template.ID); n != 2 {
-				t.Errorf("run_once: %d messages, want 2 (one per occurrence)", n)
-			}
-			if got := w.occurrences(skip.Name); len(got) != 1 {
-				t.Errorf("misfire skip: runs %v, want only day 3", got)
-			}
-			if got := w.occurrences(fresh.Name); len(got) != 0 {
-				t.Errorf("a campaign that never ran ran a missed occurrence: %v", got)
-			}
+		// Down across day 4's 09:00; back at 09:40, two replicas at once:
+		// one run of the missed occurrence between them.
+		w.clock.Set(day(4, 9, 40))
+		w.daemon("b", daily, skip, fresh)
+		w.daemon("c", daily, skip, fresh)
+		w.waitRuns(daily.Name, 2)
+		time.Sleep(settle)
+		got := w.occurrences(daily.Name)
+		if len(got) != 2 || !got[1].Equal(day(4, 9, 0)) {
+			t.Errorf("run_once restarted 40m late: runs %v, want day 3 and day 4 09:00", got)
+		}
+		if n := w.messages(daily.Template.ID); n != 2 {
+			t.Errorf("run_once: %d messages, want 2 (one per occurrence)", n)
+		}
+		if got := w.occurrences(skip.Name); len(got) != 1 {
+			t.Errorf("misfire skip: runs %v, want only day 3", got)
+		}
+		if got := w.occurrences(fresh.Name); len(got) != 0 {
+			t.Errorf("a campaign that never ran ran a missed occurrence: %v", got)
+		}
 
-			// Down across day 5's 09:00; back at 10:30, 90m late: outside
-			// the default 1h window, nothing runs.
-			w.clock.Set(day(5, 10, 30))
-			w.daemon("d", daily)
-			time.Sleep(settle)
-			if got := w.occurrences(daily.Name); len(got) != 2 {
-				t.Errorf("restarted outside the window: runs %v, want 2", got)
-			}
+		// Down across day 5's 09:00; back at 10:30, 90m late: outside
+		// the default 1h window, nothing runs.
+		w.clock.Set(day(5, 10, 30))
+		w.daemon("d", daily)
+		time.Sleep(settle)
+		if got := w.occurrences(daily.Name); len(got) != 2 {
+			t.Errorf("restarted outside the window: runs %v, want 2", got)
+		}
 
-			// A wider window catches it.
-			wide := schedCampaign(t, "daily", "0 9 * * *", "Asia/Shanghai", "misfire_window: 2h\n")
-			w.daemon("e", wide)
-			got = w.waitRuns(daily.Name, 3)
-			if len(got) != 3 || !got[2].Equal(day(5, 9, 0)) {
-				t.Errorf("misfire_window 2h, 90m late: runs %v, want day 5 09:00 last", got)
-			}
-			// Restarting again runs nothing more: the occurrence ran.
-			w.daemon("f", wide)
-			time.Sleep(settle)
-			if got := w.occurrences(daily.Name); len(got) != 3 {
-				t.Errorf("second restart: runs %v, want 3", got)
-			}
-			if n := w.messages(daily.Template.ID); n != 3 {
-				t.Errorf("%d messages, want 3", n)
-			}
-		})
-	}
+		// A wider window catches it.
+		wide := schedCampaign(t, "daily", "0 9 * * *", "Asia/Shanghai", "misfire_window: 2h\n")
+		w.daemon("e", wide)
+		got = w.waitRuns(daily.Name, 3)
+		if len(got) != 3 || !got[2].Equal(day(5, 9, 0)) {
+			t.Errorf("misfire_window 2h, 90m late: runs %v, want day 5 09:00 last", got)
+		}
+		// Restarting again runs nothing more: the occurrence ran.
+		w.daemon("f", wide)
+		time.Sleep(settle)
+		if got := w.occurrences(daily.Name); len(got) != 3 {
+			t.Errorf("second restart: runs %v, want 3", got)
+		}
+		if n := w.messages(daily.Template.ID); n != 3 {
+			t.Errorf("%d messages, want 3", n)
+		}
+	})
 }
 
 // TestSchedulerDST runs the scheduler over both transitions of

@@ -302,8 +302,8 @@ func (p *capPlan) lock(ctx context.Context, db *DB, tx *sqlx.Tx) error {
 				missing = append(missing, k)
 			}
 		}
-		vals := strings.TrimSuffix(strings.Repeat("(?),", len(missing)), ",")
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cap_keys (scope_key) VALUES "+vals+" ON DUPLICATE KEY UPDATE scope_key = scope_key", missing...); err != nil {
+		if _, err := insertRows(ctx, tx, "INSERT INTO cap_keys (scope_key)", "(?)", " ON DUPLICATE KEY UPDATE scope_key = scope_key",
+			len(missing), len(missing), func(a []any, i int) []any { return append(a, missing[i]) }); err != nil {
 			return fmt.Errorf("create cap keys: %w", err)
 		}
 	}
@@ -368,20 +368,4 @@ func (db *DB) CheckCaps(ctx context.Context, now time.Time, reqs []CapRequest) (
 		return nil, nil, err
 	}
 	return out, usage, nil
-}
-
-// PruneCaps deletes the rows of cap_takes (written before migration 00009;
-// the send log holds the takes since) older than before and returns how
-// many it deleted.
-func (db *DB) PruneCaps(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := db.tx(ctx, "prune caps", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM cap_takes WHERE taken_at < ?", db.tv(before))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
-	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
 
 func TestRunRecords(t *testing.T) {
@@ -168,58 +168,55 @@ func TestCampaignPausesAndAudit(t *testing.T) {
 // TestRunIDMigration: runs recorded before migration 00010 get ids, and
 // runs inserted after it are numbered after them.
 func TestRunIDMigration(t *testing.T) {
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cfg := nc.Setup(t)
-			db, err := store.Open(ctx, cfg)
-			if err != nil {
+	testenv.EachConfig(t, func(t *testing.T, cfg store.Config) {
+		ctx := context.Background()
+		db, err := store.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		fsys, err := store.Migrations(cfg.Driver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialect := goose.DialectSQLite3
+		if cfg.Driver == store.MySQL {
+			dialect = goose.DialectMySQL
+		}
+		p, err := goose.NewProvider(dialect, db.SQLX().DB, fsys, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.UpTo(ctx, 9); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			occ := t0.Add(time.Duration(i) * time.Hour)
+			ts := occ.Format("2006-01-02 15:04:05.000000")
+			if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status) VALUES (?,?,'p',?,0,'running')",
+				fmt.Sprint("c", i), ts, ts); err != nil {
 				t.Fatal(err)
 			}
-			defer db.Close()
-			fsys, err := store.Migrations(cfg.Driver)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dialect := goose.DialectSQLite3
-			if cfg.Driver == store.MySQL {
-				dialect = goose.DialectMySQL
-			}
-			p, err := goose.NewProvider(dialect, db.SQLX().DB, fsys, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 9); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				occ := t0.Add(time.Duration(i) * time.Hour)
-				ts := occ.Format("2006-01-02 15:04:05.000000")
-				if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO runs (campaign, occurrence, holder, lease_until, checkpoint, status) VALUES (?,?,'p',?,0,'running')",
-					fmt.Sprint("c", i), ts, ts); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			r, _, err := db.AcquireRun(ctx, "new", t0, "p", t0, t0.Add(time.Minute))
-			if err != nil || r.ID != 4 {
-				t.Fatalf("new run after migration: %+v %v, want id 4", r, err)
-			}
-			page, err := db.RunsPage(ctx, store.RunFilter{})
-			if err != nil || len(page) != 4 {
-				t.Fatalf("runs = %+v %v", page, err)
-			}
-			seen := map[int64]bool{}
-			for _, r := range page {
-				seen[r.ID] = true
-			}
-			if len(seen) != 4 || seen[0] {
-				t.Errorf("ids %v: want 4 distinct non-zero", seen)
-			}
-		})
-	}
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r, _, err := db.AcquireRun(ctx, "new", t0, "p", t0, t0.Add(time.Minute))
+		if err != nil || r.ID != 4 {
+			t.Fatalf("new run after migration: %+v %v, want id 4", r, err)
+		}
+		page, err := db.RunsPage(ctx, store.RunFilter{})
+		if err != nil || len(page) != 4 {
+			t.Fatalf("runs = %+v %v", page, err)
+		}
+		seen := map[int64]bool{}
+		for _, r := range page {
+			seen[r.ID] = true
+		}
+		if len(seen) != 4 || seen[0] {
+			t.Errorf("ids %v: want 4 distinct non-zero", seen)
+		}
+	})
 }
 
 func TestReceivedBy(t *testing.T) {

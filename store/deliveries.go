@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -31,29 +30,13 @@ func (db *DB) RecordDeliveries(ctx context.Context, receivedAt time.Time, ds []D
 	}
 	var n int64
 	err := db.tx(ctx, "record deliveries", func(tx *sqlx.Tx) error {
-		n = 0
-		for _, c := range chunks(len(ds), 500) {
-			var q strings.Builder
-			q.WriteString(db.insertIgnore() + " INTO deliveries (msgid, openid, template_id, errcode, status, sent_at, received_at) VALUES ")
-			args := make([]any, 0, 7*(c[1]-c[0]))
-			for i, d := range ds[c[0]:c[1]] {
-				if i > 0 {
-					q.WriteByte(',')
-				}
-				q.WriteString("(?,?,?,?,?,?,?)")
-				args = append(args, d.MsgID, d.OpenID, d.TemplateID, d.ErrCode, truncate(d.Status, 255), db.tv(d.SentAt), db.tv(receivedAt))
-			}
-			res, err := tx.ExecContext(ctx, q.String(), args...)
-			if err != nil {
-				return err
-			}
-			k, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += k
-		}
-		return nil
+		var err error
+		n, err = insertRows(ctx, tx, db.insertIgnore()+" INTO deliveries (msgid, openid, template_id, errcode, status, sent_at, received_at)", "(?,?,?,?,?,?,?)", "",
+			len(ds), 500, func(a []any, i int) []any {
+				d := ds[i]
+				return append(a, d.MsgID, d.OpenID, d.TemplateID, d.ErrCode, truncate(d.Status, 255), db.tv(d.SentAt), db.tv(receivedAt))
+			})
+		return err
 	})
 	if err != nil {
 		return 0, err

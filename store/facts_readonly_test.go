@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 )
@@ -25,79 +26,74 @@ func TestFactsRefuseWrites(t *testing.T) {
 		"DELETE FROM biz WHERE id IN (:keys) OR 1=1",
 		"UPDATE biz SET n = 0 WHERE id IN (:keys) OR 1=1",
 	}
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db := storetest.Open(t, nc.Config)
-			for _, q := range []string{
-				"CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)",
-				"INSERT INTO biz VALUES ('a', 1), ('b', 2), ('c', 3)",
-			} {
-				if _, err := db.SQLX().ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
-			own := db.Facts()
-			sep, err := store.OpenFacts(ctx, nc.Config)
-			if err != nil {
+	testenv.EachConfig(t, func(t *testing.T, cfg store.Config) {
+		ctx := context.Background()
+		db := storetest.Open(t, cfg)
+		for _, q := range []string{
+			"CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)",
+			"INSERT INTO biz VALUES ('a', 1), ('b', 2), ('c', 3)",
+		} {
+			if _, err := db.SQLX().ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
-			defer sep.Close()
-			for name, f := range map[string]*store.Facts{"own": own, "separate": sep} {
-				for _, q := range writes {
-					rows, err := f.Query(ctx, q, []any{"a"})
-					if err == nil {
-						// SQLite runs the first statement of a stack; the
-						// second must still fail.
-						t.Errorf("%s: %q: no error (rows %v)", name, q, rows)
-					}
+		}
+		own := db.Facts()
+		sep, err := store.OpenFacts(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sep.Close()
+		for name, f := range map[string]*store.Facts{"own": own, "separate": sep} {
+			for _, q := range writes {
+				rows, err := f.Query(ctx, q, []any{"a"})
+				if err == nil {
+					// SQLite runs the first statement of a stack; the
+					// second must still fail.
+					t.Errorf("%s: %q: no error (rows %v)", name, q, rows)
 				}
 			}
-			var n, sum int
-			if err := db.SQLX().QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM biz").Scan(&n, &sum); err != nil {
-				t.Fatal(err)
+		}
+		var n, sum int
+		if err := db.SQLX().QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM biz").Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 || sum != 6 {
+			t.Fatalf("biz after the writes: %d rows, sum %d; want 3 rows, sum 6", n, sum)
+		}
+		// The connections went back to the pool writable for the store.
+		for i := range 20 {
+			if _, err := db.SQLX().ExecContext(ctx, "UPDATE biz SET n = n + 1 WHERE id = 'a'"); err != nil {
+				t.Fatalf("store write %d after fact queries: %v", i, err)
 			}
-			if n != 3 || sum != 6 {
-				t.Fatalf("biz after the writes: %d rows, sum %d; want 3 rows, sum 6", n, sum)
+			if rows, err := own.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", []any{"a"}); err != nil || len(rows) != 1 {
+				t.Fatalf("read %d: %v %v", i, rows, err)
 			}
-			// The connections went back to the pool writable for the store.
-			for i := range 20 {
-				if _, err := db.SQLX().ExecContext(ctx, "UPDATE biz SET n = n + 1 WHERE id = 'a'"); err != nil {
-					t.Fatalf("store write %d after fact queries: %v", i, err)
-				}
-				if rows, err := own.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", []any{"a"}); err != nil || len(rows) != 1 {
-					t.Fatalf("read %d: %v %v", i, rows, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestFactsTimeout: a slow fact query is stopped at facts.timeout.
 func TestFactsTimeout(t *testing.T) {
-	for _, nc := range storetest.Drivers(t) {
-		t.Run(nc.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db := storetest.Open(t, nc.Config)
-			f := db.Facts()
-			if err := f.Configure(store.FactsConfig{Timeout: 300 * time.Millisecond}); err != nil {
-				t.Fatal(err)
-			}
-			slow := "SELECT 'a' AS id, SLEEP(5) AS s FROM (SELECT 1) x WHERE 'a' IN (:keys)"
-			if db.Driver() == store.SQLite {
-				slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT 'a' AS id, MAX(x) AS s FROM c WHERE 'a' IN (:keys)"
-			}
-			start := time.Now()
-			_, err := f.Query(ctx, slow, []any{"a"})
-			took := time.Since(start)
-			if err == nil || !strings.Contains(err.Error(), "facts.timeout") {
-				t.Errorf("err = %v, want the facts.timeout error", err)
-			}
-			if took > 3*time.Second {
-				t.Errorf("the query took %s with a 300ms timeout", took)
-			}
-		})
-	}
+	testenv.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := db.Facts()
+		if err := f.Configure(store.FactsConfig{Timeout: 300 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		slow := "SELECT 'a' AS id, SLEEP(5) AS s FROM (SELECT 1) x WHERE 'a' IN (:keys)"
+		if db.Driver() == store.SQLite {
+			slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT 'a' AS id, MAX(x) AS s FROM c WHERE 'a' IN (:keys)"
+		}
+		start := time.Now()
+		_, err := f.Query(ctx, slow, []any{"a"})
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "facts.timeout") {
+			t.Errorf("err = %v, want the facts.timeout error", err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("the query took %s with a 300ms timeout", took)
+		}
+	})
 }
 
 // TestOpenReadOnlyCreatesNothing: a read-only open of a missing SQLite file
@@ -161,29 +157,26 @@ func TestFactsConfigValidate(t *testing.T) {
 // BenchmarkFactsQuery is one fact query for a batch of 500 keys, run
 // read-only (a READ ONLY transaction on MySQL, query_only on SQLite).
 func BenchmarkFactsQuery(b *testing.B) {
-	for _, nc := range storetest.Drivers(b) {
-		b.Run(nc.Name, func(b *testing.B) {
-			ctx := context.Background()
-			db := storetest.Open(b, nc.Config)
-			if _, err := db.SQLX().ExecContext(ctx, "CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)"); err != nil {
+	testenv.EachDBBench(b, func(b *testing.B, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.SQLX().ExecContext(ctx, "CREATE TABLE biz (id VARCHAR(8) PRIMARY KEY, n INT)"); err != nil {
+			b.Fatal(err)
+		}
+		keys := make([]any, 500)
+		for i := range keys {
+			id := fmt.Sprintf("k%d", i)
+			keys[i] = id
+			if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO biz VALUES (?, ?)", id, i); err != nil {
 				b.Fatal(err)
 			}
-			keys := make([]any, 500)
-			for i := range keys {
-				id := fmt.Sprintf("k%d", i)
-				keys[i] = id
-				if _, err := db.SQLX().ExecContext(ctx, "INSERT INTO biz VALUES (?, ?)", id, i); err != nil {
-					b.Fatal(err)
-				}
+		}
+		f := db.Facts()
+		b.ResetTimer()
+		for b.Loop() {
+			rows, err := f.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", keys)
+			if err != nil || len(rows) != 500 {
+				b.Fatalf("%d rows, %v", len(rows), err)
 			}
-			f := db.Facts()
-			b.ResetTimer()
-			for b.Loop() {
-				rows, err := f.Query(ctx, "SELECT id, n FROM biz WHERE id IN (:keys)", keys)
-				if err != nil || len(rows) != 500 {
-					b.Fatalf("%d rows, %v", len(rows), err)
-				}
-			}
-		})
-	}
+		}
+	})
 }

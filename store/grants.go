@@ -8,14 +8,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// availableWhere is the condition for a grant g a run may take at now (the
-// last argument): active and not reserved by a live lease.
-const availableWhere = "g.status = 'active' AND NOT EXISTS (SELECT 1 FROM grant_reservations r WHERE r.grant_id = g.id AND r.until > ?)"
+// availableWhere is the condition for a grant g a run may take: active. A
+// grant being sent is not excluded here: its in-flight send_log row is the
+// claim (BeginSends), so a second run's mark of it is refused.
+const availableWhere = "g.status = 'active'"
 
 type grantRow struct {
 	ID         int64          `db:"id"`
@@ -41,8 +40,10 @@ func (g grantRow) grant() (wxcampaign.Grant, error) {
 	return out, nil
 }
 
-// ListAvailable returns up to limit grants of templateID available at now
-// with id > afterID, by id ascending (keyset paging).
+// ListAvailable returns up to limit grants of templateID available (active)
+// with id > afterID, by id ascending (keyset paging). now is kept for the
+// callers: availability no longer depends on the time, since nothing
+// reserves grants (the in-flight send_log row is the claim).
 func (db *DB) ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wxcampaign.Grant, error) {
 	return db.ListAvailableAsOf(ctx, templateID, afterID, limit, now, time.Time{})
 }
@@ -54,7 +55,7 @@ func (db *DB) ListAvailableAsOf(ctx context.Context, templateID string, afterID 
 		return nil, nil
 	}
 	q := "SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at FROM grants g" + db.availableIndex() + " WHERE g.template_id = ? AND g.id > ? AND " + availableWhere
-	args := []any{templateID, afterID, db.tv(now)}
+	args := []any{templateID, afterID}
 	if !grantedBy.IsZero() {
 		q += " AND g.granted_at <= ?"
 		args = append(args, db.tv(grantedBy))
@@ -93,11 +94,12 @@ func (db *DB) availableIndex() string {
 	return " FORCE INDEX (grants_available)"
 }
 
-// CountAvailable counts the grants of templateID available at now.
+// CountAvailable counts the grants of templateID available (active); now is
+// unused, as for ListAvailable.
 func (db *DB) CountAvailable(ctx context.Context, templateID string, now time.Time) (int, error) {
 	var n int
 	err := db.retry(ctx, "count available", func() error {
-		return db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM grants g WHERE g.template_id = ? AND "+availableWhere, templateID, db.tv(now))
+		return db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM grants g WHERE g.template_id = ? AND "+availableWhere, templateID)
 	})
 	return n, err
 }
@@ -141,90 +143,4 @@ func sortedUnique(ids []int64) []int64 {
 	s := slices.Clone(ids)
 	slices.Sort(s)
 	return slices.Compact(s)
-}
-
-// Reserve atomically takes, for holder until until, those of ids that are
-// available at now (or already reserved by holder) and returns the ids
-// taken, ascending. No two holders can hold one grant: a reservation is the
-// grant's row in grant_reservations (primary key grant_id), taken over only
-// when its lease expired; the grant rows are share-locked, so a grant
-// consumed or revoked meanwhile is not taken.
-//
-// The common case is one statement: an INSERT IGNORE ... SELECT of the
-// active grants that writes every row (no reservation existed). Otherwise
-// the existing reservations that are expired or holder's own are taken over
-// and the taken ids read back.
-func (db *DB) Reserve(ctx context.Context, holder string, ids []int64, now, until time.Time) ([]int64, error) {
-	ids = sortedUnique(ids)
-	var taken []int64
-	lock := ""
-	if !db.sqlite() {
-		lock = " LOCK IN SHARE MODE"
-	}
-	err := db.tx(ctx, "reserve", func(tx *sqlx.Tx) error {
-		taken = taken[:0]
-		for _, c := range chunks(len(ids), maxIDsPerStatement) {
-			part := ids[c[0]:c[1]]
-			args := append([]any{holder, db.tv(until)}, int64Args(part)...)
-			res, err := tx.ExecContext(ctx, db.insertIgnore()+" INTO grant_reservations (grant_id, holder, until) SELECT id, ?, ? FROM grants WHERE id IN "+in(len(part))+
-				" AND status = 'active' ORDER BY id"+lock, args...)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err == nil && int(n) == len(part) {
-				taken = append(taken, part...)
-				continue
-			}
-			// Some grant is not active or already has a reservation row.
-			var active []int64
-			if err := tx.SelectContext(ctx, &active, "SELECT id FROM grants WHERE id IN "+in(len(part))+" AND status = 'active' ORDER BY id"+lock, int64Args(part)...); err != nil {
-				return err
-			}
-			if len(active) == 0 {
-				continue
-			}
-			args = append([]any{holder, db.tv(until)}, int64Args(active)...)
-			args = append(args, db.tv(now), holder)
-			if _, err := tx.ExecContext(ctx, "UPDATE grant_reservations SET holder = ?, until = ? WHERE grant_id IN "+in(len(active))+
-				" AND (until <= ? OR holder = ?)", args...); err != nil {
-				return err
-			}
-			var got []int64
-			args = append(int64Args(active), holder)
-			if err := tx.SelectContext(ctx, &got, "SELECT grant_id FROM grant_reservations WHERE grant_id IN "+in(len(active))+
-				" AND holder = ? ORDER BY grant_id", args...); err != nil {
-				return err
-			}
-			taken = append(taken, got...)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return taken, nil
-}
-
-// Release drops holder's reservations of ids (others' are untouched).
-func (db *DB) Release(ctx context.Context, holder string, ids []int64) error {
-	ids = sortedUnique(ids)
-	return db.tx(ctx, "release", func(tx *sqlx.Tx) error {
-		for _, c := range chunks(len(ids), maxIDsPerStatement) {
-			part := ids[c[0]:c[1]]
-			args := append(int64Args(part), holder)
-			if _, err := tx.ExecContext(ctx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(part))+" AND holder = ?", args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// ExtendReservations moves every reservation of holder to until. The
-// reservation table holds only the leases in flight, so this scans it.
-func (db *DB) ExtendReservations(ctx context.Context, holder string, until time.Time) error {
-	return db.tx(ctx, "extend reservations", func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE grant_reservations SET until = ? WHERE holder = ?", db.tv(until), holder)
-		return err
-	})
 }

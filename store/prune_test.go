@@ -44,7 +44,6 @@ func grantOf(t *testing.T, db *store.DB, req, openid, tpl string, at time.Time, 
 func send(t *testing.T, db *store.DB, campaign string, occ time.Time, id int64, openid, tpl string, at time.Time, outcome wxcampaign.Outcome, consume bool) {
 	t.Helper()
 	ctx := context.Background()
-	must[[]int64](t)(db.Reserve(ctx, "h", []int64{id}, at, at.Add(time.Minute)))
 	if got := begin(t, db, at, []store.Attempt{{Campaign: campaign, Occurrence: occ, GrantID: id, OpenID: openid, TemplateID: tpl, Holder: "h"}}); len(got) != 1 {
 		t.Fatalf("begin send of %d in %s: %v", id, occ, got)
 	}
@@ -273,7 +272,6 @@ func TestPruneDoesNotBlockSending(t *testing.T) {
 	const n = 20000
 	old := seed(t, db, "A", n)
 	for _, c := range chunk(old, 2000) {
-		must[[]int64](t)(db.Reserve(ctx, "h", c, t0, t0.Add(time.Minute)))
 		var atts []store.Attempt
 		var res []store.Result
 		for _, id := range c {
@@ -294,7 +292,6 @@ func TestPruneDoesNotBlockSending(t *testing.T) {
 		defer wg.Done()
 		for i := 0; !stop.Load() && i < len(ids); i++ {
 			start := time.Now()
-			must[[]int64](t)(db.Reserve(ctx, "h", ids[i:i+1], later, later.Add(time.Minute)))
 			begin(t, db, later, []store.Attempt{{Campaign: "c", Occurrence: later, GrantID: ids[i], OpenID: "u", TemplateID: "B", Holder: "h"}})
 			must0(t, finishSends(ctx, db, later, []store.Result{{Campaign: "c", Occurrence: later, GrantID: ids[i], Holder: "h", Outcome: wxcampaign.Sent, Consume: true, Retain: true}}))
 			if d := time.Since(start); d.Nanoseconds() > worst.Load() {
@@ -387,7 +384,6 @@ func TestBackupRestoreWhileSending(t *testing.T) {
 		defer close(done)
 		for i := 0; i < len(ids); i += 10 {
 			part := ids[i:min(i+10, len(ids))]
-			must[[]int64](t)(db.Reserve(ctx, "h", part, t0, t0.Add(time.Minute)))
 			var atts []store.Attempt
 			var res []store.Result
 			for _, id := range part {
@@ -439,8 +435,6 @@ func TestBackupRestoreWhileSending(t *testing.T) {
 		t.Errorf("restored store: %d consumed, want the backup's %d", got, consumed)
 	}
 	// Sending resumes: the grants the backup holds as available are sent.
-	// (the backup holds the reservation of the batch then about to be
-	// sent: it ends with its lease)
 	avail := must[int](t)(back.CountAvailable(ctx, "A", t0.Add(2*time.Minute)))
 	if avail != len(ids)-consumed {
 		t.Errorf("restored store: %d available, want %d", avail, len(ids)-consumed)

@@ -124,28 +124,14 @@ func (db *DB) BeginSends(ctx context.Context, m Mark) ([]Begun, error) {
 		// Rows in grant order: two groups marking overlapping grants lock
 		// their unique entries in the same order (no deadlock).
 		slices.SortFunc(todo, func(a, b int) int { return cmp.Compare(attempts[a].GrantID, attempts[b].GrantID) })
-		var inserted int64
-		for _, c := range chunks(len(todo), 500) {
-			var q strings.Builder
-			q.WriteString(db.insertIgnore() + " INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at, scopes, inflight_grant) VALUES ")
-			args := make([]any, 0, 10*(c[1]-c[0]))
-			for j, i := range todo[c[0]:c[1]] {
+		inserted, err := insertRows(ctx, tx, db.insertIgnore()+" INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at, scopes, inflight_grant)",
+			"(?,?,?,?,?,?,'inflight',?,?,?,?)", "", len(todo), 500, func(args []any, j int) []any {
+				i := todo[j]
 				a := attempts[i]
-				if j > 0 {
-					q.WriteByte(',')
-				}
-				q.WriteString("(?,?,?,?,?,?,'inflight',?,?,?,?)")
-				args = append(args, a.Campaign, db.tv(a.Occurrence), a.GrantID, a.OpenID, a.TemplateID, a.Holder, token, db.tv(at), p.reqBits[i], a.GrantID)
-			}
-			res, err := tx.ExecContext(ctx, q.String(), args...)
-			if err != nil {
-				return fmt.Errorf("mark sends: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("mark sends: %w", err)
-			}
-			inserted += n
+				return append(args, a.Campaign, db.tv(a.Occurrence), a.GrantID, a.OpenID, a.TemplateID, a.Holder, token, db.tv(at), p.reqBits[i], a.GrantID)
+			})
+		if err != nil {
+			return fmt.Errorf("mark sends: %w", err)
 		}
 		if int(inserted) == len(todo) && len(todo) == len(attempts) {
 			for _, i := range todo {

@@ -171,30 +171,13 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			return st, fmt.Errorf("claim request ids: %w", err)
 		}
 		inserted = n
-	}
-	for _, c := range chunks(len(fresh), 2000) {
-		if bulk {
-			break
-		}
-		args := make([]any, 0, 3*(c[1]-c[0]))
-		var q strings.Builder
-		q.WriteString(db.insertIgnore() + " INTO subscription_requests (request_id, token, fingerprint) VALUES ")
-		for i, r := range fresh[c[0]:c[1]] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?)")
-			args = append(args, r.RequestID, token, fps[r])
-		}
-		res, err := tx.ExecContext(ctx, q.String(), args...)
+	} else {
+		n, err := insertRows(ctx, tx, db.insertIgnore()+" INTO subscription_requests (request_id, token, fingerprint)", "(?,?,?)", "",
+			len(fresh), 2000, func(a []any, i int) []any { return append(a, fresh[i].RequestID, token, fps[fresh[i]]) })
 		if err != nil {
 			return st, fmt.Errorf("claim request ids: %w", err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return st, fmt.Errorf("claim request ids: %w", err)
-		}
-		inserted += n
+		inserted = n
 	}
 	if int(inserted) < len(fresh) {
 		ours := make(map[string]bool, inserted)
@@ -376,40 +359,23 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		}
 		return st, nil
 	}
-	for _, c := range chunks(len(grants), 1000) {
-		var q strings.Builder
-		q.Grow(200 + 20*(c[1]-c[0]))
-		q.WriteString("INSERT INTO grants (openid, template_id, kind, scene, biz_no, vars, granted_at, request_id, status, lt_openid) VALUES ")
-		args := make([]any, 0, 10*(c[1]-c[0]))
-		for i, g := range grants[c[0]:c[1]] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+	if _, err := insertRows(ctx, tx, "INSERT INTO grants (openid, template_id, kind, scene, biz_no, vars, granted_at, request_id, status, lt_openid)", "(?,?,?,?,?,?,?,?,?,?)", "",
+		len(grants), 1000, func(a []any, i int) []any {
+			g := grants[i]
 			var lt any
 			if g.kind == wxcampaign.LongTerm {
 				lt = g.r.OpenID
 			}
-			args = append(args, g.r.OpenID, g.tmpl, string(g.kind), g.r.Scene, g.r.BusNo, g.vars, atv, g.r.RequestID, g.status, lt)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return st, fmt.Errorf("insert grants: %w", err)
-		}
+			return append(a, g.r.OpenID, g.tmpl, string(g.kind), g.r.Scene, g.r.BusNo, g.vars, atv, g.r.RequestID, g.status, lt)
+		}); err != nil {
+		return st, fmt.Errorf("insert grants: %w", err)
 	}
-	for _, c := range chunks(len(events), 1000) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO subscription_events (request_id, openid, template_id, result, scene, biz_no, at) VALUES ")
-		args := make([]any, 0, 7*(c[1]-c[0]))
-		for i, e := range events[c[0]:c[1]] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?,?,?,?)")
-			args = append(args, e.r.RequestID, e.r.OpenID, e.tmpl, e.result, e.r.Scene, e.r.BusNo, atv)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return st, fmt.Errorf("insert subscription events: %w", err)
-		}
+	if _, err := insertRows(ctx, tx, "INSERT INTO subscription_events (request_id, openid, template_id, result, scene, biz_no, at)", "(?,?,?,?,?,?,?)", "",
+		len(events), 1000, func(a []any, i int) []any {
+			e := events[i]
+			return append(a, e.r.RequestID, e.r.OpenID, e.tmpl, e.result, e.r.Scene, e.r.BusNo, atv)
+		}); err != nil {
+		return st, fmt.Errorf("insert subscription events: %w", err)
 	}
 	return st, nil
 }

@@ -111,10 +111,9 @@ func (db *DB) SyncTemplates(ctx context.Context, appid string, ts []Template, at
 		if _, err := tx.ExecContext(ctx, "DELETE FROM templates WHERE appid = ?", appid); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO templates (appid, template_id, position, title, kind, content, example, keys_json, synced_at) VALUES (?,?,?,?,?,?,?,?,?)", r...); err != nil {
-				return err
-			}
+		if _, err := insertRows(ctx, tx, "INSERT INTO templates (appid, template_id, position, title, kind, content, example, keys_json, synced_at)", "(?,?,?,?,?,?,?,?,?)", "",
+			len(rows), 500, func(a []any, i int) []any { return append(a, rows[i]...) }); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, upsert, appid, db.tv(at))
 		return err

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/store/storetest"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
@@ -124,18 +125,8 @@ timezone: Asia/Shanghai
 template:
   id: tplPriceDrop0000000000000000000000000000001
   kind: one_time
-  page: '"pages/goods/detail?id=" + grant.biz_no'
-scenes: [add_to_cart]
-facts:
-  product:
-    query: SELECT id, name, price, stock FROM products WHERE id IN (:keys)
-    key: grant.biz_no
-    column: id
-when: product != nil && product.price < num(grant.vars.saved_price) && product.stock > 0
-data:
-  thing1: product.name
-  amount2: money(product.price)
-limits:
+  page: ` + testenv.PriceDropPage + `
+` + testenv.PriceDropRule + testenv.PriceDropData2 + `limits:
   - {scope: user_template, max: 1, window: 24h}
 quiet_hours: {from: "22:00", to: "08:00", action: defer}
 `
@@ -159,7 +150,7 @@ func newWorld(t *testing.T, cfg store.Config) *world {
 	db := storetest.Open(t, cfg)
 	ctx := context.Background()
 	for _, q := range []string{
-		`CREATE TABLE products (id VARCHAR(64) PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2), stock INT)`,
+		testenv.ProductsDDL,
 		`INSERT INTO products VALUES ('p1','咖啡豆',12.50,5),('p2','燕麦片',30.00,5),('p3','耳机',99.00,0)`,
 	} {
 		if _, err := db.SQLX().ExecContext(ctx, q); err != nil {

@@ -34,3 +34,35 @@ func EachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 		})
 	}
 }
+
+// EachConfig runs fn once per available driver with a fresh configuration
+// (the database created, not opened), one after the other, for tests that
+// open the store themselves (an API or console world, a migration test).
+func EachConfig(t *testing.T, fn func(t *testing.T, cfg store.Config)) {
+	t.Helper()
+	for _, nc := range storetest.Drivers(t) {
+		t.Run(nc.Name, func(t *testing.T) {
+			fn(t, nc.Config)
+		})
+	}
+}
+
+// EachDBBench is EachDB for a benchmark.
+func EachDBBench(b *testing.B, fn func(b *testing.B, db *store.DB)) {
+	b.Helper()
+	for _, nc := range storetest.Drivers(b) {
+		b.Run(nc.Name, func(b *testing.B) {
+			fn(b, storetest.Open(b, nc.Config))
+		})
+	}
+}
+
+// EachConfigBench is EachConfig for a benchmark.
+func EachConfigBench(b *testing.B, fn func(b *testing.B, cfg store.Config)) {
+	b.Helper()
+	for _, nc := range storetest.Drivers(b) {
+		b.Run(nc.Name, func(b *testing.B) {
+			fn(b, nc.Config)
+		})
+	}
+}
