@@ -36,10 +36,11 @@ func benchBody(openid string) []byte {
 		`"thing1":{"value":"降价提醒：限量球鞋"},"number2":{"value":"12.5"},"letter3":{"value":"abcXYZ"},` +
 		`"symbol4":{"value":"%$#"},"character_string5":{"value":"ORD-2024-0001"},"time6":{"value":"2019年10月1日 15:01"},` +
 		`"date7":{"value":"2019-10-01"},"amount8":{"value":"¥12.50"},"phone_number9":{"value":"+86 138-0000-0000"},` +
-		`"car_number10":{"value":"粤A12345"},"name11":{"value":"张三"},"phrase12":{"value":"已发货"},"enum13":{"value":"未发货"}}}`)
+		`"car_number10":{"value":"粤A12345"},"name11":{"value":"张三"},"phrase12":{"value":"已发货"},"enum13":{"value":"未发货"},` +
+		`"short_thing14":{"value":"快递"}}}`)
 }
 
-// BenchmarkHandler is the simulator alone: a full send (13 keys of every
+// BenchmarkHandler is the simulator alone: a full send (14 keys of every
 // type, credit ledger, delivery record) through the handler, no network.
 func BenchmarkHandler(b *testing.B) {
 	sim, tok := benchSim(b)
