@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/wxcampaign/wxcampaign/internal/suggest"
 	"io"
 	"regexp"
 	"strconv"
@@ -194,7 +195,7 @@ func (p *decoder) fields(n *yaml.Node, path string, known []string, fn func(name
 			if path != "" {
 				msg += " in " + path
 			}
-			if s := closest(name, known); s != "" {
+			if s := suggest.Closest(name, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			p.errorAt(k, join(path, name), "%s", msg)
@@ -324,39 +325,4 @@ func (p *decoder) strList(v *yaml.Node, path string) []string {
 		}
 	})
 	return out
-}
-
-// closest returns the known name within edit distance 2 of name, if any.
-func closest(name string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := editDistance(name, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return 99
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

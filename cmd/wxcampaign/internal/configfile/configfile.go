@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/wxcampaign/wxcampaign/internal/suggest"
 	"io"
 	"math"
 	"reflect"
@@ -413,7 +414,7 @@ func (d *Decoder) mapping(n *yaml.Node, key string, v reflect.Value) {
 		fi, ok := fields[k.Value]
 		if !ok {
 			msg := "unknown key"
-			if s := closest(k.Value, names); s != "" {
+			if s := suggest.Closest(k.Value, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			} else {
 				msg += fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
@@ -424,39 +425,4 @@ func (d *Decoder) mapping(n *yaml.Node, key string, v reflect.Value) {
 		d.key[full], d.val[full] = k, resolve(val)
 		d.value(val, full, v.Field(fi))
 	}
-}
-
-// closest returns the name within edit distance 2 of s, if any.
-func closest(s string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if dist := editDistance(s, n); dist < bestD {
-			best, bestD = n, dist
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return 99
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			c := 1
-			if ra[i-1] == rb[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
