@@ -44,6 +44,7 @@ type Config struct {
 	Binary      string          // the wxcampaign executable the phases run as (required)
 	ServerDSN   string          // MariaDB server; default DefaultServerDSN
 	Database    string          // the database created (and dropped) per size; default wxc_bench
+	Force       bool            // drop an existing Database even when it lacks the benchmark's marker table
 	Keep        bool            // keep the database and the grants file
 	Sizes       []int           // grant counts, one full run each; default 1,000,000
 	Products    int             // default 100,000 (at least 10)
@@ -51,6 +52,7 @@ type Config struct {
 	Latencies   []time.Duration // simulator latencies; default 0 and 50ms
 	Concurrency int             // sends in flight; 0 = ConcurrencyFor(latency)
 	Baseline    time.Duration   // how long the baseline runs per latency; default 20s, negative = skip
+	Wire        time.Duration   // at most this long per wire-ceiling run; default 10s, negative = skip
 	Campaign    string          // the price-drop campaign; default configs/campaigns/price-drop.yaml
 	BatchSize   int             // override the campaign's batch_size (an experiment knob); 0 = the file's
 	At          time.Time       // the campaign's run time (--at); default today 10:30 in its zone
@@ -86,10 +88,30 @@ type Row struct {
 	P99         time.Duration `json:"p99,omitempty"`
 	PeakRSS     int64         `json:"peak_rss_kib,omitempty"` // the child process
 	CPU         time.Duration `json:"cpu"`                    // the child process (baseline: this process)
-	DBCPU       time.Duration `json:"db_cpu,omitempty"`       // the MariaDB server over the phase
-	SimCPU      time.Duration `json:"sim_cpu,omitempty"`      // the simulator process over its life
-	Note        string        `json:"note,omitempty"`
+	DBCPU       time.Duration `json:"db_cpu,omitempty"`       // the MariaDB server over the phase (every client, background threads)
+	SimCPU      time.Duration `json:"sim_cpu,omitempty"`      // the simulator process over the phase
+	// What the server did for the benchmark's own connections
+	// (USER_STATISTICS of the benchmark's user; absent when unavailable).
+	Conn     *ConnStats `json:"conn,omitempty"`
+	Batches  int        `json:"batches,omitempty"`   // send: batches the run walked (N / batch_size, rounded up)
+	WireRate float64    `json:"wire_rate,omitempty"` // send: the wire ceiling's rate at the same latency and concurrency
+	Note     string     `json:"note,omitempty"`
 }
+
+// ConnStats is what the database server did for the benchmark's own
+// connections over a phase.
+type ConnStats struct {
+	CPU        time.Duration `json:"cpu"`        // the connection threads' CPU
+	RowsRead   int64         `json:"rows_read"`  // rows read
+	Inserted   int64         `json:"inserted"`   // rows inserted
+	Updated    int64         `json:"updated"`    // rows updated
+	Deleted    int64         `json:"deleted"`    // rows deleted
+	Statements int64         `json:"statements"` // every statement: SELECT, writes, transaction control, SET
+	Commits    int64         `json:"commits"`    // transactions committed, autocommit statements included
+}
+
+// RowOps is the rows written: inserted, updated and deleted.
+func (c *ConnStats) RowOps() int64 { return c.Inserted + c.Updated + c.Deleted }
 
 // Check is one correctness check of a run.
 type Check struct {
@@ -121,18 +143,21 @@ func (r *Result) Failed() []Check {
 }
 
 type runner struct {
-	cfg       Config
-	res       *Result
-	env       []string
-	dbPID     int
-	dsn       string // the bench database
-	admin     *sql.DB
-	db        *sql.DB
-	camp      *campaigns.Campaign
-	templates string
-	campDir   string
-	at        string
-	log       io.Writer
+	cfg             Config
+	res             *Result
+	env             []string
+	dbPID           int
+	dsn             string // the bench database, as the children connect (the benchmark's user)
+	adminDSN        string // the bench database, as the server DSN's user
+	admin           *sql.DB
+	user            string // the benchmark's MySQL user, "" when unavailable
+	restoreUserstat bool
+	db              *sql.DB
+	camp            *campaigns.Campaign
+	templates       string
+	campDir         string
+	at              string
+	log             io.Writer
 }
 
 func (c *Config) defaults() error {
@@ -179,6 +204,9 @@ func (c *Config) defaults() error {
 	if c.Baseline == 0 {
 		c.Baseline = 20 * time.Second
 	}
+	if c.Wire == 0 {
+		c.Wire = 10 * time.Second
+	}
 	if c.Campaign == "" {
 		c.Campaign = filepath.Join("configs", "campaigns", "price-drop.yaml")
 	}
@@ -200,9 +228,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r := &runner{cfg: cfg, log: cfg.Log, res: &Result{}}
 	if err := r.setup(ctx); err != nil {
+		if r.admin != nil {
+			r.dropUser(ctx, r.user)
+			r.admin.Close()
+		}
 		return nil, err
 	}
 	defer r.admin.Close()
+	defer r.dropUser(ctx, r.user)
 	r.res.Machine = r.machine(ctx)
 	var runErr error
 	for _, n := range cfg.Sizes {
@@ -261,6 +294,13 @@ func (r *runner) setup(ctx context.Context) error {
 		return fmt.Errorf("bench: MariaDB is not reachable: %w", err)
 	}
 	sc.DBName = cfg.Database
+	r.adminDSN = sc.FormatDSN()
+	user, pass, why := r.benchUser(ctx)
+	if user != "" {
+		r.user, sc.User, sc.Passwd = user, user, pass
+	} else {
+		r.logf("no per-connection statistics: %s", why)
+	}
 	r.dsn = sc.FormatDSN()
 	r.dbPID = findServer()
 
@@ -366,11 +406,8 @@ func loadAvg() string {
 func (r *runner) size(ctx context.Context, n int) error {
 	cfg := r.cfg
 	r.logf("== %d grants over %d products, eligible share %v", n, cfg.Products, cfg.Eligible)
-	if _, err := r.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
-		return fmt.Errorf("bench: drop database: %w", err)
-	}
-	if _, err := r.admin.ExecContext(ctx, "CREATE DATABASE "+cfg.Database+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		return fmt.Errorf("bench: create database: %w", err)
+	if err := r.freshDatabase(ctx); err != nil {
+		return err
 	}
 	if !cfg.Keep {
 		defer func() {
@@ -380,12 +417,12 @@ func (r *runner) size(ctx context.Context, n int) error {
 		}()
 	}
 	var err error
-	r.db, err = sql.Open("mysql", r.dsn)
+	r.db, err = sql.Open("mysql", r.adminDSN) // not the children's user: its work stays out of their statistics
 	if err != nil {
 		return fmt.Errorf("bench: open %s: %w", cfg.Database, err)
 	}
 	defer r.db.Close()
-	if _, _, err := r.child(ctx, "migrate", "--config", r.cfgPath(0)); err != nil {
+	if _, _, err := r.child(ctx, 0, "migrate", "--config", r.cfgPath(0)); err != nil {
 		return err
 	}
 	if err := createProducts(ctx, r.db, cfg.Products); err != nil {
@@ -402,7 +439,7 @@ func (r *runner) size(ctx context.Context, n int) error {
 
 	// Import.
 	r.logf("import %d grants", n)
-	out, m, err := r.child(ctx, "grants", "import", "--config", r.cfgPath(0), file)
+	out, m, err := r.child(ctx, 0, "grants", "import", "--config", r.cfgPath(0), file)
 	if err != nil {
 		return err
 	}
@@ -416,7 +453,7 @@ func (r *runner) size(ctx context.Context, n int) error {
 	// Preview.
 	r.logf("preview %d grants", n)
 	args := append(r.profileArgs(fmt.Sprintf("preview-%d", n)), "preview", "--config", r.cfgPath(0), "--at", r.at, "--format", "table", "--limit", "0", r.campaignFile())
-	out, m, err = r.child(ctx, args...)
+	out, m, err = r.child(ctx, 0, args...)
 	if err != nil {
 		return err
 	}
@@ -426,7 +463,13 @@ func (r *runner) size(ctx context.Context, n int) error {
 	r.add(Row{Phase: "preview", N: n, Count: pv.Looked, Unit: "grants/s", Note: fmt.Sprintf("engine run %s", pv.Duration)}, m)
 
 	for _, lat := range cfg.Latencies {
-		if err := r.send(ctx, n, lat, want); err != nil {
+		var wire Row
+		if cfg.Wire > 0 {
+			if wire, err = r.wireRun(ctx, n, lat, want); err != nil {
+				return err
+			}
+		}
+		if err := r.send(ctx, n, lat, want, wire.Rate); err != nil {
 			return err
 		}
 		if cfg.Baseline > 0 {
@@ -451,9 +494,13 @@ func (r *runner) profileArgs(name string) []string {
 	return []string{"--cpuprofile", filepath.Join(dir, name+".cpu.pprof"), "--memprofile", filepath.Join(dir, name+".mem.pprof")}
 }
 
-// add completes a row with its measure and appends it.
-func (r *runner) add(row Row, m measure) {
+// add completes a row with its measure, appends it and returns it.
+func (r *runner) add(row Row, m measure) Row {
 	row.Wall, row.CPU, row.PeakRSS, row.DBCPU = m.Wall, m.CPU, m.MaxRSS, m.DBCPU
+	if u := m.Conn; u.valid {
+		row.Conn = &ConnStats{CPU: time.Duration(u.CPU * float64(time.Second)), RowsRead: u.RowsRead, Inserted: u.RowsInserted,
+			Updated: u.RowsUpdated, Deleted: u.RowsDeleted, Statements: u.statements(), Commits: u.Commits}
+	}
 	if db := m.DB.String(); db != "" {
 		row.Note = strings.TrimPrefix(row.Note+"; "+db, "; ")
 	}
@@ -464,6 +511,7 @@ func (r *runner) add(row Row, m measure) {
 	r.logf("%-8s N=%d latency=%v: %d in %s = %.0f %s, p50 %v p99 %v, peak RSS %.1f MB, CPU %.2fs, DB CPU %.2fs",
 		row.Phase, row.N, row.Latency, row.Count, row.Wall.Round(time.Millisecond), row.Rate, row.Unit, row.P50, row.P99,
 		float64(row.PeakRSS)/1024, row.CPU.Seconds(), row.DBCPU.Seconds())
+	return row
 }
 
 // reset puts the store back to the state right after the import: every
@@ -517,6 +565,9 @@ func (r *runner) command() string {
 		strings.Join(sizes, ","), c.Products, c.Eligible, strings.Join(lats, ","), int(c.Baseline.Seconds()))
 	if c.Concurrency > 0 {
 		s += fmt.Sprintf(" --concurrency %d", c.Concurrency)
+	}
+	if c.Wire != 10*time.Second {
+		s += fmt.Sprintf(" --wire-seconds %d", max(0, int(c.Wire.Seconds())))
 	}
 	if c.BatchSize > 0 {
 		s += fmt.Sprintf(" --batch-size %d", c.BatchSize)

@@ -19,6 +19,8 @@ type measure struct {
 	MaxRSS int64         // KiB, 0 when unknown
 	DBCPU  time.Duration // the database server's CPU over the same time, 0 when unknown
 	DB     dbDelta       // server status counters over the same time (every client's)
+	Conn   userStats     // the benchmark's own connections over the same time
+	SimCPU time.Duration // the simulator's CPU over the same time, when one runs
 }
 
 // dbDelta is the change of a few global status counters of the server:
@@ -83,18 +85,27 @@ func (t *tail) Write(p []byte) (int, error) {
 func (t *tail) String() string { return strings.TrimSpace(string(t.b)) }
 
 // child runs the wxcampaign binary with args and returns its stdout and
-// what it cost. A non-zero exit is an error carrying the end of stderr.
-func (b *runner) child(ctx context.Context, args ...string) ([]byte, measure, error) {
+// what it cost (simPID > 0: the simulator's CPU too). A non-zero exit is
+// an error carrying the end of stderr.
+func (b *runner) child(ctx context.Context, simPID int, args ...string) ([]byte, measure, error) {
 	cmd := exec.CommandContext(ctx, b.cfg.Binary, args...)
 	cmd.Env = b.env
 	var out bytes.Buffer
 	errw := &tail{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = &out, errw
-	db0, st0 := serverCPU(b.dbPID), b.dbStatus(ctx)
+	db0, st0, u0 := serverCPU(b.dbPID), b.dbStatus(ctx), b.userStatus(ctx)
+	var sim0 time.Duration
+	if simPID > 0 {
+		sim0 = serverCPU(simPID)
+	}
 	start := time.Now()
 	err := cmd.Run()
 	m := measure{Wall: time.Since(start)}
+	if simPID > 0 {
+		m.SimCPU = serverCPU(simPID) - sim0
+	}
 	m.DB = b.dbStatus(ctx).sub(st0)
+	m.Conn = b.userStatus(ctx).sub(u0)
 	if d := serverCPU(b.dbPID); d > 0 {
 		m.DBCPU = d - db0
 	}

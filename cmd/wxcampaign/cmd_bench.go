@@ -20,6 +20,7 @@ func benchCmd(g *globals) *cobra.Command {
 		sizes     string
 		latencies string
 		baseline  float64
+		wire      float64
 		dsn       string
 	)
 	cmd := &cobra.Command{
@@ -28,9 +29,15 @@ func benchCmd(g *globals) *cobra.Command {
 		Long: `bench creates a fresh database (wxc_bench), a products table and N grants
 with a known eligible share, then runs this binary as child processes:
 grants import, preview of the price-drop campaign, and send against the
-simulator (also a child) at each latency, then the baseline loop a team
-would write from WeChat's samples. It checks every count, prints one table
-and writes it to --out/results.md.`,
+simulator (also a child) at each latency, preceded by the wire ceiling
+(a Go client and the simulator alone, same latency and concurrency) and
+followed by the baseline loop a team would write from WeChat's samples.
+It checks every count, prints the tables (totals, cost per unit) and
+writes them to --out/results.md.
+
+An existing database of the --database name is dropped only when it holds
+the benchmark's marker table (wxc_bench_marker), i.e. an earlier bench made
+it; otherwise bench refuses unless --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -47,6 +54,10 @@ and writes it to --out/results.md.`,
 			cfg.Baseline = time.Duration(baseline * float64(time.Second))
 			if baseline <= 0 {
 				cfg.Baseline = -1
+			}
+			cfg.Wire = time.Duration(wire * float64(time.Second))
+			if wire <= 0 {
+				cfg.Wire = -1
 			}
 			cfg.ServerDSN = dsn
 			if cfg.ServerDSN == "" {
@@ -75,9 +86,11 @@ and writes it to --out/results.md.`,
 	f.StringVar(&latencies, "latency", "0,50ms", "comma-separated simulator latencies")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "sends in flight (0 = sized for the latency: 64 at 0 ms, 512 at 50 ms)")
 	f.StringVar(&dsn, "mysql", "", "MariaDB server DSN (default WXC_MYSQL_DSN or root@tcp(127.0.0.1:3306)/test); the database part is replaced")
-	f.StringVar(&cfg.Database, "database", "wxc_bench", "database to create, use and drop")
+	f.StringVar(&cfg.Database, "database", "wxc_bench", "database to create, use and drop (an existing one only if the benchmark made it; see --force)")
+	f.BoolVar(&cfg.Force, "force", false, "drop an existing --database even when the benchmark did not create it")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the database and the grants file")
 	f.Float64Var(&baseline, "baseline-seconds", 20, "how long the baseline runs at each latency (0 = skip)")
+	f.Float64Var(&wire, "wire-seconds", 10, "at most how long the wire ceiling (Go client and simulator only) runs before each send (0 = skip)")
 	f.StringVar(&cfg.Campaign, "campaign", "configs/campaigns/price-drop.yaml", "the price-drop campaign file")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "override the campaign's batch_size (experiment; 0 = the file's)")
 	f.StringVar(&cfg.Out, "out", "bench-results", "results folder (results.md, results.json, profiles)")
