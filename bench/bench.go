@@ -94,6 +94,7 @@ type Row struct {
 	// (USER_STATISTICS of the benchmark's user; absent when unavailable).
 	Conn     *ConnStats `json:"conn,omitempty"`
 	Batches  int        `json:"batches,omitempty"`   // send: batches the run walked (N / batch_size, rounded up)
+	Commits  int64      `json:"commits,omitempty"`   // COMMIT statements over the phase (the whole server's Com_commit)
 	WireRate float64    `json:"wire_rate,omitempty"` // send: the wire ceiling's rate at the same latency and concurrency
 	Note     string     `json:"note,omitempty"`
 }
@@ -107,7 +108,6 @@ type ConnStats struct {
 	Updated    int64         `json:"updated"`    // rows updated
 	Deleted    int64         `json:"deleted"`    // rows deleted
 	Statements int64         `json:"statements"` // every statement: SELECT, writes, transaction control, SET
-	Commits    int64         `json:"commits"`    // transactions committed, autocommit statements included
 }
 
 // RowOps is the rows written: inserted, updated and deleted.
@@ -499,8 +499,9 @@ func (r *runner) add(row Row, m measure) Row {
 	row.Wall, row.CPU, row.PeakRSS, row.DBCPU = m.Wall, m.CPU, m.MaxRSS, m.DBCPU
 	if u := m.Conn; u.valid {
 		row.Conn = &ConnStats{CPU: time.Duration(u.CPU * float64(time.Second)), RowsRead: u.RowsRead, Inserted: u.RowsInserted,
-			Updated: u.RowsUpdated, Deleted: u.RowsDeleted, Statements: u.statements(), Commits: u.Commits}
+			Updated: u.RowsUpdated, Deleted: u.RowsDeleted, Statements: u.statements()}
 	}
+	row.Commits = m.DB.Commits
 	if db := m.DB.String(); db != "" {
 		row.Note = strings.TrimPrefix(row.Note+"; "+db, "; ")
 	}

@@ -24,10 +24,10 @@ type measure struct {
 }
 
 // dbDelta is the change of a few global status counters of the server:
-// statements, InnoDB fsyncs, rows read and handler writes (MariaDB 10.11
-// names; MySQL lacks Rows_read and reports 0). Other clients
-// of the same server count too.
-type dbDelta struct{ Questions, Fsyncs, RowsRead, RowsWritten int64 }
+// statements, InnoDB fsyncs, rows read, handler writes and COMMIT
+// statements (MariaDB 10.11 names; MySQL lacks Rows_read and reports 0).
+// Other clients of the same server count too.
+type dbDelta struct{ Questions, Fsyncs, RowsRead, RowsWritten, Commits int64 }
 
 func (d dbDelta) String() string {
 	if d == (dbDelta{}) {
@@ -38,7 +38,7 @@ func (d dbDelta) String() string {
 
 // dbStatus reads the counters of dbDelta (zero on error).
 func (b *runner) dbStatus(ctx context.Context) dbDelta {
-	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_data_fsyncs','Rows_read','Handler_write','Handler_update','Handler_delete')")
+	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_data_fsyncs','Rows_read','Handler_write','Handler_update','Handler_delete','Com_commit')")
 	if err != nil {
 		return dbDelta{}
 	}
@@ -57,6 +57,8 @@ func (b *runner) dbStatus(ctx context.Context) dbDelta {
 			d.Fsyncs = v
 		case "Rows_read":
 			d.RowsRead = v
+		case "Com_commit":
+			d.Commits = v
 		default:
 			d.RowsWritten += v
 		}
@@ -65,7 +67,7 @@ func (b *runner) dbStatus(ctx context.Context) dbDelta {
 }
 
 func (d dbDelta) sub(o dbDelta) dbDelta {
-	return dbDelta{d.Questions - o.Questions, d.Fsyncs - o.Fsyncs, d.RowsRead - o.RowsRead, d.RowsWritten - o.RowsWritten}
+	return dbDelta{d.Questions - o.Questions, d.Fsyncs - o.Fsyncs, d.RowsRead - o.RowsRead, d.RowsWritten - o.RowsWritten, d.Commits - o.Commits}
 }
 
 // tail keeps the last max bytes written to it.
