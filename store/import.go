@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -115,50 +116,38 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 	gctx := ctx
 	readFailed := false // set by the collector before it closes batches
 
-	// Writer: one transaction per batch, or one for all.
+	// Writer: one transaction for all, or one per batch with up to
+	// importWriters batches written at once (writeBatches).
 	g.Go(func() error {
-		var all *sqlx.Tx
-		if opt.AllOrNothing {
-			var err error
-			all, err = db.w.BeginTxx(gctx, db.txOpts)
-			if err != nil {
-				return fmt.Errorf("store: import: begin: %w", err)
-			}
-			defer func() { _ = all.Rollback() }()
-		}
 		var total batchStats
 		defer func() {
 			rep.Imported, rep.Duplicates, rep.Credits, rep.LongTerm, rep.Rejected =
 				total.imported, total.duplicates, total.credits, total.longTerm, total.rejected
 		}()
-		for b := range batches {
-			var st batchStats
+		if !opt.AllOrNothing {
 			var err error
-			if all != nil {
-				st, err = db.writeBatch(gctx, all, b, opt.Now(), opt.KindOf, nil)
-				if err != nil {
-					err = fmt.Errorf("store: import: %w", err)
-				}
-			} else {
-				err = db.tx(gctx, "import", func(tx *sqlx.Tx) error {
-					var err error
-					st, err = db.writeBatch(gctx, tx, b, opt.Now(), opt.KindOf, nil)
-					return err
-				})
-			}
+			total, err = db.writeBatches(gctx, batches, opt, stopReader)
+			return err
+		}
+		all, err := db.w.BeginTxx(gctx, db.txOpts)
+		if err != nil {
+			stopReader()
+			return fmt.Errorf("store: import: begin: %w", err)
+		}
+		defer func() { _ = all.Rollback() }()
+		for b := range batches {
+			st, err := db.writeBatch(gctx, all, b, opt.Now(), opt.KindOf, nil)
 			if err != nil {
 				stopReader()
-				return err
+				return fmt.Errorf("store: import: %w", err)
 			}
 			total.add(st)
 		}
-		if all != nil {
-			if rep.BadCount > 0 || readFailed { // read after the channel closed: no race
-				return nil
-			}
-			if err := all.Commit(); err != nil {
-				return fmt.Errorf("store: import: commit: %w", err)
-			}
+		if rep.BadCount > 0 || readFailed { // read after the channel closed: no race
+			return nil
+		}
+		if err := all.Commit(); err != nil {
+			return fmt.Errorf("store: import: commit: %w", err)
 		}
 		return nil
 	})
@@ -254,6 +243,141 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Impor
 		rep.Imported, rep.Duplicates, rep.Credits, rep.LongTerm, rep.Rejected = 0, 0, 0, 0, 0
 	}
 	return rep, err
+}
+
+// importWriters is how many batches an import writes at once on MySQL
+// (each in its own transaction and connection): the server works on one
+// batch while the client sends the next. SQLite has one writer.
+const importWriters = 2
+
+// batchJob is one batch of writeBatches.
+type batchJob struct {
+	rs   []*wxcampaign.SubscriptionResult
+	ids  map[string]struct{} // its request ids
+	deps []*batchJob         // batches that must commit first
+	done chan struct{}       // closed when written or given up
+	ok   bool                // committed; read after done
+}
+
+// writeBatches writes the batches, each in its own transaction, up to
+// importWriters at once, with the result of writing them one after the
+// other in order: a batch waits for every earlier batch still in flight
+// that shares a request id with it (the first line of a request id wins),
+// and a batch with long-term grants or rejects waits for the previous such
+// batch (a reject revokes the long-term grants before it, not after).
+// Batches of one-time credits only, the common import, go in parallel. On
+// the first error no further batch starts and stop is called (the rest of
+// the channel is drained); it returns what was committed.
+func (db *DB) writeBatches(ctx context.Context, batches <-chan []*wxcampaign.SubscriptionResult, opt ImportOptions, stop func()) (batchStats, error) {
+	writers := importWriters
+	if db.sqlite() {
+		writers = 1
+	}
+	var (
+		mu       sync.Mutex
+		total    batchStats
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr != nil
+	}
+	sem := make(chan struct{}, writers)
+	var inFlight []*batchJob // dispatched, maybe not done
+	var lastOrdered *batchJob
+	for b := range batches {
+		if failed() {
+			continue // drain: the collector must not block
+		}
+		job := &batchJob{rs: b, ids: make(map[string]struct{}, len(b)), done: make(chan struct{})}
+		for _, r := range b {
+			job.ids[r.RequestID] = struct{}{}
+		}
+		live := inFlight[:0]
+		for _, j := range inFlight {
+			select {
+			case <-j.done:
+				continue
+			default:
+			}
+			live = append(live, j)
+			if sharesID(j.ids, b) {
+				job.deps = append(job.deps, j)
+			}
+		}
+		inFlight = append(live, job)
+		if orderedBatch(b, opt.KindOf) {
+			if lastOrdered != nil {
+				job.deps = append(job.deps, lastOrdered)
+			}
+			lastOrdered = job
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer close(job.done)
+			for _, d := range job.deps {
+				<-d.done
+				if !d.ok {
+					return
+				}
+			}
+			if failed() {
+				return
+			}
+			var st batchStats
+			err := db.tx(ctx, "import", func(tx *sqlx.Tx) error {
+				var err error
+				st, err = db.writeBatch(ctx, tx, job.rs, opt.Now(), opt.KindOf, nil)
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					stop()
+				}
+				return
+			}
+			job.ok = true
+			total.add(st)
+		}()
+	}
+	wg.Wait()
+	return total, firstErr
+}
+
+// sharesID reports whether a result of rs has a request id in ids.
+func sharesID(ids map[string]struct{}, rs []*wxcampaign.SubscriptionResult) bool {
+	for _, r := range rs {
+		if _, ok := ids[r.RequestID]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// orderedBatch reports whether rs has a long-term grant or a reject or
+// ban (which revokes long-term grants): such batches are written in order.
+func orderedBatch(rs []*wxcampaign.SubscriptionResult, kindOf func(string) wxcampaign.Kind) bool {
+	for _, r := range rs {
+		if len(r.RejectTemplateIDs) > 0 || len(r.BanTemplateIDs) > 0 || len(r.LongTermTemplateIDs) > 0 {
+			return true
+		}
+		if kindOf != nil {
+			for _, id := range r.AgreeTemplateIDs {
+				if kindOf(id) == wxcampaign.LongTerm {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // importParsers is the number of goroutines decoding JSON lines.

@@ -283,3 +283,42 @@ func TestImportLongTermOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestImportParallelOrder: batches written at once (MySQL) give the
+// result of writing them in order: the first line of a request id wins
+// over a later batch's, and a reject revokes the long-term grants of the
+// batches before it, not after it. One line per batch makes every pair
+// meet in adjacent batches.
+func TestImportParallelOrder(t *testing.T) {
+	const pairs = 150
+	var b strings.Builder
+	for i := range pairs {
+		fmt.Fprintf(&b, `{"openId":"first%d","agreeTemplateIds":["D"],"requestId":"dup%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"openId":"second%d","agreeTemplateIds":["D"],"requestId":"dup%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"openId":"revoked%d","agreeTemplateIds":["LT"],"longTermTemplateIds":["LT"],"requestId":"lt-a%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"openId":"revoked%d","rejectTemplateIds":["LT"],"requestId":"lt-r%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"openId":"kept%d","rejectTemplateIds":["LT"],"requestId":"lt-kr%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"openId":"kept%d","agreeTemplateIds":["LT"],"longTermTemplateIds":["LT"],"requestId":"lt-ka%d"}`+"\n", i, i)
+	}
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		rep, err := db.Import(ctx, strings.NewReader(b.String()), store.ImportOptions{BatchSize: 1, Now: func() time.Time { return t0 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Imported != 5*pairs || rep.Duplicates != pairs {
+			t.Errorf("report %+v, want %d imported, %d duplicates", rep, 5*pairs, pairs)
+		}
+		for _, tc := range []struct{ tmpl, prefix string }{{"D", "first"}, {"LT", "kept"}} {
+			gs := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, tc.tmpl, 0, 10*pairs, t0))
+			if len(gs) != pairs {
+				t.Errorf("%s: %d grants available, want %d", tc.tmpl, len(gs), pairs)
+			}
+			for _, g := range gs {
+				if !strings.HasPrefix(g.OpenID, tc.prefix) {
+					t.Errorf("%s: grant of %s available, want only %s*", tc.tmpl, g.OpenID, tc.prefix)
+				}
+			}
+		}
+	})
+}
