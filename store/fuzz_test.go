@@ -95,6 +95,16 @@ var fastCases = []struct {
 	{`{"openId":"lone \ud83d x \ude00 \ud83d\u0041","agreeTemplateIds":["A"],"requestId":"r1"}`, true},
 	{"{\"openId\":\"\xff\xfe a\",\"agreeTemplateIds\":[\"A\"],\"requestId\":\"r1\"}", true},
 	{"{\"openId\":\"\\u00e9\xff\",\"agreeTemplateIds\":[\"A\"],\"requestId\":\"r1\"}", true},
+	// extraVariableMap: flat values decoded in place, nested ones by encoding/json.
+	{`{"openId":"u1","extraVariableMap":{"a":0,"b":-0,"c":-12.5e-3,"d":1E+2,"e":true,"f":false,"g":null,"h":"x\u00e9","a":7,"k\n":"v"},"agreeTemplateIds":["A"],"requestId":"r1"}`, true},
+	{`{"openId":"u1","extraVariableMap":{"n":123456789012345678901234567890,"m":{"x":[1]}},"agreeTemplateIds":["A"],"requestId":"r1"}`, true},
+	{`{"openId":"u1","extraVariableMap":{"n":01},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":1.},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":.5},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":-},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":1e400},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":tru},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
+	{`{"openId":"u1","extraVariableMap":{"n":1,},"agreeTemplateIds":["A"],"requestId":"r1"}`, false},
 	// Everything else goes to the strict decoder.
 	{`{"openId":"u\'1","agreeTemplateIds":["A"],"requestId":"r1"}`, false},
 	{`{"openId":"u\u00g1","agreeTemplateIds":["A"],"requestId":"r1"}`, false},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -130,6 +131,11 @@ func (p *fastParser) value(bit uint16, r *wxcampaign.SubscriptionResult) (ok boo
 		r.LongTermTemplateIDs, ok = p.strs()
 	case keyExtra:
 		start := p.i
+		if r.ExtraVariableMap, ok = p.flatObject(); ok {
+			return true
+		}
+		// Nested values: encoding/json decodes the object.
+		p.i = start
 		if p.peek() != '{' || !p.skipValue() {
 			return false
 		}
@@ -175,6 +181,101 @@ func (p *fastParser) peek() byte {
 func (p *fastParser) eat(c byte) bool {
 	if p.i < len(p.b) && p.b[p.i] == c {
 		p.i++
+		return true
+	}
+	return false
+}
+
+// flatObject reads an object whose values are strings, numbers, true,
+// false or null into the map encoding/json makes of it (numbers as
+// float64, a repeated key's last value); ok=false on anything else.
+func (p *fastParser) flatObject() (map[string]any, bool) {
+	if !p.eat('{') {
+		return nil, false
+	}
+	m := make(map[string]any, 4)
+	p.ws()
+	if p.eat('}') {
+		return m, true
+	}
+	for {
+		p.ws()
+		k, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return nil, false
+		}
+		p.ws()
+		var v any
+		switch c := p.peek(); {
+		case c == '"':
+			if v, ok = p.str(); !ok {
+				return nil, false
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			if v, ok = p.number(); !ok {
+				return nil, false
+			}
+		case p.null():
+			v = nil
+		case p.word("true"):
+			v = true
+		case p.word("false"):
+			v = false
+		default:
+			return nil, false
+		}
+		m[k] = v
+		p.ws()
+		if p.eat('}') {
+			return m, true
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+}
+
+// number reads a JSON number (RFC 8259 grammar) as float64; a number out
+// of float64's range is not ok (encoding/json refuses it too).
+func (p *fastParser) number() (float64, bool) {
+	start := p.i
+	p.eat('-')
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case p.eat('0'):
+	case digits() == 0:
+		return 0, false
+	}
+	if p.eat('.') && digits() == 0 {
+		return 0, false
+	}
+	if p.eat('e') || p.eat('E') {
+		if !p.eat('+') {
+			p.eat('-')
+		}
+		if digits() == 0 {
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
+	return f, err == nil
+}
+
+// word reads the literal w.
+func (p *fastParser) word(w string) bool {
+	if len(p.b)-p.i >= len(w) && string(p.b[p.i:p.i+len(w)]) == w {
+		p.i += len(w)
 		return true
 	}
 	return false
