@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ type Config struct {
 	Concurrency int             // sends in flight; 0 = ConcurrencyFor(latency)
 	Baseline    time.Duration   // how long the baseline runs per latency; default 20s, negative = skip
 	Wire        time.Duration   // at most this long per wire-ceiling run; default 10s, negative = skip
+	Phases      []string        // after the import: any of preview, send (with its wire ceiling and baseline); default both
 	Campaign    string          // the price-drop campaign; default configs/campaigns/price-drop.yaml
 	BatchSize   int             // override the campaign's batch_size (an experiment knob); 0 = the file's
 	At          time.Time       // the campaign's run time (--at); default today 10:30 in its zone
@@ -206,6 +208,11 @@ func (c *Config) defaults() error {
 	}
 	if c.Wire == 0 {
 		c.Wire = 10 * time.Second
+	}
+	for _, p := range c.Phases {
+		if p != "preview" && p != "send" {
+			return fmt.Errorf("bench: phase %q: want preview or send (the import always runs)", p)
+		}
 	}
 	if c.Campaign == "" {
 		c.Campaign = filepath.Join("configs", "campaigns", "price-drop.yaml")
@@ -450,19 +457,23 @@ func (r *runner) size(ctx context.Context, n int) error {
 		"imported %d, credits %d, bad %d of %d lines (%s)", imported, credits, bad, lines, strings.TrimSpace(string(out)))
 	r.add(Row{Phase: "import", N: n, Count: imported, Unit: "grants/s"}, m)
 
-	// Preview.
-	r.logf("preview %d grants", n)
-	args := append(r.profileArgs(fmt.Sprintf("preview-%d", n)), "preview", "--config", r.cfgPath(0), "--at", r.at, "--format", "table", "--limit", "0", r.campaignFile())
-	out, m, err = r.child(ctx, 0, args...)
-	if err != nil {
-		return err
+	if cfg.phase("preview") {
+		r.logf("preview %d grants", n)
+		args := append(r.profileArgs(fmt.Sprintf("preview-%d", n)), "preview", "--config", r.cfgPath(0), "--at", r.at, "--format", "table", "--limit", "0", r.campaignFile())
+		out, m, err = r.child(ctx, 0, args...)
+		if err != nil {
+			return err
+		}
+		pv, perr := parsePreview(out)
+		r.check(fmt.Sprintf("preview %d", n), perr == nil && pv.Looked == n && pv.Counts["sent"] == want,
+			"looked at %d, would send %d, want %d of %d (%v)", pv.Looked, pv.Counts["sent"], want, n, perr)
+		r.add(Row{Phase: "preview", N: n, Count: pv.Looked, Unit: "grants/s", Note: fmt.Sprintf("engine run %s", pv.Duration)}, m)
 	}
-	pv, perr := parsePreview(out)
-	r.check(fmt.Sprintf("preview %d", n), perr == nil && pv.Looked == n && pv.Counts["sent"] == want,
-		"looked at %d, would send %d, want %d of %d (%v)", pv.Looked, pv.Counts["sent"], want, n, perr)
-	r.add(Row{Phase: "preview", N: n, Count: pv.Looked, Unit: "grants/s", Note: fmt.Sprintf("engine run %s", pv.Duration)}, m)
 
 	for _, lat := range cfg.Latencies {
+		if !cfg.phase("send") {
+			break
+		}
 		var wire Row
 		if cfg.Wire > 0 {
 			if wire, err = r.wireRun(ctx, n, lat, want); err != nil {
@@ -479,6 +490,11 @@ func (r *runner) size(ctx context.Context, n int) error {
 		}
 	}
 	return nil
+}
+
+// phase reports whether the phase p runs (every phase when Phases is empty).
+func (c *Config) phase(p string) bool {
+	return len(c.Phases) == 0 || slices.Contains(c.Phases, p)
 }
 
 func (r *runner) campaignFile() string {
@@ -566,6 +582,9 @@ func (r *runner) command() string {
 		strings.Join(sizes, ","), c.Products, c.Eligible, strings.Join(lats, ","), int(c.Baseline.Seconds()))
 	if c.Concurrency > 0 {
 		s += fmt.Sprintf(" --concurrency %d", c.Concurrency)
+	}
+	if len(c.Phases) > 0 {
+		s += " --phases " + strings.Join(c.Phases, ",")
 	}
 	if c.Wire != 10*time.Second {
 		s += fmt.Sprintf(" --wire-seconds %d", max(0, int(c.Wire.Seconds())))

@@ -166,6 +166,7 @@ func TestConfigErrors(t *testing.T) {
 		{"few products", Config{Binary: "x", Out: "x", Products: 5}, "at least 10"},
 		{"bad share", Config{Binary: "x", Out: "x", Eligible: 1.5}, "eligible share"},
 		{"bad size", Config{Binary: "x", Out: "x", Sizes: []int{0}}, "size 0"},
+		{"bad phase", Config{Binary: "x", Out: "x", Phases: []string{"import", "preview"}}, `phase "import"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ func benchCmd(g *globals) *cobra.Command {
 		latencies string
 		baseline  float64
 		wire      float64
+		phases    string
 		dsn       string
 	)
 	cmd := &cobra.Command{
@@ -60,6 +62,9 @@ it; otherwise bench refuses unless --force.`,
 				cfg.Wire = -1
 			}
 			cfg.ServerDSN = dsn
+			if phases != "" {
+				cfg.Phases = strings.Split(phases, ",")
+			}
 			if cfg.ServerDSN == "" {
 				cfg.ServerDSN = g.getenv("WXC_MYSQL_DSN")
 			}
@@ -91,6 +96,7 @@ it; otherwise bench refuses unless --force.`,
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the database and the grants file")
 	f.Float64Var(&baseline, "baseline-seconds", 20, "how long the baseline runs at each latency (0 = skip)")
 	f.Float64Var(&wire, "wire-seconds", 10, "at most how long the wire ceiling (Go client and simulator only) runs before each send (0 = skip)")
+	f.StringVar(&phases, "phases", "", "phases after the import, comma-separated: preview, send (send includes the wire ceiling and the baseline); default both")
 	f.StringVar(&cfg.Campaign, "campaign", "configs/campaigns/price-drop.yaml", "the price-drop campaign file")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "override the campaign's batch_size (experiment; 0 = the file's)")
 	f.StringVar(&cfg.Out, "out", "bench-results", "results folder (results.md, results.json, profiles)")
