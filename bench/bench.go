@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -43,6 +44,7 @@ const (
 // Config configures a benchmark. Zero fields take the defaults of `wxcampaign bench`.
 type Config struct {
 	Binary      string          // the wxcampaign executable the phases run as (required)
+	Driver      string          // the store: "mysql" (default, the server at ServerDSN) or "sqlite" (a file in Out)
 	ServerDSN   string          // MariaDB server; default DefaultServerDSN
 	Database    string          // the database created (and dropped) per size; default wxc_bench
 	Force       bool            // drop an existing Database even when it lacks the benchmark's marker table
@@ -124,6 +126,7 @@ type Check struct {
 
 // Result is what a benchmark measured and checked.
 type Result struct {
+	Driver  string  `json:"driver"` // the store: mysql or sqlite
 	Machine string  `json:"machine"`
 	Command string  `json:"command"`
 	Rows    []Row   `json:"rows"`
@@ -171,6 +174,13 @@ func (c *Config) defaults() error {
 	}
 	if c.ServerDSN == "" {
 		c.ServerDSN = DefaultServerDSN
+	}
+	switch c.Driver {
+	case "":
+		c.Driver = store.MySQL
+	case store.MySQL, store.SQLite:
+	default:
+		return fmt.Errorf("bench: driver %q: want mysql or sqlite", c.Driver)
 	}
 	if c.Database == "" {
 		c.Database = "wxc_bench"
@@ -233,16 +243,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, log: cfg.Log, res: &Result{}}
-	if err := r.setup(ctx); err != nil {
+	r := &runner{cfg: cfg, log: cfg.Log, res: &Result{Driver: cfg.Driver}}
+	closeAdmin := func() {
 		if r.admin != nil {
 			r.dropUser(ctx, r.user)
 			r.admin.Close()
 		}
+	}
+	if err := r.setup(ctx); err != nil {
+		closeAdmin()
 		return nil, err
 	}
-	defer r.admin.Close()
-	defer r.dropUser(ctx, r.user)
+	defer closeAdmin()
 	r.res.Machine = r.machine(ctx)
 	var runErr error
 	for _, n := range cfg.Sizes {
@@ -278,12 +290,13 @@ func (r *runner) check(name string, ok bool, format string, args ...any) {
 	r.logf("check %s %s: %s", mark, name, c.Detail)
 }
 
-// setup connects to the server, loads the campaign and writes the files
-// the children read.
-func (r *runner) setup(ctx context.Context) error {
+// connect opens the admin connection to the MySQL server and makes the
+// benchmark's user; for SQLite it only names the file.
+func (r *runner) connect(ctx context.Context) error {
 	cfg := r.cfg
-	if err := os.MkdirAll(filepath.Join(cfg.Out, "campaigns"), 0o755); err != nil {
-		return fmt.Errorf("bench: out: %w", err)
+	if cfg.Driver == store.SQLite {
+		r.dsn = filepath.Join(cfg.Out, cfg.Database+".db")
+		return nil
 	}
 	sc, err := mysql.ParseDSN(cfg.ServerDSN)
 	if err != nil {
@@ -298,6 +311,7 @@ func (r *runner) setup(ctx context.Context) error {
 	defer cancel()
 	if err := r.admin.PingContext(pctx); err != nil {
 		r.admin.Close()
+		r.admin = nil
 		return fmt.Errorf("bench: MariaDB is not reachable: %w", err)
 	}
 	sc.DBName = cfg.Database
@@ -310,6 +324,19 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.dsn = sc.FormatDSN()
 	r.dbPID = findServer()
+	return nil
+}
+
+// setup connects to the server, loads the campaign and writes the files
+// the children read.
+func (r *runner) setup(ctx context.Context) error {
+	cfg := r.cfg
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "campaigns"), 0o755); err != nil {
+		return fmt.Errorf("bench: out: %w", err)
+	}
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
 
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
@@ -352,7 +379,7 @@ func (r *runner) setup(ctx context.Context) error {
 	// Secrets and the DSN go to the children in the environment, never in
 	// a file or on a command line.
 	r.env = append(os.Environ(), "WXC_DATABASE_DSN="+r.dsn, "WXC_WECHAT_APPID="+appID, "WXC_WECHAT_SECRET="+appSecret,
-		"WXC_DATABASE_DRIVER=mysql", "WXC_FACTS_DSN=", "WXC_WECHAT_BASE_URL=")
+		"WXC_DATABASE_DRIVER="+cfg.Driver, "WXC_FACTS_DSN=", "WXC_WECHAT_BASE_URL=")
 	return r.writeConfig(0, "http://127.0.0.1:1")
 }
 
@@ -369,7 +396,7 @@ func (r *runner) writeConfig(conc int, base string) error {
 	}
 	text := fmt.Sprintf(`# written by wxcampaign bench; the DSN and the secret come from the environment
 database:
-  driver: mysql
+  driver: %s
 wechat:
   base_url: %s
   rate: 0
@@ -381,7 +408,7 @@ campaigns: %s
 timezone: Asia/Shanghai
 log:
   level: warn
-`, base, c, r.campDir)
+`, r.cfg.Driver, base, c, r.campDir)
 	if err := os.WriteFile(r.cfgPath(conc), []byte(text), 0o644); err != nil {
 		return fmt.Errorf("bench: config: %w", err)
 	}
@@ -389,6 +416,10 @@ log:
 }
 
 func (r *runner) machine(ctx context.Context) string {
+	if r.admin == nil {
+		return fmt.Sprintf("%d CPUs (%s/%s), %s, SQLite (modernc.org/sqlite, in the engine's process); load average at the start %s",
+			runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAvg())
+	}
 	var ver string
 	_ = r.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&ver)
 	var pool int64
@@ -417,18 +448,13 @@ func (r *runner) size(ctx context.Context, n int) error {
 		return err
 	}
 	if !cfg.Keep {
-		defer func() {
-			if _, err := r.admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
-				r.logf("drop database %s: %v", cfg.Database, err)
-			}
-		}()
+		defer r.dropDatabase(ctx)
 	}
-	var err error
-	r.db, err = sql.Open("mysql", r.adminDSN) // not the children's user: its work stays out of their statistics
+	closeDB, err := r.openDB(ctx)
 	if err != nil {
-		return fmt.Errorf("bench: open %s: %w", cfg.Database, err)
+		return err
 	}
-	defer r.db.Close()
+	defer closeDB()
 	if _, _, err := r.child(ctx, 0, "migrate", "--config", r.cfgPath(0)); err != nil {
 		return err
 	}
@@ -483,7 +509,7 @@ func (r *runner) size(ctx context.Context, n int) error {
 		if err := r.send(ctx, n, lat, want, wire.Rate); err != nil {
 			return err
 		}
-		if cfg.Baseline > 0 {
+		if cfg.Baseline > 0 && cfg.Driver == store.MySQL {
 			if err := r.baselineRun(ctx, n, lat); err != nil {
 				return err
 			}
@@ -534,11 +560,16 @@ func (r *runner) add(row Row, m measure) Row {
 // reset puts the store back to the state right after the import: every
 // grant active and free, no send log, caps, runs, pauses or cached token.
 func (r *runner) reset(ctx context.Context) error {
-	for _, q := range []string{
-		"TRUNCATE TABLE send_log", "TRUNCATE TABLE cap_takes", "TRUNCATE TABLE cap_keys", "TRUNCATE TABLE runs",
-		"TRUNCATE TABLE pauses", "TRUNCATE TABLE tokens", "TRUNCATE TABLE grant_reservations",
-		"UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL",
-	} {
+	empty := "TRUNCATE TABLE "
+	if r.cfg.Driver == store.SQLite {
+		empty = "DELETE FROM "
+	}
+	var qs []string
+	for _, t := range []string{"send_log", "cap_takes", "cap_keys", "runs", "pauses", "tokens", "grant_reservations"} {
+		qs = append(qs, empty+t)
+	}
+	qs = append(qs, "UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL")
+	for _, q := range qs {
 		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bench: reset: %w", err)
 		}
@@ -578,7 +609,11 @@ func (r *runner) command() string {
 	for _, l := range c.Latencies {
 		lats = append(lats, l.String())
 	}
-	s := fmt.Sprintf("wxcampaign bench --sizes %s --products %d --eligible %v --latency %s --baseline-seconds %d",
+	s := "wxcampaign bench "
+	if c.Driver == store.SQLite {
+		s += "--driver sqlite "
+	}
+	s += fmt.Sprintf("--sizes %s --products %d --eligible %v --latency %s --baseline-seconds %d",
 		strings.Join(sizes, ","), c.Products, c.Eligible, strings.Join(lats, ","), int(c.Baseline.Seconds()))
 	if c.Concurrency > 0 {
 		s += fmt.Sprintf(" --concurrency %d", c.Concurrency)

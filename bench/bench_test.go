@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,6 +155,51 @@ func TestRunTiny(t *testing.T) {
 	}
 }
 
+// TestRunTinySQLite runs the benchmark on the SQLite store: import,
+// preview, the wire ceiling and send with every count checked (the
+// baseline is MySQL only); no server needed.
+func TestRunTinySQLite(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	cfg := Config{
+		Binary: bin, Driver: "sqlite", Sizes: []int{2000}, Products: 200, Eligible: 0.25, Latencies: []time.Duration{0},
+		Wire: time.Second, Campaign: "../configs/campaigns/price-drop.yaml", Out: filepath.Join(dir, "out"), Log: &log,
+	}
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	var phases []string
+	for _, r := range res.Rows {
+		phases = append(phases, r.Phase)
+	}
+	if fmt.Sprint(phases) != "[import preview wire send]" || len(res.Failed()) > 0 || len(res.Checks) < 5 {
+		t.Errorf("phases %v, checks %+v", phases, res.Checks)
+	}
+	if !strings.Contains(res.Machine, "SQLite") || !strings.Contains(res.Command, "--driver sqlite") {
+		t.Errorf("machine %q, command %q", res.Machine, res.Command)
+	}
+	// The file is the benchmark's (marked): a second run replaces it; an
+	// unmarked file of that name is refused.
+	cfg.Keep, cfg.Phases, cfg.Log = true, []string{"preview"}, io.Discard
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	db := filepath.Join(cfg.Out, "wxc_bench.db")
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, cfg); !errors.Is(err, ErrNotBenchDatabase) {
+		t.Errorf("run over an unmarked file: %v, want ErrNotBenchDatabase", err)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -166,6 +212,7 @@ func TestConfigErrors(t *testing.T) {
 		{"few products", Config{Binary: "x", Out: "x", Products: 5}, "at least 10"},
 		{"bad share", Config{Binary: "x", Out: "x", Eligible: 1.5}, "eligible share"},
 		{"bad size", Config{Binary: "x", Out: "x", Sizes: []int{0}}, "size 0"},
+		{"bad driver", Config{Binary: "x", Out: "x", Driver: "postgres"}, `driver "postgres"`},
 		{"bad phase", Config{Binary: "x", Out: "x", Phases: []string{"import", "preview"}}, `phase "import"`},
 	}
 	for _, tt := range tests {
@@ -360,6 +407,22 @@ func TestTargets(t *testing.T) {
 		if !strings.Contains(md, w) {
 			t.Errorf("markdown lacks %q:\n%s", w, md)
 		}
+	}
+}
+
+func TestTargetsSQLite(t *testing.T) {
+	r := &Result{Driver: "sqlite", Rows: []Row{
+		{Phase: "import", N: 100, Count: 100, Rate: 50000},
+		{Phase: "preview", N: 100, Count: 100, Rate: 180000, Unit: "grants/s"},
+		{Phase: "send", N: 100, Count: 30, Rate: 12000, Unit: "msgs/s", CPU: time.Second},
+	}}
+	var got []string
+	for _, tg := range r.Targets() {
+		got = append(got, fmt.Sprintf("%s=%v", tg.Name, tg.Met))
+	}
+	// No import or per-message MySQL targets; SQLite's preview and send bars.
+	if want := "[preview 100=false send 100 @0s=false]"; fmt.Sprint(got) != want {
+		t.Errorf("targets %v, want %s", got, want)
 	}
 }
 

@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+
+	"github.com/wxcampaign/wxcampaign/store"
 )
 
 // markerTable marks a database as the benchmark's own: the benchmark
@@ -21,6 +24,9 @@ var ErrNotBenchDatabase = errors.New("bench: the database exists and is not the 
 // freshDatabase drops the benchmark database if it exists (only when it
 // carries the marker table, or with Force), creates it and marks it.
 func (r *runner) freshDatabase(ctx context.Context) error {
+	if r.cfg.Driver == store.SQLite {
+		return r.freshFile(ctx)
+	}
 	name := r.cfg.Database
 	var n int
 	if err := r.admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n); err != nil {
@@ -48,6 +54,72 @@ func (r *runner) freshDatabase(ctx context.Context) error {
 		return fmt.Errorf("bench: mark database: %w", err)
 	}
 	return nil
+}
+
+// freshFile is freshDatabase for SQLite: the file r.dsn.
+func (r *runner) freshFile(ctx context.Context) error {
+	if _, err := os.Stat(r.dsn); err == nil && !r.cfg.Force {
+		db, err := sql.Open("sqlite", "file:"+r.dsn+"?mode=ro")
+		if err != nil {
+			return fmt.Errorf("bench: look up %s: %w", r.dsn, err)
+		}
+		var marked int
+		err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", markerTable).Scan(&marked)
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("bench: look up %s: %w", r.dsn, err)
+		}
+		if marked == 0 {
+			return fmt.Errorf("database file %s: %w", r.dsn, ErrNotBenchDatabase)
+		}
+	}
+	r.removeFile()
+	db, err := sql.Open("sqlite", r.dsn)
+	if err != nil {
+		return fmt.Errorf("bench: create %s: %w", r.dsn, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+markerTable+" (created_at TEXT NOT NULL, note TEXT NOT NULL)"); err != nil {
+		return fmt.Errorf("bench: mark %s: %w", r.dsn, err)
+	}
+	return nil
+}
+
+func (r *runner) removeFile() {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(r.dsn + suffix)
+	}
+}
+
+// dropDatabase drops the benchmark database (SQLite: removes the file).
+func (r *runner) dropDatabase(ctx context.Context) {
+	if r.cfg.Driver == store.SQLite {
+		r.removeFile()
+		return
+	}
+	if _, err := r.admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+r.cfg.Database); err != nil {
+		r.logf("drop database %s: %v", r.cfg.Database, err)
+	}
+}
+
+// openDB opens r.db, the benchmark's own connection to the store's
+// database (MySQL: as the server DSN's user, so that its statements stay
+// out of the children's statistics).
+func (r *runner) openDB(ctx context.Context) (func(), error) {
+	if r.cfg.Driver == store.SQLite {
+		db, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: r.dsn})
+		if err != nil {
+			return nil, fmt.Errorf("bench: open %s: %w", r.dsn, err)
+		}
+		r.db = db.SQLX().DB
+		return func() { db.Close() }, nil
+	}
+	db, err := sql.Open("mysql", r.adminDSN)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open %s: %w", r.cfg.Database, err)
+	}
+	r.db = db
+	return func() { db.Close() }, nil
 }
 
 // userStats is a row of MariaDB's information_schema.USER_STATISTICS
@@ -124,7 +196,7 @@ func (r *runner) dropUser(ctx context.Context, user string) {
 // userStatus reads the benchmark user's statistics (invalid when there is
 // no benchmark user or userstat was switched off meanwhile).
 func (r *runner) userStatus(ctx context.Context) userStats {
-	if r.user == "" {
+	if r.user == "" || r.admin == nil {
 		return userStats{}
 	}
 	var on int

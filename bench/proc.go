@@ -38,6 +38,9 @@ func (d dbDelta) String() string {
 
 // dbStatus reads the counters of dbDelta (zero on error).
 func (b *runner) dbStatus(ctx context.Context) dbDelta {
+	if b.admin == nil {
+		return dbDelta{}
+	}
 	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_data_fsyncs','Rows_read','Handler_write','Handler_update','Handler_delete','Com_commit')")
 	if err != nil {
 		return dbDelta{}

@@ -27,7 +27,7 @@ func benchCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "End-to-end benchmark on MariaDB and the simulator: import, preview, send and the one-at-a-time baseline",
+		Short: "End-to-end benchmark on MariaDB (or SQLite) and the simulator: import, preview, send and the one-at-a-time baseline",
 		Long: `bench creates a fresh database (wxc_bench), a products table and N grants
 with a known eligible share, then runs this binary as child processes:
 grants import, preview of the price-drop campaign, and send against the
@@ -90,6 +90,7 @@ it; otherwise bench refuses unless --force.`,
 	f.Float64Var(&cfg.Eligible, "eligible", 0.3, "share of grants the price-drop rule holds for")
 	f.StringVar(&latencies, "latency", "0,50ms", "comma-separated simulator latencies")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "sends in flight (0 = sized for the latency: 64 at 0 ms, 512 at 50 ms)")
+	f.StringVar(&cfg.Driver, "driver", "mysql", "the store: mysql (the server at --mysql) or sqlite (a file in --out named after --database)")
 	f.StringVar(&dsn, "mysql", "", "MariaDB server DSN (default WXC_MYSQL_DSN or root@tcp(127.0.0.1:3306)/test); the database part is replaced")
 	f.StringVar(&cfg.Database, "database", "wxc_bench", "database to create, use and drop (an existing one only if the benchmark made it; see --force)")
 	f.BoolVar(&cfg.Force, "force", false, "drop an existing --database even when the benchmark did not create it")
