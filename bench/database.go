@@ -143,9 +143,6 @@ func (u userStats) sub(o userStats) userStats {
 // the rest: transaction control, SET, PREPARE).
 func (u userStats) statements() int64 { return u.Selects + u.Updates + u.Others }
 
-// rowOps is the rows written: inserted, updated and deleted.
-func (u userStats) rowOps() int64 { return u.RowsInserted + u.RowsUpdated + u.RowsDeleted }
-
 // benchUser creates a MySQL user for the children, named after the
 // database, so that USER_STATISTICS separates the benchmark's work from
 // other clients of a shared server; it switches userstat on for the run.

@@ -70,8 +70,7 @@ func goSQLStrings(t *testing.T, dir string) []sqlText {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var visit func(n ast.Node) bool
-		visit = func(n ast.Node) bool {
+		visit := func(n ast.Node) bool {
 			switch e := n.(type) {
 			case *ast.BasicLit:
 				if e.Kind == token.STRING {
