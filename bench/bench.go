@@ -56,7 +56,7 @@ type Config struct {
 	Concurrency int             // sends in flight; 0 = ConcurrencyFor(latency)
 	Baseline    time.Duration   // how long the baseline runs per latency; default 20s, negative = skip
 	Wire        time.Duration   // at most this long per wire-ceiling run; default 10s, negative = skip
-	Phases      []string        // after the import: any of preview, send (with its wire ceiling and baseline); default both
+	Phases      []string        // any of import (always run), preview, send (with its wire ceiling and baseline); default all
 	Campaign    string          // the price-drop campaign; default configs/campaigns/price-drop.yaml
 	BatchSize   int             // override the campaign's batch_size (an experiment knob); 0 = the file's
 	At          time.Time       // the campaign's run time (--at); default today 10:30 in its zone
@@ -220,8 +220,8 @@ func (c *Config) defaults() error {
 		c.Wire = 10 * time.Second
 	}
 	for _, p := range c.Phases {
-		if p != "preview" && p != "send" {
-			return fmt.Errorf("bench: phase %q: want preview or send (the import always runs)", p)
+		if p != "import" && p != "preview" && p != "send" {
+			return fmt.Errorf("bench: phase %q: want import, preview or send", p)
 		}
 	}
 	if c.Campaign == "" {

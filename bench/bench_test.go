@@ -213,7 +213,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad share", Config{Binary: "x", Out: "x", Eligible: 1.5}, "eligible share"},
 		{"bad size", Config{Binary: "x", Out: "x", Sizes: []int{0}}, "size 0"},
 		{"bad driver", Config{Binary: "x", Out: "x", Driver: "postgres"}, `driver "postgres"`},
-		{"bad phase", Config{Binary: "x", Out: "x", Phases: []string{"import", "preview"}}, `phase "import"`},
+		{"bad phase", Config{Binary: "x", Out: "x", Phases: []string{"import", "baseline"}}, `phase "baseline"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -97,7 +97,7 @@ it; otherwise bench refuses unless --force.`,
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the database and the grants file")
 	f.Float64Var(&baseline, "baseline-seconds", 20, "how long the baseline runs at each latency (0 = skip)")
 	f.Float64Var(&wire, "wire-seconds", 10, "at most how long the wire ceiling (Go client and simulator only) runs before each send (0 = skip)")
-	f.StringVar(&phases, "phases", "", "phases after the import, comma-separated: preview, send (send includes the wire ceiling and the baseline); default both")
+	f.StringVar(&phases, "phases", "", "phases, comma-separated: import (always runs), preview, send (with the wire ceiling and the baseline); default all")
 	f.StringVar(&cfg.Campaign, "campaign", "configs/campaigns/price-drop.yaml", "the price-drop campaign file")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "override the campaign's batch_size (experiment; 0 = the file's)")
 	f.StringVar(&cfg.Out, "out", "bench-results", "results folder (results.md, results.json, profiles)")
