@@ -4,13 +4,19 @@
 // openid. With Config.PushToken it also receives WeChat's message push at
 // /wechat/push (delivery events, subscription changes), authenticated by
 // WeChat's signature instead of a bearer token. It exists as its own package
-// because it owns one clear thing, the HTTP surface, and depends on the
-// store, the campaign catalog and the WeChat client only through the small
-// interfaces declared here.
+// because it owns one clear thing, the HTTP surface. It imports the root
+// package's domain types and the wechat package's Session type; the ledger,
+// the campaign catalog and the WeChat client reach it only through the
+// small interfaces declared here (Subscriptions, Deliveries, Catalog,
+// Sessions), which cmd/wxcampaign wires to the store, the campaigns and the
+// client. It never imports the store or the engine.
 //
-// Every /v1 endpoint requires a bearer token; errors are JSON objects
-// {"error":{"code":"invalid","message":"..."}} whose code and HTTP status come
-// from the wxcampaign error codes, mapped once in this package.
+// Every path under /v1 requires a bearer token, checked before anything
+// else (also for paths that do not exist or are not canonical); errors are
+// JSON objects {"error":{"code":"invalid","message":"..."}} whose code and
+// HTTP status come from the wxcampaign error codes, mapped once in this
+// package. GET /healthz is the liveness probe, GET /readyz the readiness
+// probe.
 package api
 
 import (
@@ -26,7 +32,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
@@ -39,24 +44,19 @@ const (
 
 // Subscriptions records subscription results; the store implements it.
 type Subscriptions interface {
-	// RecordSubscription stores r as received at time at, using kindOf to
-	// tell one-time from long-term templates. A repeated RequestID is not
-	// stored again and is reported with Duplicate set.
-	RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error)
+	// RecordSubscription stores r as received at time at; the ids of
+	// r.LongTermTemplateIDs are long-term, the other accepted ids one-time
+	// credits. A repeated RequestID is not stored again and is reported
+	// with Duplicate set, and Conflict when its content differs.
+	RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (wxcampaign.RecordResult, error)
 }
 
-// SceneTemplate is one template that an enabled campaign offers in a scene.
-type SceneTemplate struct {
-	TemplateID string
-	Kind       wxcampaign.Kind
-	Campaign   string
-}
-
-// Catalog answers questions about the loaded campaigns.
+// Catalog answers questions about the loaded campaigns; the campaigns
+// package's Catalog implements it.
 type Catalog interface {
 	// SceneTemplates returns the templates of enabled campaigns offered in
 	// scene, in a stable order; nil for an unknown scene.
-	SceneTemplates(scene string) []SceneTemplate
+	SceneTemplates(scene string) []wxcampaign.SceneTemplate
 	// KindOf returns the kind of a template id known to the campaigns.
 	KindOf(templateID string) wxcampaign.Kind
 }
@@ -74,9 +74,15 @@ type Config struct {
 	Tokens []string
 	// MaxBody limits a request body in bytes; 0 means DefaultMaxBody.
 	MaxBody int64
-	// MaxTemplates limits each list of template ids returned for a scene;
-	// 0 means DefaultMaxTemplates, at most MaxMaxTemplates.
+	// MaxTemplates limits each list of template ids returned for a scene
+	// (http.max_templates); 0 means DefaultMaxTemplates, at most
+	// MaxMaxTemplates.
 	MaxTemplates int
+	// MaxTemplatesPerResult limits the distinct template ids of one
+	// subscription result, as one wx.requestSubscribeMessage call answers
+	// (http.max_templates_per_result); 0 means DefaultMaxTemplates, at most
+	// MaxMaxTemplates. A result with more is refused with 400.
+	MaxTemplatesPerResult int
 	// Now is the clock stamped on recorded subscriptions and deliveries and
 	// against which push timestamps are checked; nil means time.Now.
 	Now func() time.Time
@@ -92,7 +98,7 @@ type Deps struct {
 	Subs     Subscriptions                   // required
 	Catalog  Catalog                         // required
 	Sessions Sessions                        // optional: without it POST /v1/session answers 503
-	Health   func(ctx context.Context) error // optional: without it /healthz always answers ok
+	Ready    func(ctx context.Context) error // optional readiness checks (HealthChecks) for /readyz; nil: always ready
 	Metrics  http.Handler                    // optional: mounted at GET /metrics without auth
 	Logger   logrus.FieldLogger              // optional: nil discards the logs
 	// Deliveries stores subscribe_msg_sent_event entries; required when
@@ -110,36 +116,55 @@ type Server struct {
 	log     logrus.FieldLogger
 	tokens  [][sha256.Size]byte
 	handler http.Handler
-	batch   *groupCommit[subscription, store.RecordResult] // nil unless Deps.Subs implements BatchSubscriptions
+	batch   *groupCommit[subscription, wxcampaign.RecordResult] // nil unless Deps.Subs implements BatchSubscriptions
 
 	push       pushCounters
 	deliveries *groupCommit[push, int] // nil without Config.PushToken
 }
 
+// Validate checks cfg; the errors name the configuration keys
+// (http.token, http.max_body, ...). Zero values are valid: they mean the
+// defaults.
+func (cfg Config) Validate() error {
+	var errs []error
+	if len(cfg.Tokens) == 0 {
+		errs = append(errs, errors.New("http.token: no bearer token configured; the API refuses to start without authentication"))
+	}
+	for i, t := range cfg.Tokens {
+		if t == "" {
+			errs = append(errs, fmt.Errorf("http.token: token %d is empty", i))
+		}
+	}
+	if cfg.MaxBody < 0 {
+		errs = append(errs, fmt.Errorf("http.max_body: %d is negative", cfg.MaxBody))
+	}
+	if cfg.MaxTemplates < 0 || cfg.MaxTemplates > MaxMaxTemplates {
+		errs = append(errs, fmt.Errorf("http.max_templates: %d is outside 1..%d", cfg.MaxTemplates, MaxMaxTemplates))
+	}
+	if cfg.MaxTemplatesPerResult < 0 || cfg.MaxTemplatesPerResult > MaxMaxTemplates {
+		errs = append(errs, fmt.Errorf("http.max_templates_per_result: %d is outside 1..%d", cfg.MaxTemplatesPerResult, MaxMaxTemplates))
+	}
+	return errors.Join(errs...)
+}
+
 // New validates cfg and builds the API. It returns an error when no token is
 // configured: the API refuses to start open.
 func New(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("api: new: %w", err)
+	}
 	s := &Server{cfg: cfg, deps: d, log: d.Logger}
 	for _, t := range cfg.Tokens {
-		if t == "" {
-			return nil, errors.New("api: new: empty bearer token in Tokens")
-		}
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
-	if len(s.tokens) == 0 {
-		return nil, errors.New("api: new: no bearer token configured; the API refuses to start without authentication")
-	}
-	switch {
-	case s.cfg.MaxBody == 0:
+	if s.cfg.MaxBody == 0 {
 		s.cfg.MaxBody = DefaultMaxBody
-	case s.cfg.MaxBody < 0:
-		return nil, fmt.Errorf("api: new: MaxBody %d is negative", cfg.MaxBody)
 	}
-	switch {
-	case s.cfg.MaxTemplates == 0:
+	if s.cfg.MaxTemplates == 0 {
 		s.cfg.MaxTemplates = DefaultMaxTemplates
-	case s.cfg.MaxTemplates < 0 || s.cfg.MaxTemplates > MaxMaxTemplates:
-		return nil, fmt.Errorf("api: new: MaxTemplates %d is outside 1..%d", cfg.MaxTemplates, MaxMaxTemplates)
+	}
+	if s.cfg.MaxTemplatesPerResult == 0 {
+		s.cfg.MaxTemplatesPerResult = DefaultMaxTemplates
 	}
 	if s.cfg.Now == nil {
 		s.cfg.Now = time.Now
@@ -156,7 +181,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.log = l
 	}
 	if many, ok := d.Subs.(BatchSubscriptions); ok {
-		s.batch = newSubscriptionBatcher(d.Subs, many, d.Catalog.KindOf)
+		s.batch = newSubscriptionBatcher(d.Subs, many)
 	}
 	if cfg.PushToken != "" {
 		if d.Deliveries == nil {
@@ -178,15 +203,18 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	v1 := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+	// Every /v1 path is behind guard's bearer token check.
+	v1 := mux.HandleFunc
 
 	v1("POST /v1/subscriptions", s.handleSubscription)
 	v1("GET /v1/scenes/{scene}/templates", s.handleSceneTemplates)
+	v1("GET /v1/scenes/templates", s.handleSceneTemplates)
 	v1("POST /v1/session", s.handleSession)
 	// The same paths without a method catch every other method: 405 in JSON
 	// instead of ServeMux's plain text.
 	v1("/v1/subscriptions", methodNotAllowed("POST"))
 	v1("/v1/scenes/{scene}/templates", methodNotAllowed("GET, HEAD"))
+	v1("/v1/scenes/templates", methodNotAllowed("GET, HEAD"))
 	v1("/v1/session", methodNotAllowed("POST"))
 
 	if s.cfg.PushToken != "" {
@@ -197,6 +225,8 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	if s.deps.Metrics != nil {
 		mux.Handle("GET /metrics", s.deps.Metrics)
 		mux.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
@@ -204,7 +234,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, wxcampaign.Errorf(wxcampaign.ENOTFOUND, "no such endpoint: %s", r.URL.Path))
 	})
-	return s.logRequests(s.recoverPanics(mux))
+	return s.logRequests(s.recoverPanics(s.guard(mux)))
 }
 
 // NewHTTPServer returns an http.Server for h on addr with timeouts that

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/api"
-	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
@@ -39,29 +39,30 @@ type fakeSubs struct {
 	hook func(wxcampaign.SubscriptionResult)
 }
 
-func (f *fakeSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error) {
+func (f *fakeSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (wxcampaign.RecordResult, error) {
 	if f.hook != nil {
 		f.hook(r)
 	}
 	if f.err != nil {
-		return store.RecordResult{}, f.err
+		return wxcampaign.RecordResult{}, f.err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.seen == nil {
 		f.seen = make(map[string]wxcampaign.SubscriptionResult)
 	}
-	var res store.RecordResult
+	var res wxcampaign.RecordResult
 	for _, id := range r.AgreeTemplateIDs {
-		if kindOf(id) == wxcampaign.LongTerm {
+		if slices.Contains(r.LongTermTemplateIDs, id) {
 			res.LongTerm++
 		} else {
 			res.Credits++
 		}
 	}
 	res.Rejected = len(r.RejectTemplateIDs) + len(r.BanTemplateIDs) + len(r.FilterTemplateIDs)
-	if _, ok := f.seen[r.RequestID]; ok {
+	if first, ok := f.seen[r.RequestID]; ok {
 		res.Duplicate = true
+		res.Conflict = first.Fingerprint() != r.Fingerprint()
 		return res, nil
 	}
 	f.seen[r.RequestID] = r
@@ -77,9 +78,9 @@ func (f *fakeSubs) get(id string) (wxcampaign.SubscriptionResult, bool) {
 }
 
 // fakeCatalog serves fixed scene templates.
-type fakeCatalog map[string][]api.SceneTemplate
+type fakeCatalog map[string][]wxcampaign.SceneTemplate
 
-func (c fakeCatalog) SceneTemplates(scene string) []api.SceneTemplate { return c[scene] }
+func (c fakeCatalog) SceneTemplates(scene string) []wxcampaign.SceneTemplate { return c[scene] }
 
 func (c fakeCatalog) KindOf(id string) wxcampaign.Kind {
 	for _, ts := range c {
@@ -211,10 +212,13 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"no token", api.Config{}, deps, "no bearer token"},
-		{"empty token", api.Config{Tokens: []string{token, ""}}, deps, "empty bearer token"},
-		{"max templates too big", api.Config{Tokens: []string{token}, MaxTemplates: 6}, deps, "MaxTemplates"},
-		{"max templates negative", api.Config{Tokens: []string{token}, MaxTemplates: -1}, deps, "MaxTemplates"},
-		{"negative body", api.Config{Tokens: []string{token}, MaxBody: -1}, deps, "MaxBody"},
+		{"empty token", api.Config{Tokens: []string{token, ""}}, deps, "http.token: token 1 is empty"},
+		{"max templates too big", api.Config{Tokens: []string{token}, MaxTemplates: 6}, deps, "http.max_templates: 6 is outside 1..5"},
+		{"max templates negative", api.Config{Tokens: []string{token}, MaxTemplates: -1}, deps, "http.max_templates: -1"},
+		{"max templates per result too big", api.Config{Tokens: []string{token}, MaxTemplatesPerResult: 6}, deps, "http.max_templates_per_result: 6 is outside 1..5"},
+		{"max templates per result negative", api.Config{Tokens: []string{token}, MaxTemplatesPerResult: -2}, deps, "http.max_templates_per_result: -2"},
+		{"negative body", api.Config{Tokens: []string{token}, MaxBody: -1}, deps, "http.max_body: -1 is negative"},
+		{"all errors at once", api.Config{MaxBody: -1, MaxTemplatesPerResult: 9}, deps, "http.token: no bearer token configured; the API refuses to start without authentication\nhttp.max_body: -1 is negative\nhttp.max_templates_per_result: 9"},
 		{"no subs", api.Config{Tokens: []string{token}}, api.Deps{Catalog: catalog}, "Subs"},
 		{"no catalog", api.Config{Tokens: []string{token}}, api.Deps{Subs: &fakeSubs{}}, "Catalog"},
 		{"ok", api.Config{Tokens: []string{token}, MaxTemplates: 5}, deps, ""},
@@ -349,7 +353,6 @@ func TestSubscriptionBadInput(t *testing.T) {
 		{"trailing garbage", `{"openId":"o","requestId":"r","agreeTemplateIds":["T"]} x`, 400, "invalid", "trailing data"},
 		{"two objects", `{"openId":"o","requestId":"r","agreeTemplateIds":["T"]}{"openId":"o"}`, 400, "invalid", "trailing data"},
 		{"no openId", `{"requestId":"r","agreeTemplateIds":["T"]}`, 400, "invalid", "openId is required"},
-		{"no requestId", `{"openId":"o","agreeTemplateIds":["T"]}`, 400, "invalid", "requestId is required"},
 		{"no ids", `{"openId":"o","requestId":"r"}`, 400, "invalid", "no template ids"},
 		{"empty id", `{"openId":"o","requestId":"r","agreeTemplateIds":[""]}`, 400, "invalid", "template id"},
 		{"long openId", `{"openId":"` + strings.Repeat("o", 129) + `","requestId":"r","agreeTemplateIds":["T"]}`, 400, "invalid", "openId is longer"},
@@ -443,11 +446,15 @@ func TestSceneTemplates(t *testing.T) {
 		{"max 1", 1, "cart.add", 200, []string{"T-price"}, []string{"T-long"}},
 		{"long-term only", 0, "order.paid", 200, []string{}, []string{"T-long"}},
 		{"unknown scene", 0, "nobody:uses-this_1", 200, []string{}, []string{}},
-		{"bad characters", 0, "cart%20add", 400, nil, nil},
-		{"emoji", 0, "%F0%9F%98%80", 400, nil, nil},
-		{"quote", 0, "a%27OR%271", 400, nil, nil},
+		{"space is printable", 0, "cart%20add", 200, []string{}, []string{}},
+		{"emoji", 0, "%F0%9F%98%80", 200, []string{}, []string{}},
+		{"quote", 0, "a%27OR%271", 200, []string{}, []string{}},
+		{"slash", 0, "a%2Fb", 400, nil, nil},
+		{"control character", 0, "a%09b", 400, nil, nil},
+		{"invalid UTF-8", 0, "a%FFb", 400, nil, nil},
 		{"too long", 0, strings.Repeat("s", 65), 400, nil, nil},
 		{"64 is fine", 0, strings.Repeat("s", 64), 200, []string{}, []string{}},
+		{"64 Chinese characters are fine", 0, strings.Repeat("%E9%95%BF", 64), 200, []string{}, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -551,7 +558,10 @@ func TestSessionNotConfigured(t *testing.T) {
 	}
 }
 
-func TestHealth(t *testing.T) {
+// TestReady: /readyz runs the readiness checks (store reachable, campaigns
+// loaded) and names the failing one; /healthz is liveness and stays 200
+// while the store is down (issue 12 item 13: it used to answer the checks).
+func TestReady(t *testing.T) {
 	tests := []struct {
 		name   string
 		health func(context.Context) error
@@ -585,10 +595,14 @@ func TestHealth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := setup(t, func(_ *api.Config, d *api.Deps) { d.Health = tt.health })
-			r := e.do(t, "GET", "/healthz", "", nil) // no auth needed
+			e := setup(t, func(_ *api.Config, d *api.Deps) { d.Ready = tt.health })
+			r := e.do(t, "GET", "/readyz", "", nil) // no auth needed
 			if r.status != tt.status || strings.TrimSpace(r.raw) != tt.body {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.raw, tt.status, tt.body)
+				t.Fatalf("readyz: got %d %s, want %d %s", r.status, r.raw, tt.status, tt.body)
+			}
+			r = e.do(t, "GET", "/healthz", "", nil)
+			if r.status != 200 || strings.TrimSpace(r.raw) != `{"status":"ok"}` {
+				t.Fatalf("healthz (liveness): got %d %s, want 200 ok", r.status, r.raw)
 			}
 		})
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/api"
-	"github.com/wxcampaign/wxcampaign/store"
 )
 
 // batchSubs is a fakeSubs that also records batches, slowly, like a
@@ -26,7 +25,7 @@ type batchSubs struct {
 	in, max int // batches in flight
 }
 
-func (b *batchSubs) RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) ([]store.RecordResult, error) {
+func (b *batchSubs) RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time) ([]wxcampaign.RecordResult, error) {
 	b.inMu.Lock()
 	b.in++
 	b.max = max(b.max, b.in)
@@ -42,10 +41,10 @@ func (b *batchSubs) RecordSubscriptions(ctx context.Context, rs []wxcampaign.Sub
 			return nil, errors.New("store: record subscriptions: constraint violated")
 		}
 	}
-	out := make([]store.RecordResult, len(rs))
+	out := make([]wxcampaign.RecordResult, len(rs))
 	for i, r := range rs {
 		var err error
-		if out[i], err = b.fakeSubs.RecordSubscription(ctx, r, at, kindOf); err != nil {
+		if out[i], err = b.fakeSubs.RecordSubscription(ctx, r, at); err != nil {
 			return nil, err
 		}
 	}
@@ -54,11 +53,11 @@ func (b *batchSubs) RecordSubscriptions(ctx context.Context, rs []wxcampaign.Sub
 
 // RecordSubscription refuses the result that fails batches, as a store
 // would refuse it alone.
-func (b *batchSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error) {
+func (b *batchSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (wxcampaign.RecordResult, error) {
 	if r.OpenID == "fails-the-batch" {
-		return store.RecordResult{}, wxcampaign.Errorf(wxcampaign.ECONFLICT, "constraint violated")
+		return wxcampaign.RecordResult{}, wxcampaign.Errorf(wxcampaign.ECONFLICT, "constraint violated")
 	}
-	return b.fakeSubs.RecordSubscription(ctx, r, at, kindOf)
+	return b.fakeSubs.RecordSubscription(ctx, r, at)
 }
 
 func TestGroupCommit(t *testing.T) {

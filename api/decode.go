@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/wxcampaign/wxcampaign"
 )
@@ -152,3 +154,92 @@ func jsonType(kind string) string {
 		return kind
 	}
 }
+
+// checkRawStrings reports the first string of the JSON object in data
+// (already decoded successfully) that could not be stored byte for byte:
+// invalid UTF-8, an unpaired surrogate escape (encoding/json turns both
+// into U+FFFD silently) or a NUL. The error names the top-level field the
+// string belongs to.
+func checkRawStrings(data []byte) error {
+	depth, field, key := 0, "", false
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			depth++
+			key = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			key = depth == 1
+		case '"':
+			end, problem := scanString(data, i)
+			name := field
+			if depth == 1 && key {
+				field, name, key = string(data[i+1:end]), "a field name", false
+			}
+			if problem != "" {
+				return wxcampaign.Errorf(wxcampaign.EINVALID, "%s %s", name, problem)
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// scanString returns the index of the quote that ends the JSON string
+// starting at data[start], and what is wrong with its content, if anything.
+func scanString(data []byte, start int) (end int, problem string) {
+	for j := start + 1; j < len(data); {
+		switch c := data[j]; {
+		case c == '"':
+			return j, problem
+		case c == '\\' && j+1 < len(data) && data[j+1] == 'u':
+			r := hex4(data, j+2)
+			j += 6
+			switch {
+			case r == 0 && problem == "":
+				problem = "contains a NUL character"
+			case utf16.IsSurrogate(r) && r < 0xDC00 && j+1 < len(data) && data[j] == '\\' && data[j+1] == 'u' && isLowSurrogate(hex4(data, j+2)):
+				j += 6
+			case utf16.IsSurrogate(r) && problem == "":
+				problem = "has an unpaired surrogate escape (not valid UTF-8)"
+			}
+		case c == '\\':
+			j += 2
+		case c < utf8.RuneSelf:
+			j++
+		default:
+			r, size := utf8.DecodeRune(data[j:])
+			if r == utf8.RuneError && size == 1 && problem == "" {
+				problem = "is not valid UTF-8"
+			}
+			j += size
+		}
+	}
+	return len(data) - 1, problem
+}
+
+// hex4 decodes the 4 hex digits at data[i:] (-1 if they are not).
+func hex4(data []byte, i int) rune {
+	if i+4 > len(data) {
+		return -1
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
+
+func isLowSurrogate(r rune) bool { return 0xDC00 <= r && r <= 0xDFFF }

@@ -6,26 +6,26 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/api"
-	"github.com/wxcampaign/wxcampaign/store"
 )
 
 // memSubs is a minimal Subscriptions for the examples; the daemon passes
 // its *store.DB.
 type memSubs struct{ seen map[string]bool }
 
-func (m *memSubs) RecordSubscription(_ context.Context, r wxcampaign.SubscriptionResult, _ time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error) {
+func (m *memSubs) RecordSubscription(_ context.Context, r wxcampaign.SubscriptionResult, _ time.Time) (wxcampaign.RecordResult, error) {
 	if m.seen[r.RequestID] {
-		return store.RecordResult{Duplicate: true}, nil
+		return wxcampaign.RecordResult{Duplicate: true}, nil
 	}
 	m.seen[r.RequestID] = true
-	var res store.RecordResult
+	var res wxcampaign.RecordResult
 	for _, id := range r.AgreeTemplateIDs {
-		if kindOf(id) == wxcampaign.LongTerm {
+		if slices.Contains(r.LongTermTemplateIDs, id) {
 			res.LongTerm++
 		} else {
 			res.Credits++
@@ -106,7 +106,7 @@ func ExampleNewHTTPServer() {
 	s, err := api.New(api.Config{Tokens: []string{"my-api-token"}}, api.Deps{
 		Subs:    &memSubs{seen: map[string]bool{}},
 		Catalog: catalog,
-		Health:  func(ctx context.Context) error { return nil }, // e.g. the store's ping
+		Ready:   func(ctx context.Context) error { return nil }, // e.g. the store's ping
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -128,5 +128,5 @@ func ExampleNew() {
 	_, err := api.New(api.Config{}, api.Deps{Subs: &memSubs{}, Catalog: catalog})
 	fmt.Println(err)
 	// Output:
-	// api: new: no bearer token configured; the API refuses to start without authentication
+	// api: new: http.token: no bearer token configured; the API refuses to start without authentication
 }

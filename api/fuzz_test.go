@@ -20,17 +20,14 @@ import (
 
 type nopSubs struct{}
 
-func (nopSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) (store.RecordResult, error) {
-	for _, id := range r.AgreeTemplateIDs {
-		kindOf(id)
-	}
-	return store.RecordResult{Credits: len(r.AgreeTemplateIDs)}, nil
+func (nopSubs) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (wxcampaign.RecordResult, error) {
+	return wxcampaign.RecordResult{Credits: len(r.AgreeTemplateIDs)}, nil
 }
 
 type nopCatalog struct{}
 
-func (nopCatalog) SceneTemplates(string) []SceneTemplate { return nil }
-func (nopCatalog) KindOf(string) wxcampaign.Kind         { return wxcampaign.OneTime }
+func (nopCatalog) SceneTemplates(string) []wxcampaign.SceneTemplate { return nil }
+func (nopCatalog) KindOf(string) wxcampaign.Kind                    { return wxcampaign.OneTime }
 
 // FuzzDecodeSubscription feeds arbitrary bodies to the subscription decoder
 // and to the whole endpoint: nothing panics, every rejection is a 4xx with
@@ -44,6 +41,9 @@ func FuzzDecodeSubscription(f *testing.F) {
 		`{"openId":"o","openId":"o","requestId":"r","agreeTemplateIds":["T"]}`,
 		`{"openId":1}`, `[]`, `null`, ``, `{`, `{"a":1} x`, `"\ud800"`,
 		`{"extraVariableMap":{"a":[[[[[[[[[[1]]]]]]]]]]},"openId":"o","requestId":"r","agreeTemplateIds":["T"]}`,
+		`{"openId":"o","triggerAct":"加入购物车","busNo":"P1","result":{"T1":"accept","T2":"reject","T3":"ban","errMsg":"requestSubscribeMessage:ok"}}`,
+		`{"openId":"o","scene":"提交售后申请（退货退款）","agreeTemplateIds":["T","T","T"],"rejectTemplateIds":["U"]}`,
+		`{"openId":"o\u0000","busNo":"\ud800","requestId":"r","agreeTemplateIds":["T"],"rejectTemplateIds":["T"]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -53,7 +53,7 @@ func FuzzDecodeSubscription(f *testing.F) {
 	}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		res, err := decodeSubscription(body)
+		res, err := decodeSubscription(body, "", DefaultMaxTemplates)
 		if err == nil {
 			if verr := res.Validate(); verr != nil {
 				t.Fatalf("accepted an invalid result: %v", verr)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/store"
 )
 
 // BatchSubscriptions is an optional extension of Subscriptions: a store
@@ -19,7 +18,7 @@ type BatchSubscriptions interface {
 	// returns one result per element. A requestId already stored, or
 	// repeated earlier in rs, is reported with Duplicate set. On error
 	// nothing is recorded.
-	RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time, kindOf func(string) wxcampaign.Kind) ([]store.RecordResult, error)
+	RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time) ([]wxcampaign.RecordResult, error)
 }
 
 // Group-commit bounds.
@@ -150,26 +149,26 @@ type subscription struct {
 	at time.Time
 }
 
-func newSubscriptionBatcher(one Subscriptions, many BatchSubscriptions, kindOf func(string) wxcampaign.Kind) *groupCommit[subscription, store.RecordResult] {
-	return &groupCommit[subscription, store.RecordResult]{
+func newSubscriptionBatcher(one Subscriptions, many BatchSubscriptions) *groupCommit[subscription, wxcampaign.RecordResult] {
+	return &groupCommit[subscription, wxcampaign.RecordResult]{
 		max: maxBatch,
-		many: func(ctx context.Context, batch []subscription) ([]store.RecordResult, error) {
+		many: func(ctx context.Context, batch []subscription) ([]wxcampaign.RecordResult, error) {
 			rs := make([]wxcampaign.SubscriptionResult, len(batch))
 			for i, s := range batch {
 				rs[i] = s.r
 			}
 			// One clock reading per batch: the results arrived within milliseconds.
-			return many.RecordSubscriptions(ctx, rs, batch[0].at, kindOf)
+			return many.RecordSubscriptions(ctx, rs, batch[0].at)
 		},
-		one: func(ctx context.Context, s subscription) (store.RecordResult, error) {
-			return one.RecordSubscription(ctx, s.r, s.at, kindOf)
+		one: func(ctx context.Context, s subscription) (wxcampaign.RecordResult, error) {
+			return one.RecordSubscription(ctx, s.r, s.at)
 		},
 	}
 }
 
 // push is the delivery events of one message push and its arrival time.
 type push struct {
-	ds []store.Delivery
+	ds []wxcampaign.Delivery
 	at time.Time
 }
 
@@ -182,7 +181,7 @@ func newDeliveryBatcher(d Deliveries) *groupCommit[push, int] {
 		max:    maxDeliveryBatch,
 		weight: func(p push) int { return len(p.ds) },
 		many: func(ctx context.Context, batch []push) ([]int, error) {
-			var all []store.Delivery
+			var all []wxcampaign.Delivery
 			for _, p := range batch {
 				all = append(all, p.ds...)
 			}

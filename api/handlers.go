@@ -13,7 +13,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
@@ -38,108 +37,6 @@ func redact(s string) string {
 
 // secretField matches the same credentials as JSON fields.
 var secretField = regexp.MustCompile(`(?i)("(?:secret|appsecret|access_token|js_code|session_key)"\s*:\s*")[^"]*"`)
-
-// SubscriptionResponse is the answer to POST /v1/subscriptions.
-type SubscriptionResponse struct {
-	RequestID string `json:"requestId"`
-	Credits   int    `json:"credits"`   // new one-time credits recorded
-	LongTerm  int    `json:"longTerm"`  // long-term grants recorded
-	Rejected  int    `json:"rejected"`  // rejected, banned or filtered ids recorded
-	Duplicate bool   `json:"duplicate"` // requestId was recorded before; nothing new stored
-}
-
-// decodeSubscription decodes and validates a subscription result.
-func decodeSubscription(body []byte) (wxcampaign.SubscriptionResult, error) {
-	var res wxcampaign.SubscriptionResult
-	if err := decodeJSON(body, &res); err != nil {
-		return res, err
-	}
-	if err := res.Validate(); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, s.cfg.MaxBody)
-	var res wxcampaign.SubscriptionResult
-	if err == nil {
-		res, err = decodeSubscription(body)
-	}
-	if err != nil {
-		s.fail(w, r, "decode subscription", err)
-		return
-	}
-	var rec store.RecordResult
-	if s.batch != nil {
-		rec, err = s.batch.record(r.Context(), subscription{res, s.cfg.Now()})
-	} else {
-		rec, err = s.deps.Subs.RecordSubscription(r.Context(), res, s.cfg.Now(), s.deps.Catalog.KindOf)
-	}
-	if err != nil {
-		s.fail(w, r, "record subscription", err)
-		return
-	}
-	status := http.StatusCreated
-	out := SubscriptionResponse{RequestID: res.RequestID, Credits: rec.Credits, LongTerm: rec.LongTerm, Rejected: rec.Rejected}
-	if rec.Duplicate {
-		// Nothing new was stored: report zero new credits whatever the
-		// store counted the first time.
-		status = http.StatusOK
-		out = SubscriptionResponse{RequestID: res.RequestID, Duplicate: true}
-	}
-	writeJSON(w, status, out)
-}
-
-// SceneTemplatesResponse is the answer to GET /v1/scenes/{scene}/templates.
-// WeChat forbids mixing one-time and long-term ids in one
-// wx.requestSubscribeMessage call, so they come in two lists; each holds at
-// most Config.MaxTemplates ids and is never null.
-type SceneTemplatesResponse struct {
-	Scene           string   `json:"scene"`
-	TmplIDs         []string `json:"tmplIds"`
-	LongTermTmplIDs []string `json:"longTermTmplIds"`
-}
-
-// validScene reports whether scene is 1..64 of [A-Za-z0-9_.:-].
-func validScene(scene string) bool {
-	if scene == "" || len(scene) > 64 {
-		return false
-	}
-	for i := 0; i < len(scene); i++ {
-		c := scene[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == ':', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Server) handleSceneTemplates(w http.ResponseWriter, r *http.Request) {
-	scene := r.PathValue("scene")
-	if !validScene(scene) {
-		writeError(w, wxcampaign.Errorf(wxcampaign.EINVALID, "scene must be 1 to 64 characters of A-Z a-z 0-9 _ . : -"))
-		return
-	}
-	out := SceneTemplatesResponse{Scene: scene, TmplIDs: []string{}, LongTermTmplIDs: []string{}}
-	seen := make(map[string]bool)
-	for _, t := range s.deps.Catalog.SceneTemplates(scene) {
-		if t.TemplateID == "" || seen[t.TemplateID] {
-			continue
-		}
-		seen[t.TemplateID] = true
-		list := &out.TmplIDs
-		if t.Kind == wxcampaign.LongTerm {
-			list = &out.LongTermTmplIDs
-		}
-		if len(*list) < s.cfg.MaxTemplates {
-			*list = append(*list, t.TemplateID)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
 
 // SessionRequest is the body of POST /v1/session.
 type SessionRequest struct {
@@ -230,24 +127,33 @@ func sessionError(err error) error {
 	return &upstreamError{reason: reason, err: err}
 }
 
-// HealthResponse is the answer to GET /healthz.
+// HealthResponse is the answer to GET /healthz and GET /readyz.
 type HealthResponse struct {
 	Status string `json:"status"`          // "ok" or "unavailable"
-	Check  string `json:"check,omitempty"` // the failing check
+	Check  string `json:"check,omitempty"` // the failing readiness check
 }
 
-// healthTimeout bounds one health check.
+// healthTimeout bounds one readiness check.
 const healthTimeout = 3 * time.Second
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Health == nil {
+// handleHealth is the liveness probe: the process serves HTTP. It checks
+// nothing else, so that a store outage does not make Kubernetes restart
+// every replica (readiness takes them out of the load balancer instead).
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, HealthResponse{Status: "ok"})
+}
+
+// handleReady is the readiness probe: Deps.Ready (store reachable,
+// campaigns loaded) passes.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Ready == nil {
 		writeJSON(w, http.StatusOK, HealthResponse{Status: "ok"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	if err := s.deps.Health(ctx); err != nil {
-		s.log.WithField("error", redact(err.Error())).Warn("api: health check failed")
+	if err := s.deps.Ready(ctx); err != nil {
+		s.log.WithField("error", redact(err.Error())).Warn("api: readiness check failed")
 		writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Status: "unavailable", Check: checkName(err)})
 		return
 	}
@@ -273,9 +179,9 @@ func checkName(err error) string {
 
 var checkNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 
-// HealthChecks combines named checks into a Deps.Health function. The
+// HealthChecks combines named checks into a Deps.Ready function. The
 // checks run in the order of their names; the first failure is reported by
-// /healthz with the check's name only, and logged in full.
+// /readyz with the check's name only, and logged in full.
 func HealthChecks(checks map[string]func(ctx context.Context) error) func(ctx context.Context) error {
 	names := make([]string, 0, len(checks))
 	for name := range checks {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -13,18 +14,45 @@ import (
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// auth admits requests that carry one of the configured bearer tokens. The
-// comparison is constant-time over SHA-256 digests, so neither the content
-// nor the length of a token leaks through timing, and every configured token
-// is compared. The token is never logged.
-func (s *Server) auth(next http.Handler) http.Handler {
+// guard runs before routing. Every path under /v1, as sent or once
+// cleaned of "." and ".." segments, needs one of the configured bearer
+// tokens: authentication comes first, also for paths that do not exist.
+// A path that is not canonical is then a JSON 404, never ServeMux's
+// redirect. The comparison is constant-time over SHA-256 digests, so
+// neither the content nor the length of a token leaks through timing, and
+// every configured token is compared. The token is never logged.
+func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r.Header.Get("Authorization")) {
+		p := r.URL.Path
+		clean := cleanPath(p)
+		if (underV1(p) || underV1(clean)) && !s.authorized(r.Header.Get("Authorization")) {
 			writeError(w, wxcampaign.Errorf(wxcampaign.EUNAUTHORIZED, "missing or invalid bearer token"))
+			return
+		}
+		if clean != p {
+			writeError(w, wxcampaign.Errorf(wxcampaign.ENOTFOUND, "no such endpoint: the path is not canonical (%q)", clean))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// underV1 reports whether p is /v1 or below it.
+func underV1(p string) bool { return p == "/v1" || strings.HasPrefix(p, "/v1/") }
+
+// cleanPath is path.Clean keeping a trailing slash, as ServeMux cleans.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 func (s *Server) authorized(header string) bool {
@@ -85,7 +113,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		switch {
 		case sw.status >= 500:
 			e.Error("api: request")
-		case r.URL.Path == "/healthz" || r.URL.Path == "/metrics":
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics":
 			e.Debug("api: request")
 		default:
 			e.Info("api: request")

@@ -18,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat"
 )
 
@@ -38,7 +37,7 @@ const safeModeMessage = "safe mode not supported: use plaintext"
 type Deliveries interface {
 	// RecordDeliveries stores ds as received at receivedAt, idempotent by
 	// msgid, and returns how many were new.
-	RecordDeliveries(ctx context.Context, receivedAt time.Time, ds []store.Delivery) (int, error)
+	RecordDeliveries(ctx context.Context, receivedAt time.Time, ds []wxcampaign.Delivery) (int, error)
 }
 
 // PushStats counts what the message push endpoint did since the server was
@@ -265,7 +264,7 @@ func (s *Server) handleEvent(ctx context.Context, ev wechat.PushEvent) error {
 
 // pushSent records one delivery per entry of a subscribe_msg_sent_event.
 func (s *Server) pushSent(ctx context.Context, ev wechat.PushEvent) error {
-	ds := make([]store.Delivery, len(ev.Items))
+	ds := make([]wxcampaign.Delivery, len(ev.Items))
 	for i, it := range ev.Items {
 		if it.MsgID <= 0 {
 			return wxcampaign.Errorf(wxcampaign.EINVALID, "List entry %d: MsgID must be positive", i)
@@ -274,7 +273,7 @@ func (s *Server) pushSent(ctx context.Context, ev wechat.PushEvent) error {
 		if !utf8.ValidString(status) {
 			status = strings.ToValidUTF8(status, "\uFFFD")
 		}
-		ds[i] = store.Delivery{MsgID: it.MsgID, OpenID: ev.OpenID, TemplateID: it.TemplateID,
+		ds[i] = wxcampaign.Delivery{MsgID: it.MsgID, OpenID: ev.OpenID, TemplateID: it.TemplateID,
 			ErrCode: it.ErrorCode, Status: status, SentAt: ev.CreateTime}
 	}
 	n, err := s.deliveries.record(ctx, push{ds, s.cfg.Now()})
@@ -304,7 +303,7 @@ func (s *Server) pushChange(ctx context.Context, ev wechat.PushEvent) error {
 		if err := res.Validate(); err != nil {
 			return err
 		}
-		rec, err := s.deps.Subs.RecordSubscription(ctx, res, s.cfg.Now(), s.deps.Catalog.KindOf)
+		rec, err := s.deps.Subs.RecordSubscription(ctx, res, s.cfg.Now())
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,9 @@ type Defaults struct {
 	Location *time.Location // nil: time.Local
 	State    string         // miniprogram_state; "": formal
 	Lang     string         // "": zh_CN
+	// Pages lists the mini program's page paths (wechat.pages); when set, a
+	// campaign's page must render to one of them. nil: any well-formed page.
+	Pages []string
 }
 
 // Default values of optional fields.
@@ -93,6 +96,9 @@ type Template struct {
 	Page  string // expression; "" = a card without a link
 	State string // developer | trial | formal
 	Lang  string // zh_CN | en_US | zh_HK | zh_TW
+	// Pages are the account's pages the page must be one of
+	// (Defaults.Pages); nil: any well-formed page.
+	Pages []string
 }
 
 // Fact is one source of business data, joined to each grant of a batch with

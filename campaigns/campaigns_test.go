@@ -194,6 +194,7 @@ func TestInvalidFixtures(t *testing.T) {
 		{"bad-name.yaml", `bad-name.yaml:1:7: name "Bad_Name" must be`},
 		{"missing-template-id.yaml", `missing-template-id.yaml:3:1: missing required field template.id`},
 		{"yaml-syntax.yaml", `yaml-syntax.yaml:3:1: invalid YAML: did not find expected ',' or '}'`},
+		{"bad-scene.yaml", `bad-scene.yaml:6:17: scene "订单/详情" contains '/'`},
 		{"duplicate", `duplicate/b.yaml:1:7: duplicate campaign name "same-name" (first in testdata/invalid/duplicate/a.yaml:1:7)`},
 	}
 	covered := map[string]bool{}

@@ -68,6 +68,7 @@ func withDefaults(d Defaults) *Campaign {
 	}
 	c.Template.State = cmpOr(d.State, DefaultState)
 	c.Template.Lang = cmpOr(d.Lang, DefaultLang)
+	c.Template.Pages = d.Pages
 	return c
 }
 

@@ -36,7 +36,7 @@ type positions struct {
 func (p *decoder) recordPositions(c *Campaign) {
 	ps := positions{key: map[string]position{}, val: map[string]position{}}
 	keep := func(path string) bool {
-		return path == "data" || path == "template.id" || path == "template.kind" ||
+		return path == "data" || path == "template.id" || path == "template.kind" || path == "template.page" ||
 			strings.HasPrefix(path, "data.") || strings.HasPrefix(path, "enums.")
 	}
 	for path, n := range p.key {
@@ -60,7 +60,9 @@ func (p *decoder) recordPositions(c *Campaign) {
 //   - template.kind must match the template's kind when that is known (at
 //     template.kind);
 //   - the data keys must be exactly the template's keys: a missing key is an
-//     error at data, a key the template does not have is an error at that key;
+//     error at data, a key the template does not have is an error at that key,
+//     and a key whose index the template has with another type ("thing3"
+//     where the template has "phrase3") is a type error at that key;
 //   - every value a campaign lists under enums for a key must be one of the
 //     template's enum values for that key, when the template lists any (at the
 //     value).
@@ -68,8 +70,10 @@ func (p *decoder) recordPositions(c *Campaign) {
 // When the template lists enum values for a data key and the campaign's enums
 // say nothing about it, CheckTemplates copies the template's values into
 // c.Enums and recompiles c.Program, so that rendering refuses a value WeChat
-// would refuse (47003) before the call; a constant data value outside them is
-// then an error at that data value. Enum checks at render always use
+// would refuse (47003) before the call, failing that grant with
+// render_invalid naming the key; a constant data value, or a literal the
+// expression can result in, outside them is then an error at that data
+// value. Enum checks at render always use
 // c.Enums. A campaign with a problem is left as it was. CheckTemplates
 // modifies campaigns: call it at load time, before they are shared.
 //
@@ -105,16 +109,35 @@ func checkTemplate(c *Campaign, byID map[string]*TemplateInfo) ErrorList {
 		at(c.pos.val["template.kind"], "template.kind is %s, but template %s is %s in the account's template list", c.Template.Kind, id, t.Kind)
 	}
 	keys := strings.Join(t.Keys, ", ")
+	byIndex := make(map[int]string, len(t.Keys))
+	for _, k := range t.Keys {
+		if _, n, err := keyword.Parse(k); err == nil {
+			byIndex[n] = k
+		}
+	}
 	have := make(map[string]bool, len(c.Data))
 	for _, f := range c.Data {
 		have[f.Key] = true
-		if !slices.Contains(t.Keys, f.Key) {
-			at(c.pos.key["data."+f.Key], "data key %s is not a key of template %s (its keys: %s)", f.Key, id, keys)
+	}
+	retyped := map[string]bool{} // template keys the campaign has with another type
+	for _, f := range c.Data {
+		if slices.Contains(t.Keys, f.Key) {
+			continue
 		}
+		// Same index, other type: the template's key is there, typed
+		// differently ("thing3" against "phrase3").
+		if typ, n, err := keyword.Parse(f.Key); err == nil && byIndex[n] != "" && !have[byIndex[n]] && !retyped[byIndex[n]] {
+			tk := byIndex[n]
+			ttyp, _, _ := keyword.Parse(tk)
+			retyped[tk] = true
+			at(c.pos.key["data."+f.Key], "data key %s: template %s has %s, of type %s, not %s (its keys: %s)", f.Key, id, tk, ttyp, typ, keys)
+			continue
+		}
+		at(c.pos.key["data."+f.Key], "data key %s is not a key of template %s (its keys: %s)", f.Key, id, keys)
 	}
 	var missing []string
 	for _, k := range t.Keys {
-		if !have[k] {
+		if !have[k] && !retyped[k] {
 			missing = append(missing, k)
 		}
 	}
@@ -173,6 +196,7 @@ func adoptEnums(c *Campaign, t *TemplateInfo) ErrorList {
 		Data:     c.Data,
 		Overflow: c.Overflow,
 		Enums:    enums,
+		Pages:    c.Template.Pages,
 	}
 	for _, f := range c.Facts {
 		spec.Facts = append(spec.Facts, rules.FactSpec{Name: f.Name, Key: f.Key})
@@ -196,7 +220,11 @@ func adoptEnums(c *Campaign, t *TemplateInfo) ErrorList {
 		if ce == nil {
 			continue
 		}
-		p := c.pos.val[ce.Field]
+		field := ce.Field
+		if field == "page" {
+			field = "template.page"
+		}
+		p := c.pos.val[field]
 		if p == (position{}) {
 			p = c.pos.key["data"]
 		}

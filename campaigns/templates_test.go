@@ -66,6 +66,11 @@ func TestCheckTemplates(t *testing.T) {
 				"tpl.yaml:7:1: data: missing key amount4 of template T-ORDER (its keys: thing1, enum2, amount4)",
 				"tpl.yaml:10:3: data key amount3 is not a key of template T-ORDER (its keys: thing1, enum2, amount4)",
 			}},
+		{"key type differs", tmplSrc, []TemplateInfo{{ID: "T-ORDER", Keys: []string{"thing1", "enum2", "short_thing3"}}},
+			[]string{"tpl.yaml:10:3: data key amount3: template T-ORDER has short_thing3, of type short_thing, not amount (its keys: thing1, enum2, short_thing3)"}},
+		{"key type differs and the key is there too", strings.Replace(tmplSrc, `  amount3: "1"`, "  amount3: \"1\"\n  short_thing3: '\"x\"'", 1),
+			[]TemplateInfo{{ID: "T-ORDER", Keys: []string{"thing1", "enum2", "short_thing3"}}},
+			[]string{"tpl.yaml:10:3: data key amount3 is not a key of template T-ORDER (its keys: thing1, enum2, short_thing3)"}},
 		{"enum value the template lacks", tmplSrc,
 			[]TemplateInfo{{ID: "T-ORDER", Keys: tOrder.Keys, Enums: map[string][]string{"enum2": {"paid", "refunded"}}}},
 			[]string{`tpl.yaml:12:17: enums.enum2: "unpaid" is not an enum value of template T-ORDER (its values: paid, refunded)`}},
@@ -81,6 +86,8 @@ func TestCheckTemplates(t *testing.T) {
 			}},
 		{"adopted enums: a constant outside them", strings.Replace(noEnums, "enum2: grant.scene", `enum2: '"shipped"'`, 1), []TemplateInfo{tOrder},
 			[]string{`tpl.yaml:9:10: data.enum2: constant can never be sent: not one of the enum values (enum values of template T-ORDER)`}},
+		{"adopted enums: a literal branch outside them", strings.Replace(noEnums, "enum2: grant.scene", `enum2: 'grant.scene == "a" ? "paid" : "lost"'`, 1), []TemplateInfo{tOrder},
+			[]string{`tpl.yaml:9:10: data.enum2: "lost" can never be sent: not one of the enum values (paid, unpaid, cancelled) (enum values of template T-ORDER)`}},
 		{"adopted enums: a constant inside them", strings.Replace(noEnums, "enum2: grant.scene", `enum2: '"paid"'`, 1), []TemplateInfo{tOrder}, nil},
 	}
 	for _, tt := range tests {
@@ -208,5 +215,39 @@ func TestCheckTemplatesExamples(t *testing.T) {
 	}
 	if errs := CheckTemplates(cs, ts[1:]); len(errs) != 1 || !strings.Contains(errs[0].Error(), cs[0].Template.ID) {
 		t.Errorf("one template left out: %v", errs)
+	}
+}
+
+// TestDefaultsPages: with the account's pages (wechat.pages), a constant page
+// outside them fails the campaign at template.page; a page from grant data
+// is checked per grant at render time and survives CheckTemplates'
+// recompilation.
+func TestDefaultsPages(t *testing.T) {
+	src := strings.Replace(tmplSrc, "  kind: one_time\n", "  kind: one_time\n  page: '\"pages/gone/index?id=\" + grant.biz_no'\n", 1)
+	d := Defaults{Location: time.UTC, Pages: []string{"pages/order/detail"}}
+	_, err := Parse("tpl.yaml", []byte(src), d)
+	want := `tpl.yaml:6:10: template.page: "pages/gone/index" is not a page of the mini program (wechat.pages)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Parse error = %v, want %q", err, want)
+	}
+	src = strings.Replace(tmplSrc, "  kind: one_time\n", "  kind: one_time\n  page: grant.vars.page\n", 1)
+	src = strings.Replace(src, "enums:\n  enum2: [paid, unpaid]\n", "", 1) // adopt: recompiles
+	c, err := Parse("tpl.yaml", []byte(src), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := CheckTemplates([]*Campaign{c}, []TemplateInfo{tOrder}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for page, wantErr := range map[string]string{
+		"pages/order/detail?id=1": "",
+		"pages/other/index":       `render invalid: page: "pages/other/index" is not a page of the mini program (wechat.pages)`,
+	} {
+		e := c.Program.NewEnv()
+		e.Reset(&wxcampaign.Grant{OpenID: "o1", BizNo: "b1", Scene: "paid", Vars: map[string]any{"page": page}}, time.Unix(0, 0))
+		_, err := c.Program.Render(e)
+		if got := errString(err); got != wantErr {
+			t.Errorf("page %q: error %q, want %q", page, got, wantErr)
+		}
 	}
 }

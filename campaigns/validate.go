@@ -212,8 +212,8 @@ func (p *decoder) validateScenes(c *Campaign) {
 	for i, s := range c.Scenes {
 		path := fmt.Sprintf("scenes[%d]", i)
 		switch {
-		case len(s) > 64 || strings.IndexFunc(s, unicode.IsSpace) >= 0:
-			p.errorAt(p.at(path), path, "scene %q must be at most 64 characters without spaces", s)
+		case wxcampaign.CheckScene(s) != nil:
+			p.errorAt(p.at(path), path, "%s (a scene is 1 to %d printable characters without '/')", wxcampaign.ErrorMessage(wxcampaign.CheckScene(s)), wxcampaign.MaxSceneLen)
 		case seen[s]:
 			p.errorAt(p.at(path), path, "scene %q is listed twice", s)
 		}
@@ -300,6 +300,7 @@ func (p *decoder) compile(c *Campaign) {
 		Data:     c.Data,
 		Overflow: c.Overflow,
 		Enums:    c.Enums,
+		Pages:    c.Template.Pages,
 	}
 	for _, f := range c.Facts {
 		spec.Facts = append(spec.Facts, rules.FactSpec{Name: f.Name, Key: f.Key})

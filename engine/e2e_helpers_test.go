@@ -156,7 +156,7 @@ func (w *world) subscribe(openid, tpl, bizNo string, vars map[string]any, credit
 	before := w.maxGrantID()
 	reqID := fmt.Sprintf("req-%s-%s-%s-%d", openid, tpl, bizNo, before+1)
 	_, err := w.db.RecordSubscription(w.ctx, wx.SubscriptionResult{OpenID: openid, Scene: "e2e", BusNo: bizNo,
-		ExtraVariableMap: vars, AgreeTemplateIDs: []string{tpl}, RequestID: reqID}, at(1, 12, 0), nil)
+		ExtraVariableMap: vars, AgreeTemplateIDs: []string{tpl}, RequestID: reqID}, at(1, 12, 0))
 	if err != nil {
 		w.t.Fatalf("record subscription: %v", err)
 	}

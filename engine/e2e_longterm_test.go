@@ -35,13 +35,12 @@ data:
 		tpl := simTemplate(c)
 		w := newWorld(t, nc, tpl)
 		w.exec(`CREATE TABLE appointments (id VARCHAR(64) PRIMARY KEY, service VARCHAR(100), start_at DATETIME)`)
-		longTerm := func(string) wx.Kind { return wx.LongTerm }
 		grants := map[string]int64{}
 		for i, start := range []time.Time{at(3, 10, 30), at(3, 10, 50), at(3, 12, 0)} {
 			id, openid := fmt.Sprintf("m%d", i), fmt.Sprintf("oLong%d", i)
 			w.exec(`INSERT INTO appointments VALUES (?,?,?)`, id, "牙齿清洁", sqlTime(start))
 			if _, err := w.db.RecordSubscription(w.ctx, wx.SubscriptionResult{OpenID: openid, Scene: "booked", BusNo: id,
-				AgreeTemplateIDs: []string{c.Template.ID}, RequestID: "lt-" + id}, at(1, 12, 0), longTerm); err != nil {
+				AgreeTemplateIDs: []string{c.Template.ID}, LongTermTemplateIDs: []string{c.Template.ID}, RequestID: "lt-" + id}, at(1, 12, 0)); err != nil {
 				t.Fatal(err)
 			}
 			grants[openid] = w.maxGrantID()

@@ -95,7 +95,7 @@ limits:
 	} {
 		r := wx.SubscriptionResult{OpenID: s.openid, Scene: "add_to_cart", BusNo: s.product, RequestID: fmt.Sprint("req-", i),
 			ExtraVariableMap: map[string]any{"saved_price": s.saved}, AgreeTemplateIDs: []string{"tplPriceDrop"}}
-		if _, err := db.RecordSubscription(ctx, r, time.Now(), nil); err != nil {
+		if _, err := db.RecordSubscription(ctx, r, time.Now()); err != nil {
 			log.Fatal(err)
 		}
 		sim.AddCredits(s.openid, "tplPriceDrop", 1)

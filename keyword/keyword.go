@@ -36,10 +36,14 @@ const (
 	Name            Type = "name"
 	Phrase          Type = "phrase"
 	Enum            Type = "enum"
+	// ShortThing is a thing of at most 5 characters. WeChat's published
+	// keyword table does not list it; live templates use it and the limit
+	// comes from developers' tests (docs/wechat.md gives the sources).
+	ShortThing Type = "short_thing"
 )
 
 // Types lists every known type, in the order of WECHAT.md.
-var Types = []Type{Thing, Number, Letter, Symbol, CharacterString, Time, Date, Amount, PhoneNumber, CarNumber, Name, Phrase, Enum}
+var Types = []Type{Thing, Number, Letter, Symbol, CharacterString, Time, Date, Amount, PhoneNumber, CarNumber, Name, Phrase, Enum, ShortThing}
 
 // Valid reports whether t is a known keyword type.
 func (t Type) Valid() bool {
@@ -51,6 +55,12 @@ func (t Type) Valid() bool {
 	return false
 }
 
+// Truncatable reports whether a value of the type may be shortened with an
+// ellipsis when a campaign asks for it (the thing family: thing and
+// short_thing, free text of any character). Every other type has a format a
+// shortened value would break.
+func (t Type) Truncatable() bool { return t == Thing || t == ShortThing }
+
 // MaxLen is the longest value, in characters, that a type allows; 0 for
 // types whose length follows from their format (time, date, amount, enum).
 // For name it is the limit for text with a Chinese character (10); text of
@@ -61,7 +71,7 @@ func (t Type) MaxLen() int {
 		return 20
 	case Number, Letter, CharacterString:
 		return 32
-	case Symbol, Phrase:
+	case Symbol, Phrase, ShortThing:
 		return 5
 	case PhoneNumber:
 		return 17
@@ -148,6 +158,11 @@ func CheckType(t Type, value string, enum []string) error {
 	case Thing:
 		if n > 20 {
 			return tooLong(20)
+		}
+		return nil
+	case ShortThing:
+		if n > 5 {
+			return tooLong(5)
 		}
 		return nil
 	case Number:
@@ -497,4 +512,58 @@ func validDay(year, month, day int) bool {
 		days = 29
 	}
 	return day <= days
+}
+
+// MaxPageLen is the longest page, in bytes, the engine sends. WeChat
+// publishes no limit for subscribeMessage.send's page; the simulator answers
+// 41030 above it, and a longer page is taken to come from bad grant data.
+const MaxPageLen = 1024
+
+// CheckPage reports whether page (already without a leading "/") is a page
+// WeChat can take: "pages/x/y" with an optional query ("?id=1&from=push").
+// The path is made of ASCII letters, digits and "_-./@" segments without
+// an empty, "." or ".." segment, as app.json page paths are; the query is
+// printable text without white space or control characters. An empty page is
+// valid (a card without a link). Errors are short reasons without the word
+// "page", such as "longer than 1024 bytes".
+func CheckPage(page string) error {
+	if page == "" {
+		return nil
+	}
+	if len(page) > MaxPageLen {
+		return fail("longer than " + strconv.Itoa(MaxPageLen) + " bytes")
+	}
+	if !utf8.ValidString(page) {
+		return fail("not valid UTF-8")
+	}
+	path, query, _ := strings.Cut(page, "?")
+	if path == "" {
+		return fail("no path before the query")
+	}
+	if path[0] == '/' {
+		return fail("starts with /")
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fail("path has an empty, . or .. segment")
+		}
+		for _, r := range seg {
+			if r >= utf8.RuneSelf || !isASCIILetter(byte(r)) && !isDigit(byte(r)) && r != '_' && r != '-' && r != '.' && r != '@' {
+				return fail("path has " + strconv.QuoteRune(r) + ": want ASCII letters, digits and _-.@")
+			}
+		}
+	}
+	for _, r := range query {
+		if unicode.IsSpace(r) || isControl(r) || r == utf8.RuneError {
+			return fail("query contains a space or a control character")
+		}
+	}
+	return nil
+}
+
+// PagePath is the path of a page without its query: "pages/x/y" for
+// "pages/x/y?id=1". A leading "/" is dropped.
+func PagePath(page string) string {
+	path, _, _ := strings.Cut(strings.TrimLeft(page, "/"), "?")
+	return path
 }

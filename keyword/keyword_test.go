@@ -21,6 +21,8 @@ func TestParse(t *testing.T) {
 		{"car_number8", CarNumber, 8, ""},
 		{"amount2", Amount, 2, ""},
 		{"enum1", Enum, 1, ""},
+		{"short_thing6", ShortThing, 6, ""},
+		{"short_1", "", 0, `unknown type "short_"`},
 		{"colour1", "", 0, `unknown type "colour"`},
 		{"thing", "", 0, "missing index"},
 		{"thing0", "", 0, "invalid index"},
@@ -328,6 +330,8 @@ func TestMaxLen(t *testing.T) {
 			long = strings.Repeat("1", max+1)
 		case Symbol:
 			long = strings.Repeat("!", max+1)
+		case ShortThing:
+			long = strings.Repeat("好", max+1)
 		case Phrase:
 			long = strings.Repeat("好", max+1)
 		case CarNumber:
@@ -346,10 +350,19 @@ func FuzzCheck(f *testing.F) {
 	}
 	f.Add("number1", "-1.5", 3)
 	f.Add("phone_number1", "+86 (10) 1234", 0)
+	f.Add("short_thing1", "pages/a/b?id=1&x=耐克", 5)
 	f.Fuzz(func(t *testing.T, key, value string, n int) {
 		_ = Check(key, value, nil)
 		_ = Check(key, value, []string{value})
 		_, _, _ = Parse(key)
+		if CheckPage(value) == nil && value != "" {
+			if len(value) > MaxPageLen || value[0] == '/' || !utf8.ValidString(value) || strings.ContainsAny(value, " \t\r\n") {
+				t.Fatalf("CheckPage(%q) accepted a page it must refuse", value)
+			}
+			if PagePath(value) == "" {
+				t.Fatalf("CheckPage(%q) accepted a page without a path", value)
+			}
+		}
 		if n > 100 || n < -1 {
 			n %= 100
 		}
@@ -361,4 +374,125 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("Truncate(%q, %d) = %q: %d runes", value, n, got, c)
 		}
 	})
+}
+
+// TestShortThing: short_thing takes at most 5 characters (runes) of any
+// kind, like a thing of 5; an emoji of several code points counts as
+// several; longer values are ErrTooLong so the overflow policy may shorten
+// them.
+func TestShortThing(t *testing.T) {
+	tests := []struct {
+		value string
+		want  string // "" = valid
+	}{
+		{"配送中", ""},
+		{"已发货了吗", ""}, // exactly 5
+		{"已发货了吗？", "longer than 5 characters"}, // 6
+		{"abcde", ""},
+		{"abcdef", "longer than 5 characters"},
+		{"D-3", ""},
+		{"12345", ""},
+		{"🎉🎉🎉🎉🎉", ""}, // 5 emoji of one code point
+		{"🎉🎉🎉🎉🎉🎉", "longer than 5 characters"},
+		{"👍🏽👍🏽👍🏽", "longer than 5 characters"},  // 3 emoji with skin tone: 6 code points
+		{"👨‍👩‍👧", ""},                           // family: 5 code points (3 people, 2 joiners)
+		{"👨‍👩‍👧‍👦", "longer than 5 characters"}, // 7 code points
+		{"", "empty"},
+		{"a\nb", "contains a control character"},
+		{"ab\xff", "not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		err := Check("short_thing3", tt.value, nil)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("Check(short_thing3, %q) = %q, want %q", tt.value, got, tt.want)
+		}
+		if tt.want == "longer than 5 characters" && !errors.Is(err, ErrTooLong) {
+			t.Errorf("Check(short_thing3, %q): not ErrTooLong", tt.value)
+		}
+	}
+	if n := ShortThing.MaxLen(); n != 5 {
+		t.Errorf("ShortThing.MaxLen() = %d, want 5", n)
+	}
+	// The ellipsis policy keeps a shortened value valid.
+	if got := Truncate("已发货了吗？", ShortThing.MaxLen()); got != "已发货了…" || Check("short_thing1", got, nil) != nil {
+		t.Errorf("Truncate to 5 = %q", got)
+	}
+}
+
+func TestTruncatable(t *testing.T) {
+	for _, typ := range Types {
+		want := typ == Thing || typ == ShortThing
+		if typ.Truncatable() != want {
+			t.Errorf("%s.Truncatable() = %v, want %v", typ, !want, want)
+		}
+	}
+}
+
+// TestEnumValues: an enum value must be one of the template's values
+// exactly: no trimming, no case folding, no prefix match.
+func TestEnumValues(t *testing.T) {
+	values := []string{"已发货", "已签收", "Shipped"}
+	tests := []struct {
+		value string
+		ok    bool
+	}{
+		{"已发货", true},
+		{"Shipped", true},
+		{"shipped", false},
+		{"已发", false},
+		{" 已签收", false},
+		{"已签收\n", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		err := Check("enum4", tt.value, values)
+		if (err == nil) != tt.ok {
+			t.Errorf("Check(enum4, %q) = %v, want ok=%v", tt.value, err, tt.ok)
+		}
+		if err != nil && tt.value != "" && !strings.Contains(err.Error(), "enum") && !strings.Contains(err.Error(), "control") {
+			t.Errorf("Check(enum4, %q) = %q: want the reason to say enum", tt.value, err)
+		}
+	}
+}
+
+func TestCheckPage(t *testing.T) {
+	tests := []struct {
+		page string
+		want string // "" = valid, else a substring of the reason
+	}{
+		{"", ""},
+		{"pages/index/index", ""},
+		{"pages/goods/detail?id=42&from=push", ""},
+		{"pages/goods/detail?name=耐克", ""},
+		{"index", ""},
+		{"sub-pkg/pages_2/a.b@x", ""},
+		{"/pages/index/index", "starts with /"},
+		{"pages//index", "empty"},
+		{"pages/../secret", "empty, . or .."},
+		{"pages/index/", "empty"},
+		{"?id=1", "no path"},
+		{"pages/商品/index", "want ASCII letters"},
+		{"pages/a b", "want ASCII letters"},
+		{"pages/a?x=a b", "space or a control"},
+		{"pages/a?x=a\tb", "space or a control"},
+		{"pages/a?x=\xff", "not valid UTF-8"},
+		{"pages/a?q=" + strings.Repeat("x", MaxPageLen-len("pages/a?q=")), ""},
+		{"pages/a?q=" + strings.Repeat("x", MaxPageLen-len("pages/a?q=")+1), "longer than 1024 bytes"},
+	}
+	for _, tt := range tests {
+		err := CheckPage(tt.page)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckPage(%.40q) = %v, want ok", tt.page, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("CheckPage(%.40q) = %v, want %q", tt.page, err, tt.want)
+		}
+	}
+	if got := PagePath("/pages/a/b?id=1"); got != "pages/a/b" {
+		t.Errorf("PagePath = %q", got)
+	}
 }

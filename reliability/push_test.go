@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/wxcampaign/wxcampaign/api"
-	"github.com/wxcampaign/wxcampaign/engine"
+	"github.com/wxcampaign/wxcampaign/campaigns"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -13,7 +13,7 @@ import (
 // (/wechat/push): it checks the signature and stores the delivery events.
 func pushReceiver(t *testing.T, db *store.DB) http.Handler {
 	srv, err := api.New(api.Config{Tokens: []string{"reliability-api-token"}, PushToken: pushToken},
-		api.Deps{Subs: db, Catalog: engine.NewCatalog(nil), Deliveries: db})
+		api.Deps{Subs: db, Catalog: campaigns.NewCatalog(nil), Deliveries: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,13 +40,14 @@ import (
 	"github.com/wxcampaign/wxcampaign/keyword"
 )
 
-// Overflow says what happens to a thing value longer than 20 characters.
+// Overflow says what happens to a value of the thing family (thing, at
+// most 20 characters; short_thing, at most 5) that is too long.
 type Overflow string
 
 // Overflow policies.
 const (
-	Truncate Overflow = "truncate" // shorten to 20 characters ending in "…", when the campaign asks for it
-	Skip     Overflow = "skip"     // skip the grant: render invalid, longer than 20 characters (the default)
+	Truncate Overflow = "truncate" // shorten to the type's limit ending in "…", when the campaign asks for it
+	Skip     Overflow = "skip"     // skip the grant: render invalid, longer than N characters (the default)
 )
 
 // Field is a data field: key "thing1" and its expression source.
@@ -65,6 +67,10 @@ type Spec struct {
 	Data     []Field
 	Overflow Overflow
 	Enums    map[string][]string // optional allowed values per enum key
+	// Pages lists the mini program's page paths (wechat.pages, without
+	// query or leading "/"); when set, a rendered page's path must be one of
+	// them. Empty accepts any well-formed page.
+	Pages []string
 }
 
 // grantEnv is the grant as expressions see it.
@@ -107,6 +113,7 @@ type Program struct {
 	page     *vm.Program
 	data     []field
 	overflow Overflow
+	pages    map[string]bool // nil: any well-formed page
 }
 
 // reserved are names a fact may not take.
@@ -144,6 +151,12 @@ func Compile(spec Spec) (*Program, error) {
 	var errs Errors
 	add := func(field, format string, args ...any) {
 		errs = append(errs, &CompileError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, pg := range spec.Pages {
+		if p.pages == nil {
+			p.pages = make(map[string]bool, len(spec.Pages))
+		}
+		p.pages[keyword.PagePath(pg)] = true
 	}
 	switch spec.Overflow {
 	case "":
@@ -194,9 +207,14 @@ func Compile(spec Spec) (*Program, error) {
 			errs = append(errs, ce)
 		} else if v, ok := constant(prog); ok {
 			if s, _ := v.(string); s != "" {
-				if _, reason := pageText(s); reason != "" {
+				if _, reason := p.pageText(s); reason != "" {
 					errs = append(errs, atRoot("page", spec.Page, reason))
 				}
+			}
+		} else if path, ok := constantPath(prog.Node()); ok {
+			// "pages/x/y?id=" + grant.biz_no: the path is known now.
+			if _, reason := p.pageText(path); reason != "" {
+				errs = append(errs, atRoot("page", spec.Page, reason))
 			}
 		}
 		p.page = prog
@@ -231,6 +249,8 @@ func Compile(spec Spec) (*Program, error) {
 				errs = append(errs, atRoot(where, d.Expr, "constant can never be sent: "+rerr.Reason))
 			}
 			f.constant, f.value = true, s
+		} else if f.typ == keyword.Enum && f.enum != nil {
+			errs = append(errs, enumLiterals(where, d.Expr, prog, f.enum)...)
 		}
 		p.data = append(p.data, f)
 	}
@@ -311,6 +331,54 @@ func atRoot(where, src string, msg string) *CompileError {
 	from := utf8.RuneCountInString(src) - utf8.RuneCountInString(strings.TrimLeft(src, " \t\r\n"))
 	line, col := position(src, from)
 	return &CompileError{Field: where, Line: line, Column: col, Msg: msg}
+}
+
+// constantPath returns the path of a page expression that starts with a
+// string literal holding the whole path and the "?" of the query, as in
+// "pages/x/y?id=" + grant.biz_no.
+func constantPath(n ast.Node) (string, bool) {
+	for {
+		switch b := n.(type) {
+		case *ast.BinaryNode:
+			if b.Operator != "+" {
+				return "", false
+			}
+			n = b.Left
+			continue
+		case *ast.StringNode:
+			path, _, found := strings.Cut(b.Value, "?")
+			return path, found && path != ""
+		}
+		return "", false
+	}
+}
+
+// enumLiterals checks the string literals an enum expression can result in
+// (the branches of a conditional, either side of ??, the whole expression)
+// against the enum values: a literal outside them can never be sent.
+func enumLiterals(where, src string, prog *vm.Program, values []string) Errors {
+	var errs Errors
+	var walk func(n ast.Node)
+	walk = func(n ast.Node) {
+		switch n := n.(type) {
+		case *ast.StringNode:
+			if !slices.Contains(values, n.Value) {
+				line, col := position(src, n.Location().From)
+				errs = append(errs, &CompileError{Field: where, Line: line, Column: col,
+					Msg: fmt.Sprintf("%q can never be sent: not one of the enum values (%s)", n.Value, strings.Join(values, ", "))})
+			}
+		case *ast.ConditionalNode:
+			walk(n.Exp1)
+			walk(n.Exp2)
+		case *ast.BinaryNode:
+			if n.Operator == "??" {
+				walk(n.Left)
+				walk(n.Right)
+			}
+		}
+	}
+	walk(prog.Node())
+	return errs
 }
 
 // constant returns the value of an expression whose result the optimizer
@@ -513,8 +581,8 @@ func (p *Program) finish(f *field, out any) (string, *RenderError) {
 		return "", &RenderError{Key: f.key, Reason: reason}
 	}
 	if err := keyword.CheckType(f.typ, s, f.enum); err != nil {
-		if f.typ == keyword.Thing && p.overflow == Truncate && errors.Is(err, keyword.ErrTooLong) {
-			return keyword.Truncate(s, keyword.Thing.MaxLen()), nil
+		if f.typ.Truncatable() && p.overflow == Truncate && errors.Is(err, keyword.ErrTooLong) {
+			return keyword.Truncate(s, f.typ.MaxLen()), nil
 		}
 		return "", &RenderError{Key: f.key, Reason: err.Error()}
 	}
@@ -533,24 +601,44 @@ func (p *Program) renderPage(e *Env) (string, *RenderError) {
 	if !ok {
 		return "", &RenderError{Key: "page", Reason: "evaluates to " + describe(out) + ", want a string"}
 	}
-	page, reason := pageText(s)
+	page, reason := p.pageText(s)
 	if reason != "" {
 		return "", &RenderError{Key: "page", Reason: reason}
 	}
 	return page, nil
 }
 
-// pageText normalises a page path: leading slashes are dropped (WeChat's
-// page is relative to the mini program's root, "pages/x/y?id=1"); spaces and
-// control characters are refused. An empty result means no page.
-func pageText(s string) (string, string) {
+// pageText normalises a page path and checks it against WeChat's rules:
+// leading slashes are dropped (WeChat's page is relative to the mini
+// program's root, "pages/x/y?id=1"), then keyword.CheckPage (length, path
+// characters, no space or control character in the query) and, when the
+// program knows the account's pages, that the path is one of them. An empty
+// result means no page.
+func (p *Program) pageText(s string) (string, string) {
 	s = strings.TrimLeft(s, "/")
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' || r == 0x85 {
-			return "", "contains a space or a control character"
+	if err := keyword.CheckPage(s); err != nil {
+		return "", err.Error()
+	}
+	if s != "" && p.pages != nil {
+		if path := keyword.PagePath(s); !p.pages[path] {
+			return "", fmt.Sprintf("%q is not a page of the mini program (wechat.pages)", path)
 		}
 	}
 	return s, ""
+}
+
+// Pages returns the page paths the program checks rendered pages against
+// (Spec.Pages), sorted; nil when any well-formed page is accepted.
+func (p *Program) Pages() []string {
+	if p.pages == nil {
+		return nil
+	}
+	out := make([]string, 0, len(p.pages))
+	for pg := range p.pages {
+		out = append(out, pg)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Step is one evaluated expression of Explain: Field is "when",

@@ -69,7 +69,23 @@ func TestCompileErrors(t *testing.T) {
 		{"constant nil", func(s *Spec) { s.Data = append(s.Data, Field{"thing2", "nil"}) },
 			[]CompileError{{"data.thing2", 1, 1, "evaluates to nil"}}},
 		{"constant page with space", func(s *Spec) { s.Page = `"pages/a b"` },
-			[]CompileError{{"page", 1, 1, "contains a space"}}},
+			[]CompileError{{"page", 1, 1, "path has ' '"}}},
+		{"constant page not in pages", func(s *Spec) { s.Page = `"pages/gone/index?id=1"`; s.Pages = []string{"pages/index/index"} },
+			[]CompileError{{"page", 1, 1, `"pages/gone/index" is not a page of the mini program`}}},
+		{"page path known before the query", func(s *Spec) {
+			s.Page = `"pages/gone/index?id=" + grant.biz_no`
+			s.Pages = []string{"pages/index/index"}
+		}, []CompileError{{"page", 1, 1, `"pages/gone/index" is not a page`}}},
+		{"page path with a bad character before the query", func(s *Spec) { s.Page = `"pages/a b?id=" + grant.biz_no` },
+			[]CompileError{{"page", 1, 1, "path has ' '"}}},
+		{"enum literal outside the values", func(s *Spec) {
+			s.Data = append(s.Data, Field{"enum2", `product.stock > 0 ? "有货" : "缺货了"`})
+			s.Enums = map[string][]string{"enum2": {"有货", "缺货"}}
+		}, []CompileError{{"data.enum2", 1, 28, `"缺货了" can never be sent: not one of the enum values (有货, 缺货)`}}},
+		{"enum literal after ??", func(s *Spec) {
+			s.Data = append(s.Data, Field{"enum2", `grant.vars.state ?? "unknown"`})
+			s.Enums = map[string][]string{"enum2": {"有货", "缺货"}}
+		}, []CompileError{{"data.enum2", 1, 21, `"unknown" can never be sent`}}},
 		{"fact key sees no facts", func(s *Spec) {
 			s.Facts = append(s.Facts, FactSpec{"sku", "product.sku_id"})
 		}, []CompileError{{"facts.sku.key", 1, 1, "unknown name product"}}},
@@ -130,7 +146,7 @@ func TestCompileErrors(t *testing.T) {
 			}
 			for i, w := range tt.want {
 				g := errs[i]
-				if g.Field != w.Field || g.Line != w.Line || !strings.Contains(g.Msg, w.Msg) {
+				if g.Field != w.Field || g.Line != w.Line || w.Column != 0 && g.Column != w.Column || !strings.Contains(g.Msg, w.Msg) {
 					t.Errorf("error %d = %q %d:%d %q; want %q %d:%d containing %q", i, g.Field, g.Line, g.Column, g.Msg, w.Field, w.Line, w.Column, w.Msg)
 				}
 				if w.Column != 0 && g.Column != w.Column {
@@ -286,6 +302,10 @@ func TestRender(t *testing.T) {
 		{"runtime error", "amount2", "money(product.name)", "", nil, "", `render invalid: amount2: money: "Nike Air 42码" is not a number (1:1)`},
 		{"enum ok", "enum1", `"b"`, "", []string{"a", "b"}, "b", ""},
 		{"enum bad", "enum1", `grant.scene`, "", []string{"a", "b"}, "", "render invalid: enum1: not one of the enum values"},
+		{"enum from a conditional", "enum1", `grant.scene == "cart" ? "a" : "b"`, "", []string{"a", "b"}, "a", ""},
+		{"short_thing", "short_thing2", `"配送中"`, "", nil, "配送中", ""},
+		{"short_thing overflow truncates", "short_thing2", `product.name`, Truncate, nil, "Nike…", ""},
+		{"short_thing overflow skips by default", "short_thing2", `product.name`, "", nil, "", "render invalid: short_thing2: longer than 5 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -354,7 +374,9 @@ func TestPage(t *testing.T) {
 		{`"pages/goods/detail?id=" + grant.biz_no`, "pages/goods/detail?id=1001", ""},
 		{`"/pages/index/index"`, "pages/index/index", ""},
 		{`grant.vars.page ?? ""`, "", ""},
-		{`grant.vars.bad`, "", "render invalid: page: contains a space or a control character"},
+		{`grant.vars.bad`, "", "render invalid: page: query contains a space or a control character"},
+		{`"pages/goods/detail?note=" + grant.vars.long`, "", "render invalid: page: longer than 1024 bytes"},
+		{`"pages/" + grant.vars.path`, "", `render invalid: page: path has '商': want ASCII letters, digits and _-.@`},
 		{`grant.vars.num`, "", "render invalid: page: evaluates to float64 1, want a string"},
 		{``, "", ""},
 	}
@@ -367,7 +389,7 @@ func TestPage(t *testing.T) {
 		}
 		e := p.NewEnv()
 		g := grant()
-		g.Vars = map[string]any{"bad": "pages/a?x=1 2", "num": 1.0}
+		g.Vars = map[string]any{"bad": "pages/a?x=1 2", "num": 1.0, "long": strings.Repeat("x", 1100), "path": "商品/index"}
 		e.Reset(g, time.Now())
 		e.SetFact("product", map[string]any{"name": "x"})
 		m, err := p.Render(e)
@@ -377,6 +399,46 @@ func TestPage(t *testing.T) {
 		}
 		if got != tt.wantErr || m.Page != tt.want {
 			t.Errorf("page %s: got %q, %v; want %q, %q", tt.page, m.Page, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestPagesList: with Spec.Pages, a rendered page must be one of the
+// account's pages (query ignored); a page built from one grant's data that
+// is not fails that grant only, naming page.
+func TestPagesList(t *testing.T) {
+	spec := base()
+	spec.Page = `grant.vars.page`
+	spec.Pages = []string{"/pages/goods/detail", "pages/index/index?x=1"}
+	p, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Pages(); strings.Join(got, ",") != "pages/goods/detail,pages/index/index" {
+		t.Errorf("Pages() = %q", got)
+	}
+	for _, tt := range []struct{ page, want, wantErr string }{
+		{"pages/goods/detail?id=7", "pages/goods/detail?id=7", ""},
+		{"/pages/index/index", "pages/index/index", ""},
+		{"pages/goods/list", "", `render invalid: page: "pages/goods/list" is not a page of the mini program (wechat.pages)`},
+		{"", "", ""},
+	} {
+		e := p.NewEnv()
+		g := grant()
+		g.Vars = map[string]any{"page": tt.page}
+		e.Reset(g, time.Now())
+		e.SetFact("product", map[string]any{"name": "x"})
+		m, err := p.Render(e)
+		got := ""
+		var re *RenderError
+		if err != nil {
+			got = err.Error()
+			if !errors.As(err, &re) || re.Key != "page" {
+				t.Errorf("page %q: error %v is not a RenderError for page", tt.page, err)
+			}
+		}
+		if got != tt.wantErr || m.Page != tt.want {
+			t.Errorf("page %q: got %q, %q; want %q, %q", tt.page, m.Page, got, tt.want, tt.wantErr)
 		}
 	}
 }

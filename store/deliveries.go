@@ -11,16 +11,8 @@ import (
 	"github.com/wxcampaign/wxcampaign"
 )
 
-// Delivery is one subscribe_msg_sent_event entry pushed by WeChat: the
-// message MsgID of TemplateID reached (ErrCode 0) or did not reach OpenID.
-type Delivery struct {
-	MsgID      int64     `json:"msgid"`
-	OpenID     string    `json:"openid"`
-	TemplateID string    `json:"template_id"`
-	ErrCode    int       `json:"errcode"`
-	Status     string    `json:"status"`  // WeChat's ErrorStatus, e.g. "success"
-	SentAt     time.Time `json:"sent_at"` // the event's CreateTime (whole seconds)
-}
+// Delivery is one subscribe_msg_sent_event entry pushed by WeChat.
+type Delivery = wxcampaign.Delivery
 
 // RecordDeliveries stores delivery events, idempotent by msgid (a repeated
 // push, or a msgid repeated within ds, changes nothing); it returns how

@@ -118,7 +118,7 @@ func TestSettleStale(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		one := seed(t, db, "A", 1)[0]
-		if _, err := db.RecordSubscription(ctx, sub("lt", "u9", "LT"), t0, func(string) wxcampaign.Kind { return wxcampaign.LongTerm }); err != nil {
+		if _, err := db.RecordSubscription(ctx, longTerm(sub("lt", "u9", "LT")), t0); err != nil {
 			t.Fatal(err)
 		}
 		lt := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 1, t0))[0].ID

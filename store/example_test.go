@@ -31,7 +31,7 @@ func Example() {
 		OpenID: "oUser1", Scene: "cart", BusNo: "sku-42",
 		ExtraVariableMap: map[string]any{"price": 99.0},
 		AgreeTemplateIDs: []string{"TMPL_PRICE"}, RequestID: "req-1",
-	}, now, nil)
+	}, now)
 	fmt.Printf("credits %d\n", res.Credits)
 
 	grants, _ := db.ListAvailable(ctx, "TMPL_PRICE", 0, 100, now)
@@ -61,10 +61,11 @@ func ExampleDB_Import() {
 {"openId":"o2","agreeTemplateIds":["T"],"requestId":"r2","oops":1}
 {"openId":"o3","agreeTemplateIds":["T","T"],"requestId":"r3"}
 `
+	// Line 3 repeats T: one popup answers an id once, so it is one credit.
 	rep, err := db.Import(ctx, strings.NewReader(in), store.ImportOptions{})
 	fmt.Println(rep.Lines, rep.Imported, rep.Credits, rep.Bad, err)
 	// Output:
-	// 3 2 3 [{2 invalid JSON: json: unknown field "oops"}] <nil>
+	// 3 2 2 [{2 invalid JSON: json: unknown field "oops"}] <nil>
 }
 
 // ExampleDB_TakeCaps: at most one message per user and template a day.
@@ -115,7 +116,7 @@ func ExampleDB_MatchDelivery() {
 	defer db.Close()
 	_, _ = db.Migrate(ctx)
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
-	_, _ = db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "o1", AgreeTemplateIDs: []string{"T"}, RequestID: "r1"}, now, nil)
+	_, _ = db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "o1", AgreeTemplateIDs: []string{"T"}, RequestID: "r1"}, now)
 	g, _ := db.ListAvailable(ctx, "T", 0, 1, now)
 	_, _ = db.Reserve(ctx, "dead-worker", []int64{g[0].ID}, now, now.Add(time.Minute))
 	_, _ = db.BeginSends(ctx, now, []store.Attempt{{Campaign: "c", Occurrence: now, GrantID: g[0].ID, OpenID: "o1", TemplateID: "T", Holder: "dead-worker"}})

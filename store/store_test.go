@@ -32,6 +32,12 @@ func sub(req, openid string, agree ...string) wxcampaign.SubscriptionResult {
 		ExtraVariableMap: map[string]any{"price": 12.5}, AgreeTemplateIDs: agree, RequestID: req}
 }
 
+// longTerm marks every agreed id of r long-term.
+func longTerm(r wxcampaign.SubscriptionResult) wxcampaign.SubscriptionResult {
+	r.LongTermTemplateIDs = r.AgreeTemplateIDs
+	return r
+}
+
 func must[T any](t testing.TB) func(v T, err error) T {
 	return func(v T, err error) T {
 		t.Helper()
@@ -57,11 +63,14 @@ func TestMigrateIdempotent(t *testing.T) {
 }
 
 func TestRecordSubscription(t *testing.T) {
-	kindOf := func(id string) wxcampaign.Kind {
-		if strings.HasPrefix(id, "LT") {
-			return wxcampaign.LongTerm
+	// The caller decides the kinds: ids starting with LT are long-term.
+	withKinds := func(r wxcampaign.SubscriptionResult) wxcampaign.SubscriptionResult {
+		for _, id := range r.AgreeTemplateIDs {
+			if strings.HasPrefix(id, "LT") {
+				r.LongTermTemplateIDs = append(r.LongTermTemplateIDs, id)
+			}
 		}
-		return wxcampaign.OneTime
+		return r
 	}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -81,9 +90,12 @@ func TestRecordSubscription(t *testing.T) {
 			}(), store.RecordResult{LongTerm: 1}},
 			{"reject ban filter", wxcampaign.SubscriptionResult{OpenID: "u3", RequestID: "r5", RejectTemplateIDs: []string{"A"},
 				BanTemplateIDs: []string{"B"}, FilterTemplateIDs: []string{"C"}}, store.RecordResult{Rejected: 3}},
+			{"repeated id counts once", sub("r7", "u4", "D", "D", "D"), store.RecordResult{Credits: 1}},
+			{"same request id, other content", sub("r7", "u4", "E"), store.RecordResult{Duplicate: true, Conflict: true}},
+			{"same request id, same content reordered", sub("r1", "u1", "B", "A"), store.RecordResult{Duplicate: true}},
 		}
 		for _, tc := range tests {
-			got, err := db.RecordSubscription(ctx, tc.r, t0, kindOf)
+			got, err := db.RecordSubscription(ctx, withKinds(tc.r), t0)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
@@ -91,7 +103,7 @@ func TestRecordSubscription(t *testing.T) {
 				t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 			}
 		}
-		counts := map[string]int{"A": 2, "B": 1, "LT1": 1, "X": 1, "C": 0}
+		counts := map[string]int{"A": 2, "B": 1, "LT1": 1, "X": 1, "C": 0, "D": 1, "E": 0}
 		for tmpl, want := range counts {
 			if n := must[int](t)(db.CountAvailable(ctx, tmpl, t0)); n != want {
 				t.Errorf("CountAvailable(%s) = %d, want %d", tmpl, n, want)
@@ -105,7 +117,7 @@ func TestRecordSubscription(t *testing.T) {
 
 		// A reject of a long-term template revokes the user's long-term grants.
 		rej := wxcampaign.SubscriptionResult{OpenID: "u1", RequestID: "r6", RejectTemplateIDs: []string{"LT1", "A"}}
-		if _, err := db.RecordSubscription(ctx, rej, t0, kindOf); err != nil {
+		if _, err := db.RecordSubscription(ctx, rej, t0); err != nil {
 			t.Fatal(err)
 		}
 		if n := must[int](t)(db.CountAvailable(ctx, "LT1", t0)); n != 0 {
@@ -116,7 +128,7 @@ func TestRecordSubscription(t *testing.T) {
 		}
 
 		// Invalid results are EINVALID.
-		_, err := db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "u"}, t0, nil)
+		_, err := db.RecordSubscription(ctx, wxcampaign.SubscriptionResult{OpenID: "u"}, t0)
 		if wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
 			t.Errorf("invalid result: err = %v, want code invalid", err)
 		}
@@ -132,7 +144,7 @@ func TestRecordSubscriptionConcurrentDuplicate(t *testing.T) {
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				res[i], errs[i] = db.RecordSubscription(ctx, sub("same", "u1", "A"), t0, nil)
+				res[i], errs[i] = db.RecordSubscription(ctx, sub("same", "u1", "A"), t0)
 			})
 		}
 		wg.Wait()
@@ -298,7 +310,7 @@ func TestSendLifecycle(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		ids := seed(t, db, "A", 4)
-		if _, err := db.RecordSubscription(ctx, sub("lt", "u9", "LT"), t0, func(string) wxcampaign.Kind { return wxcampaign.LongTerm }); err != nil {
+		if _, err := db.RecordSubscription(ctx, longTerm(sub("lt", "u9", "LT")), t0); err != nil {
 			t.Fatal(err)
 		}
 		lt := must[[]wxcampaign.Grant](t)(db.ListAvailable(ctx, "LT", 0, 1, t0))[0].ID
@@ -707,21 +719,22 @@ func TestFacts(t *testing.T) {
 func TestRecordSubscriptions(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if _, err := db.RecordSubscription(ctx, sub("old", "u0", "A"), t0, nil); err != nil {
+		if _, err := db.RecordSubscription(ctx, sub("old", "u0", "A"), t0); err != nil {
 			t.Fatal(err)
 		}
 		rs := []wxcampaign.SubscriptionResult{sub("n1", "u1", "A", "B"), sub("old", "u0", "A"), sub("n1", "u1", "A"),
 			{OpenID: "u2", RequestID: "n2", RejectTemplateIDs: []string{"A"}}}
-		got, err := db.RecordSubscriptions(ctx, rs, t0, nil)
+		got, err := db.RecordSubscriptions(ctx, rs, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []store.RecordResult{{Credits: 2}, {Duplicate: true}, {Duplicate: true}, {Rejected: 1}}
+		// n1 repeated with other ids is a conflict: a retry carries the same content.
+		want := []store.RecordResult{{Credits: 2}, {Duplicate: true}, {Duplicate: true, Conflict: true}, {Rejected: 1}}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("got %+v, want %+v", got, want)
 		}
 		bad := append(rs, wxcampaign.SubscriptionResult{OpenID: "x"})
-		if _, err := db.RecordSubscriptions(ctx, bad, t0, nil); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
+		if _, err := db.RecordSubscriptions(ctx, bad, t0); wxcampaign.ErrorCode(err) != wxcampaign.EINVALID {
 			t.Errorf("invalid element: %v", err)
 		}
 		if n := must[int](t)(db.CountAvailable(ctx, "A", t0)); n != 2 {

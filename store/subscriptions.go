@@ -28,44 +28,42 @@ const (
 )
 
 // RecordResult says what recording one subscription result did.
-type RecordResult struct {
-	Credits   int  // one-time grants (credits) created
-	LongTerm  int  // long-term grants created
-	Rejected  int  // reject, ban and filter entries recorded
-	Duplicate bool // the requestId was already recorded: nothing was added
-}
+type RecordResult = wxcampaign.RecordResult
 
 // RecordSubscription records one wx.requestSubscribeMessage result at time
-// at: a credit per accepted one-time template id, a standing grant per
-// accepted long-term id (kindOf says which ids are long-term; nil, and ids
-// not in r.LongTermTemplateIDs, mean one-time), an event per reject, ban
+// at: a credit per accepted one-time template id (a repeated id counts
+// once), a standing grant per accepted id listed in r.LongTermTemplateIDs
+// (the caller decides the kinds before calling), an event per reject, ban
 // and filter; a reject or ban revokes the user's long-term grants of that
 // template. A requestId already recorded adds nothing and returns
-// Duplicate=true, also under concurrency. An invalid result is a
-// wxcampaign.EINVALID error.
-func (db *DB) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time, kindOf func(templateID string) wxcampaign.Kind) (RecordResult, error) {
+// Duplicate=true, also under concurrency, with Conflict=true when the
+// recorded result's content differs (wxcampaign.SubscriptionResult.Fingerprint).
+// An invalid result is a wxcampaign.EINVALID error.
+func (db *DB) RecordSubscription(ctx context.Context, r wxcampaign.SubscriptionResult, at time.Time) (RecordResult, error) {
+	r.Normalize()
 	if err := r.Validate(); err != nil {
 		return RecordResult{}, fmt.Errorf("store: record subscription: %w", err)
 	}
 	var st batchStats
 	err := db.tx(ctx, "record subscription", func(tx *sqlx.Tx) error {
 		var err error
-		st, err = db.writeBatch(ctx, tx, []*wxcampaign.SubscriptionResult{&r}, at, kindOf, nil)
+		st, err = db.writeBatch(ctx, tx, []*wxcampaign.SubscriptionResult{&r}, at, nil, nil)
 		return err
 	})
 	if err != nil {
 		return RecordResult{}, err
 	}
-	return RecordResult{Credits: st.credits, LongTerm: st.longTerm, Rejected: st.rejected, Duplicate: st.duplicates > 0}, nil
+	return RecordResult{Credits: st.credits, LongTerm: st.longTerm, Rejected: st.rejected, Duplicate: st.duplicates > 0, Conflict: st.conflicts > 0}, nil
 }
 
 // RecordSubscriptions records rs in order in one transaction (group
-// commit) and returns one RecordResult per element; a requestId already
-// stored, or repeated earlier in rs, is reported with Duplicate set. An
-// invalid element is a wxcampaign.EINVALID error and nothing is recorded.
-func (db *DB) RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time, kindOf func(templateID string) wxcampaign.Kind) ([]RecordResult, error) {
+// commit) and returns one RecordResult per element, as RecordSubscription
+// does; a requestId repeated earlier in rs is a duplicate too. An invalid
+// element is a wxcampaign.EINVALID error and nothing is recorded.
+func (db *DB) RecordSubscriptions(ctx context.Context, rs []wxcampaign.SubscriptionResult, at time.Time) ([]RecordResult, error) {
 	ptrs := make([]*wxcampaign.SubscriptionResult, len(rs))
 	for i := range rs {
+		rs[i].Normalize()
 		if err := rs[i].Validate(); err != nil {
 			return nil, fmt.Errorf("store: record subscriptions: result %d: %w", i, err)
 		}
@@ -76,7 +74,7 @@ func (db *DB) RecordSubscriptions(ctx context.Context, rs []wxcampaign.Subscript
 		return out, nil
 	}
 	err := db.tx(ctx, "record subscriptions", func(tx *sqlx.Tx) error {
-		_, err := db.writeBatch(ctx, tx, ptrs, at, kindOf, out)
+		_, err := db.writeBatch(ctx, tx, ptrs, at, nil, out)
 		return err
 	})
 	if err != nil {
@@ -86,12 +84,13 @@ func (db *DB) RecordSubscriptions(ctx context.Context, rs []wxcampaign.Subscript
 }
 
 type batchStats struct {
-	imported, duplicates, credits, longTerm, rejected int
+	imported, duplicates, conflicts, credits, longTerm, rejected int
 }
 
 func (s *batchStats) add(o batchStats) {
 	s.imported += o.imported
 	s.duplicates += o.duplicates
+	s.conflicts += o.conflicts
 	s.credits += o.credits
 	s.longTerm += o.longTerm
 	s.rejected += o.rejected
@@ -125,15 +124,29 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			per[i] = RecordResult{Duplicate: true} // until recorded below
 		}
 	}
-	// 1. Claim the request ids with this call's token.
-	seen := make(map[string]bool, len(rs))
+	// 1. Claim the request ids with this call's token and the results'
+	// fingerprints; a repeated id with another fingerprint is a conflict.
+	conflict := func(r *wxcampaign.SubscriptionResult) {
+		st.conflicts++
+		if per != nil {
+			per[pos[r]].Conflict = true
+		}
+	}
+	seen := make(map[string]string, len(rs)) // request id -> fingerprint
 	fresh := make([]*wxcampaign.SubscriptionResult, 0, len(rs))
+	fps := make(map[*wxcampaign.SubscriptionResult]string, len(rs))
 	for _, r := range rs {
-		if seen[r.RequestID] {
+		r.Normalize() // a repeated template id counts once
+		fp := r.Fingerprint()
+		if first, ok := seen[r.RequestID]; ok {
 			st.duplicates++
+			if first != fp {
+				conflict(r)
+			}
 			continue
 		}
-		seen[r.RequestID] = true
+		seen[r.RequestID] = fp
+		fps[r] = fp
 		fresh = append(fresh, r)
 	}
 	token := newToken()
@@ -143,10 +156,11 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		var body tsv
 		for _, r := range fresh {
 			body.str(r.RequestID)
+			body.str(fps[r])
 			body.end()
 		}
 		// The token is hex (newToken): safe as a literal.
-		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id"}, "token = '"+token+"'", &body)
+		n, err := db.loadData(ctx, tx, "subscription_requests", []string{"request_id", "fingerprint"}, "token = '"+token+"'", &body)
 		if err != nil {
 			return st, fmt.Errorf("claim request ids: %w", err)
 		}
@@ -156,15 +170,15 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		if bulk {
 			break
 		}
-		args := make([]any, 0, 2*(c[1]-c[0]))
+		args := make([]any, 0, 3*(c[1]-c[0]))
 		var q strings.Builder
-		q.WriteString(db.insertIgnore() + " INTO subscription_requests (request_id, token) VALUES ")
+		q.WriteString(db.insertIgnore() + " INTO subscription_requests (request_id, token, fingerprint) VALUES ")
 		for i, r := range fresh[c[0]:c[1]] {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?)")
-			args = append(args, r.RequestID, token)
+			q.WriteString("(?,?,?)")
+			args = append(args, r.RequestID, token, fps[r])
 		}
 		res, err := tx.ExecContext(ctx, q.String(), args...)
 		if err != nil {
@@ -178,25 +192,37 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	}
 	if int(inserted) < len(fresh) {
 		ours := make(map[string]bool, inserted)
+		stored := make(map[string]string) // fingerprints of ids claimed before
 		for _, c := range chunks(len(fresh), maxIDsPerStatement) {
-			args := []any{token}
+			args := []any{}
 			for _, r := range fresh[c[0]:c[1]] {
 				args = append(args, r.RequestID)
 			}
-			var ids []string
-			if err := tx.SelectContext(ctx, &ids, "SELECT request_id FROM subscription_requests WHERE token = ? AND request_id IN "+in(c[1]-c[0]), args...); err != nil {
+			var rows []struct {
+				ID          string `db:"request_id"`
+				Token       string `db:"token"`
+				Fingerprint string `db:"fingerprint"`
+			}
+			if err := tx.SelectContext(ctx, &rows, "SELECT request_id, token, fingerprint FROM subscription_requests WHERE request_id IN "+in(c[1]-c[0]), args...); err != nil {
 				return st, fmt.Errorf("find claimed request ids: %w", err)
 			}
-			for _, id := range ids {
-				ours[id] = true
+			for _, row := range rows {
+				if row.Token == token {
+					ours[row.ID] = true
+				} else {
+					stored[row.ID] = row.Fingerprint
+				}
 			}
 		}
 		kept := fresh[:0]
 		for _, r := range fresh {
 			if ours[r.RequestID] {
 				kept = append(kept, r)
-			} else {
-				st.duplicates++
+				continue
+			}
+			st.duplicates++
+			if fp := stored[r.RequestID]; fp != "" && fp != fps[r] {
+				conflict(r)
 			}
 		}
 		fresh = kept

@@ -557,6 +557,35 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
+// TestTemplatesLabels: the labels and examples of the simulator's templates
+// file come back through getTemplateList's content and example, per key.
+func TestTemplatesLabels(t *testing.T) {
+	h := setup(t, func(c *wxsim.Config) {
+		c.Templates = []wxsim.TemplateDef{{ID: "T-SHIP", Title: "发货通知", Kind: "one_time",
+			Keys:     []string{"thing1", "short_thing2", "enum3"},
+			Labels:   map[string]string{"thing1": "商品名称", "short_thing2": "状态", "enum3": "物流"},
+			Examples: map[string]string{"thing1": "运动鞋", "enum3": "已发货"},
+			Enums:    map[string][]string{"enum3": {"已发货", "已签收"}}}}
+	})
+	ts, err := h.client(t, nil).Templates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].Title != "发货通知" {
+		t.Fatalf("templates = %+v", ts)
+	}
+	var got []string
+	for _, k := range ts[0].Keys {
+		got = append(got, fmt.Sprintf("%s/%s/%s/%s", k.Key, k.Type, k.Name, k.Example))
+	}
+	if want := "thing1/thing/商品名称/运动鞋 short_thing2/short_thing/状态/ enum3/enum/物流/已发货"; strings.Join(got, " ") != want {
+		t.Errorf("keys = %q, want %q", strings.Join(got, " "), want)
+	}
+	if fmt.Sprint(ts[0].Enums["enum3"]) != "[已发货 已签收]" {
+		t.Errorf("enums = %v", ts[0].Enums)
+	}
+}
+
 func TestSessionAndQuota(t *testing.T) {
 	h := setup(t, func(c *wxsim.Config) { c.LooseCredits = true; c.Faults.QuotaAfter = 10 })
 	c := h.client(t, nil)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/wxcampaign/wxcampaign"
 )
@@ -24,10 +25,11 @@ type Template struct {
 
 // KeyInfo is one data key of a template, parsed from "会议时间:{{date2.DATA}}".
 type KeyInfo struct {
-	Key   string `json:"key"`   // "date2"
-	Type  string `json:"type"`  // "date"
-	Index int    `json:"index"` // 2
-	Name  string `json:"name"`  // "会议时间", the label in front of the key
+	Key     string `json:"key"`               // "date2"
+	Type    string `json:"type"`              // "date"
+	Index   int    `json:"index"`             // 2
+	Name    string `json:"name"`              // "会议时间", the label in front of the key
+	Example string `json:"example,omitempty"` // "2016年8月8日", the example's line with the same label
 }
 
 // Kind returns the subscription kind of the template: type 3 is long-term,
@@ -64,6 +66,7 @@ func (c *Client) Templates(ctx context.Context) ([]Template, error) {
 	out := make([]Template, 0, len(r.Data))
 	for _, d := range r.Data {
 		t := Template{ID: d.ID, Title: d.Title, Content: d.Content, Example: d.Example, Type: d.Type, Keys: ParseContent(d.Content)}
+		exampleValues(t.Keys, d.Example)
 		for _, e := range d.Enums {
 			k := trimKeyCode(e.KeywordCode)
 			if k == "" {
@@ -109,6 +112,28 @@ func ParseContent(content string) []KeyInfo {
 			continue
 		}
 		keys = append(keys, KeyInfo{Key: key, Type: typ, Index: idx, Name: label})
+	}
+}
+
+// exampleValues sets each key's Example from a template example such as
+// "会议时间:2016年8月8日\n会议地点:TIT会议室\n": the value of the first line
+// whose label is the key's label.
+func exampleValues(keys []KeyInfo, example string) {
+	used := make([]bool, len(keys))
+	for _, line := range strings.Split(example, "\n") {
+		i := strings.IndexAny(line, ":：")
+		if i < 0 {
+			continue
+		}
+		label := strings.TrimSpace(line[:i])
+		_, size := utf8.DecodeRuneInString(line[i:])
+		value := strings.TrimSpace(line[i+size:])
+		for k := range keys {
+			if !used[k] && keys[k].Name == label {
+				keys[k].Example, used[k] = value, true
+				break
+			}
+		}
 	}
 }
 

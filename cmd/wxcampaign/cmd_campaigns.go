@@ -24,11 +24,15 @@ func validateCmd(g *globals) *cobra.Command {
 		Short: "Check campaign files and directories; errors as file:line:col: message",
 		Long: `Check campaign files and directories; errors as file:line:col: message.
 
-With --templates FILE (the simulator's templates format, as served by
-"wxcampaign wxsim --templates"), also check every campaign against that
-template list: the template id must be listed, the kind must match, the data
-keys must be exactly the template's keys, and enum values must be the
-template's.`,
+Every campaign is also checked against the account's template list: with
+--templates FILE against that file (the simulator's templates format, as
+served by "wxcampaign wxsim --templates"), offline; else, with --config,
+against the template registry in the store ("wxcampaign templates sync")
+when there is one. The template id must be listed, the kind must match, the
+data keys must be exactly the template's keys with the same types, and enum
+values (listed under enums, or literals a data expression can result in)
+must be the template's. With wechat.pages in the config, a page whose path is
+known must be one of them.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.config()
@@ -36,19 +40,27 @@ template's.`,
 				return err
 			}
 			var ts []campaigns.TemplateInfo
+			against := "" // what the campaigns are checked against; "": nothing
 			if templates != "" {
 				if ts, err = loadTemplateInfos(templates); err != nil {
 					return &exitError{code: 1, err: err}
 				}
+				against = templates
+			} else if g.configPath != "" {
+				var synced time.Time
+				var ok bool
+				if ts, synced, ok = g.validateRegistry(cmd.Context(), cfg, g.stderr); ok {
+					against = fmt.Sprintf("the registry of %s synced %s", cfg.WeChat.AppID, synced.Format(time.RFC3339))
+				}
 			}
 			loc, _ := time.LoadLocation(cfg.Timezone)
-			cs, err := campaigns.LoadPaths(args, campaigns.Defaults{Location: loc, State: cfg.WeChat.State, Lang: cfg.WeChat.Lang})
+			cs, err := campaigns.LoadPaths(args, campaigns.Defaults{Location: loc, State: cfg.WeChat.State, Lang: cfg.WeChat.Lang, Pages: cfg.WeChat.Pages})
 			var list campaigns.ErrorList
 			if err != nil && !errors.As(err, &list) {
 				fmt.Fprintln(g.stderr, err)
 				return &exitError{code: 1}
 			}
-			if templates != "" {
+			if against != "" {
 				// Only the campaigns that loaded: a broken file has its
 				// errors already.
 				list = append(list, campaigns.CheckTemplates(cs, ts)...)
@@ -59,15 +71,15 @@ template's.`,
 				}
 				return &exitError{code: 1}
 			}
-			if templates != "" {
-				fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid, templates match %s\n", len(cs), templates)
+			if against != "" {
+				fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid, templates match %s\n", len(cs), against)
 				return nil
 			}
 			fmt.Fprintf(g.stdout, "ok: %d campaign(s) valid\n", len(cs))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&templates, "templates", "", "also check the campaigns against this template list (the simulator's templates file)")
+	cmd.Flags().StringVar(&templates, "templates", "", "check the campaigns against this template list (the simulator's templates file) instead of the registry")
 	return cmd
 }
 
@@ -136,6 +148,9 @@ func previewCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			if bad := a.checkStoredRegistry(cmd.Context(), c); len(bad) > 0 { // as send would refuse it
+				return &exitError{code: 1, err: fmt.Errorf("campaign does not match the account's templates:\n%w", bad)}
+			}
 			eng, err := a.engine(nil, nil)
 			if err != nil {
 				return &exitError{code: 1, err: err}

@@ -72,11 +72,18 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cs = a.checked(ctx, client, cs)
-	cat := engine.NewCatalog(cs)
-	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken},
+	cat := campaigns.NewCatalog(cs)
+	srv, err := api.New(api.Config{Tokens: cfg.HTTP.Tokens, MaxTemplates: cfg.HTTP.MaxTemplates, MaxTemplatesPerResult: cfg.HTTP.MaxTemplatesPerResult,
+		MaxBody: cfg.HTTP.MaxBody, PushToken: cfg.WeChat.PushToken},
 		api.Deps{Subs: a.db, Catalog: cat, Sessions: client, Logger: log, Deliveries: a.db, Registerer: reg,
-			Health: api.HealthChecks(map[string]func(context.Context) error{
+			Ready: api.HealthChecks(map[string]func(context.Context) error{
 				"store": func(ctx context.Context) error { return a.db.SQLX().PingContext(ctx) },
+				"campaigns": func(context.Context) error {
+					if cat.Len() == 0 {
+						return errors.New("no campaign loaded")
+					}
+					return nil
+				},
 			}),
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
@@ -89,6 +96,7 @@ func (g *globals) daemon(ctx context.Context, cfg Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	defer a.startTemplateRefresh(ctx, client, hup)() // templates.refresh: a changed registry reloads like SIGHUP
 	hs := api.NewHTTPServer(ln.Addr().String(), srv.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wxcampaign/wxcampaign/campaigns"
-	"github.com/wxcampaign/wxcampaign/engine"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -60,11 +59,11 @@ func grantsCmd(g *globals) *cobra.Command {
 			}
 			defer f.Close()
 			// Long-term template ids come from the campaigns, when there are any.
-			var cat *engine.Catalog
+			var cat *campaigns.Catalog
 			if cs, err := campaigns.LoadPaths([]string{cfg.Campaigns}, a.defaults()); err == nil {
-				cat = engine.NewCatalog(cs)
+				cat = campaigns.NewCatalog(cs)
 			} else {
-				cat = engine.NewCatalog(nil)
+				cat = campaigns.NewCatalog(nil)
 			}
 			rep, err := a.db.Import(cmd.Context(), f, store.ImportOptions{AllOrNothing: allOrNothing, BatchSize: batch, KindOf: cat.KindOf})
 			for _, b := range rep.Bad {

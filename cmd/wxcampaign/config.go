@@ -26,6 +26,22 @@ type Config struct {
 	Timezone  string        `yaml:"timezone"`
 	Log       LogConfig     `yaml:"log"`
 	Engine    EngineConfig  `yaml:"engine"`
+	// Templates configures the template registry (templates sync).
+	Templates TemplatesConfig `yaml:"templates"`
+}
+
+// TemplatesConfig configures the template registry.
+type TemplatesConfig struct {
+	// Refresh is how often `run` syncs the registry from getTemplateList;
+	// default 1h.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+func (t TemplatesConfig) refresh() time.Duration {
+	if t.Refresh == 0 {
+		return time.Hour
+	}
+	return t.Refresh
 }
 
 type dbConfig struct {
@@ -59,6 +75,10 @@ type WeChatConfig struct {
 	// CheckTemplates checks campaigns against the account's template list
 	// (getTemplateList) before sending; default true.
 	CheckTemplates *bool `yaml:"check_templates"`
+	// Pages lists the mini program's page paths ("pages/goods/detail",
+	// without query); when set, a campaign's page must render to one of
+	// them. Empty: any well-formed page.
+	Pages []string `yaml:"pages"`
 }
 
 func (w WeChatConfig) checkTemplates() bool { return w.CheckTemplates == nil || *w.CheckTemplates }
@@ -70,6 +90,8 @@ type HTTPConfig struct {
 	Tokens       []string `yaml:"tokens"`
 	MaxTemplates int      `yaml:"max_templates"`
 	MaxBody      int64    `yaml:"max_body"`
+	// MaxTemplatesPerResult: api.Config.MaxTemplatesPerResult (validated there).
+	MaxTemplatesPerResult int `yaml:"max_templates_per_result"`
 }
 
 // LogConfig configures logging.
@@ -176,6 +198,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	case "text", "json":
 	default:
 		return cfg, fmt.Errorf("config: log.format %q: want text or json", cfg.Log.Format)
+	}
+	if err := checkTemplatesConfig(cfg); err != nil {
+		return cfg, err
 	}
 	switch cfg.WeChat.Ambiguous {
 	case "", "consume", "retry", "reconcile":

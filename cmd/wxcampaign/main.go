@@ -60,6 +60,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetErr(stderr)
 	prof := addProfileFlags(root) // hidden --cpuprofile, --memprofile
 	root.AddCommand(validateCmd(g), migrateCmd(g), grantsCmd(g), previewCmd(g), sendCmd(g), runCmd(g), wxsimCmd(g), demoCmd(g), benchCmd(g))
+	root.AddCommand(templatesCmd(g))
 	err := root.ExecuteContext(ctx)
 	if perr := prof.stop(); perr != nil {
 		fmt.Fprintln(stderr, "wxcampaign: profile:", perr)
@@ -177,7 +178,7 @@ func (a *app) Close() {
 }
 
 func (a *app) defaults() campaigns.Defaults {
-	return campaigns.Defaults{Location: a.loc, State: a.cfg.WeChat.State, Lang: a.cfg.WeChat.Lang}
+	return campaigns.Defaults{Location: a.loc, State: a.cfg.WeChat.State, Lang: a.cfg.WeChat.Lang, Pages: a.cfg.WeChat.Pages}
 }
 
 func (a *app) client(m *engine.Metrics) (*wechat.Client, error) {

@@ -4,9 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/wxcampaign/wxcampaign/keyword"
 )
@@ -180,24 +178,20 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, b)
 }
 
-// validPage reports whether page is acceptable: empty, or a path without a
-// leading "/", white space or control characters (and, when Config.Pages is
-// set, one of those pages, query ignored).
+// validPage reports whether page is acceptable: empty, or a page that
+// passes keyword.CheckPage (no leading "/", at most 1024 bytes, a path of
+// letters, digits and _-.@, a query without white space or control
+// characters), the rule the renderer applies too; and, when Config.Pages is
+// set, one of those pages, query ignored.
 func (s *Server) validPage(page string) bool {
 	if page == "" {
 		return true
 	}
-	if page[0] == '/' || len(page) > 1024 {
+	if keyword.CheckPage(page) != nil {
 		return false
 	}
-	for _, r := range page {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return false
-		}
-	}
 	if s.pages != nil {
-		path, _, _ := strings.Cut(page, "?")
-		return s.pages[path]
+		return s.pages[keyword.PagePath(page)]
 	}
 	return true
 }

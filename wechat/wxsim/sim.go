@@ -13,8 +13,10 @@
 // Choices where WeChat's behaviour is not published (see docs/wechat.md):
 //   - An injected HTTP 500 delivers nothing (a 500 after delivery is what
 //     WithholdAfterDeliver models, as a hang past the client timeout).
-//   - An empty touser is 40003; a page with a leading "/", white space or a
-//     control character (or not in Config.Pages when that is set) is 41030;
+//   - An empty touser is 40003; a page that keyword.CheckPage refuses
+//     (leading "/", longer than 1024 bytes, a path character other than
+//     letters, digits and _-.@, white space or a control character) or that
+//     is not in Config.Pages when that is set is 41030;
 //     a bad miniprogram_state or lang is 47003 naming the field.
 //   - A missing data key is 47003 "argument invalid! data.K.value is empty",
 //     a key the template lacks is 47003 "argument invalid! data.K is not in
@@ -44,6 +46,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxcampaign/wxcampaign/keyword"
 )
 
 // Config configures a Server. AppID and Secret are the only credentials
@@ -284,7 +288,7 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Pages) > 0 {
 		s.pages = make(map[string]bool, len(cfg.Pages))
 		for _, p := range cfg.Pages {
-			s.pages[p] = true
+			s.pages[keyword.PagePath(p)] = true
 		}
 	}
 	ordered := make([]*template, 0, len(cfg.Templates))

@@ -28,8 +28,10 @@ var allTypes = TemplateDef{
 	Title: "every type",
 	Kind:  "one_time",
 	Keys: []string{"thing1", "number2", "letter3", "symbol4", "character_string5", "time6", "date7",
-		"amount8", "phone_number9", "car_number10", "name11", "phrase12", "enum13"},
-	Enums: map[string][]string{"enum13": {"已发货", "未发货"}},
+		"amount8", "phone_number9", "car_number10", "name11", "phrase12", "enum13", "short_thing14"},
+	Labels:   map[string]string{"thing1": "商品名称", "enum13": "物流状态", "short_thing14": "状态"},
+	Examples: map[string]string{"thing1": "限量球鞋", "short_thing14": "配送中"},
+	Enums:    map[string][]string{"enum13": {"已发货", "未发货"}},
 }
 
 var validData = map[string]string{
@@ -46,6 +48,7 @@ var validData = map[string]string{
 	"name11":            "张三",
 	"phrase12":          "已发货",
 	"enum13":            "未发货",
+	"short_thing14":     "配送中",
 }
 
 var longTerm = TemplateDef{ID: "T-LONG", Kind: "long_term", Keys: []string{"thing1", "time2"}}
@@ -188,6 +191,7 @@ func TestKeywordRules(t *testing.T) {
 		{"name11", "Li Lei", "张三李四王五赵六钱七孙八"},
 		{"phrase12", "待支付", "pay"},
 		{"enum13", "已发货", "已取消"},
+		{"short_thing14", "已发货了吗", "已发货了吗？"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -241,6 +245,11 @@ func TestSendChecks(t *testing.T) {
 		{"page leading slash", "", func() sendBody { b := body("o1", "T-ALL", validData); b.Page = "/pages/index"; return b }(), 41030, "page"},
 		{"page with space", "", func() sendBody { b := body("o1", "T-ALL", validData); b.Page = "pages/ind ex"; return b }(), 41030, "page"},
 		{"page unknown", "", func() sendBody { b := body("o1", "T-ALL", validData); b.Page = "pages/other"; return b }(), 41030, "page"},
+		{"page too long", "", func() sendBody {
+			b := body("o1", "T-ALL", validData)
+			b.Page = "pages/item/detail?q=" + strings.Repeat("x", 1100)
+			return b
+		}(), 41030, "page"},
 		{"state trial", "", func() sendBody { b := body("o1", "T-ALL", validData); b.State = "trial"; return b }(), 0, "ok"},
 		{"state bad", "", func() sendBody { b := body("o1", "T-ALL", validData); b.State = "prod"; return b }(), 47003, "miniprogram_state"},
 		{"lang en_US", "", func() sendBody { b := body("o1", "T-ALL", validData); b.Lang = "en_US"; return b }(), 0, "ok"},
@@ -613,8 +622,17 @@ func TestSessionAndTemplates(t *testing.T) {
 		t.Fatalf("templates = %v", r)
 	}
 	first := data[0].(map[string]any)
-	if first["priTmplId"] != "T-ALL" || first["type"] != 2.0 || !strings.Contains(first["content"].(string), "{{enum13.DATA}}") {
+	if first["priTmplId"] != "T-ALL" || first["type"] != 2.0 || first["title"] != "every type" ||
+		!strings.HasPrefix(first["content"].(string), "商品名称:{{thing1.DATA}}\nnumber2:{{number2.DATA}}\n") ||
+		!strings.Contains(first["content"].(string), "\n物流状态:{{enum13.DATA}}\n状态:{{short_thing14.DATA}}\n") {
 		t.Errorf("template = %v", first)
+	}
+	if first["example"] != "商品名称:限量球鞋\n状态:配送中\n" {
+		t.Errorf("example = %q", first["example"])
+	}
+	enums, _ := first["keywordEnumValueList"].([]any)
+	if len(enums) != 1 || enums[0].(map[string]any)["keywordCode"] != "{{enum13.DATA}}" {
+		t.Errorf("keywordEnumValueList = %v", first["keywordEnumValueList"])
 	}
 	if data[1].(map[string]any)["type"] != 3.0 {
 		t.Errorf("long-term template type = %v", data[1])
@@ -646,6 +664,10 @@ func TestLoadTemplates(t *testing.T) {
 		{"bad key", "f.yaml", "- id: T1\n  keys: [colour1]\n", 0, "unknown type"},
 		{"bad kind", "g.yaml", "- id: T1\n  kind: forever\n  keys: [thing1]\n", 0, "kind"},
 		{"enum for missing key", "h.yaml", "- id: T1\n  keys: [thing1]\n  enums: {enum2: [a]}\n", 0, "enum2"},
+		{"labels", "k.yaml", "- id: T1\n  keys: [thing1, short_thing2]\n  labels: {thing1: 商品名称, short_thing2: 状态}\n  examples: {thing1: 球鞋}\n", 1, ""},
+		{"example breaks its rule", "n.yaml", "- id: T1\n  keys: [amount1]\n  examples: {amount1: twelve}\n", 0, "example of amount1"},
+		{"label for missing key", "l.yaml", "- id: T1\n  keys: [thing1]\n  labels: {thing2: 名称}\n", 0, "label for thing2"},
+		{"label with braces", "m.yaml", "- id: T1\n  keys: [thing1]\n  labels: {thing1: \"a{{b\"}\n", 0, "newline or {{ }}"},
 		{"empty", "i.yaml", "", 0, "empty"},
 		{"scalar", "j.yaml", "hello\n", 0, "want a list"},
 	}

@@ -11,15 +11,19 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TemplateDef is one template the simulator knows: its private id, kind and
-// data keys (type plus index, "thing1", "amount2"), and the enum values of
-// its enum keys.
+// TemplateDef is one template the simulator knows: its private id, title,
+// kind and data keys (type plus index, "thing1", "amount2"), the label
+// WeChat shows next to each key ("商品名称"), an example value per key, and
+// the enum values of its enum keys. getTemplateList serves the labels in
+// content ("商品名称:{{thing1.DATA}}") and the examples in example.
 type TemplateDef struct {
-	ID    string              `yaml:"id" json:"id"`
-	Title string              `yaml:"title" json:"title"`
-	Kind  string              `yaml:"kind" json:"kind"` // one_time (default) or long_term
-	Keys  []string            `yaml:"keys" json:"keys"`
-	Enums map[string][]string `yaml:"enums" json:"enums,omitempty"`
+	ID       string              `yaml:"id" json:"id"`
+	Title    string              `yaml:"title" json:"title"`
+	Kind     string              `yaml:"kind" json:"kind"` // one_time (default) or long_term
+	Keys     []string            `yaml:"keys" json:"keys"`
+	Labels   map[string]string   `yaml:"labels,omitempty" json:"labels,omitempty"`     // label per key; default the key
+	Examples map[string]string   `yaml:"examples,omitempty" json:"examples,omitempty"` // example value per key
+	Enums    map[string][]string `yaml:"enums" json:"enums,omitempty"`
 }
 
 // template is a validated TemplateDef with its keys parsed.
@@ -69,17 +73,58 @@ func compileTemplate(d TemplateDef) (*template, error) {
 			return nil, fmt.Errorf("template %s: enum values for %s, which is not one of its keys", d.ID, k)
 		}
 	}
+	for what, m := range map[string]map[string]string{"label": d.Labels, "example": d.Examples} {
+		for k, v := range m {
+			if _, ok := t.index[k]; !ok {
+				return nil, fmt.Errorf("template %s: %s for %s, which is not one of its keys", d.ID, what, k)
+			}
+			if strings.ContainsAny(v, "\r\n") || strings.Contains(v, "{{") || strings.Contains(v, "}}") {
+				return nil, fmt.Errorf("template %s: %s of %s holds a newline or {{ }}", d.ID, what, k)
+			}
+		}
+	}
+	for k, v := range d.Examples {
+		if err := keyword.CheckType(t.keys[t.index[k]].typ, v, d.Enums[k]); err != nil {
+			return nil, fmt.Errorf("template %s: example of %s %q: %w", d.ID, k, v, err)
+		}
+	}
 	return t, nil
 }
 
-// content renders the getTemplateList content: "thing1:{{thing1.DATA}}\n...".
+// content renders the getTemplateList content, one line per key with its
+// label: "商品名称:{{thing1.DATA}}\n..." (the key itself when unlabelled).
 func (t *template) content() string {
 	var b strings.Builder
 	for _, k := range t.keys {
-		b.WriteString(k.name)
+		label := t.def.Labels[k.name]
+		if label == "" {
+			label = k.name
+		}
+		b.WriteString(label)
 		b.WriteString(":{{")
 		b.WriteString(k.name)
 		b.WriteString(".DATA}}\n")
+	}
+	return b.String()
+}
+
+// example renders the getTemplateList example, "商品名称:Nike Air\n...", for
+// the keys that have an example.
+func (t *template) example() string {
+	var b strings.Builder
+	for _, k := range t.keys {
+		v, ok := t.def.Examples[k.name]
+		if !ok {
+			continue
+		}
+		label := t.def.Labels[k.name]
+		if label == "" {
+			label = k.name
+		}
+		b.WriteString(label)
+		b.WriteString(":")
+		b.WriteString(v)
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -156,7 +201,7 @@ func templateListJSON(ts []*template) ([]byte, error) {
 	}
 	items := make([]item, 0, len(ts))
 	for _, t := range ts {
-		it := item{ID: t.def.ID, Title: t.def.Title, Content: t.content(), Type: 2}
+		it := item{ID: t.def.ID, Title: t.def.Title, Content: t.content(), Example: t.example(), Type: 2}
 		if !t.oneTime {
 			it.Type = 3
 		}
