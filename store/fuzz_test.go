@@ -158,3 +158,25 @@ func FuzzParseLineFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) { checkFast(t, line) })
 }
+
+// BenchmarkParseLine decodes the bench's line shape (fast path) and, for
+// reference, the same line with the strict decoder.
+func BenchmarkParseLine(b *testing.B) {
+	line := []byte(`{"openId":"oBench000000001","scene":"add_to_cart","busNo":"p000002","extraVariableMap":{"saved_price":"21.27"},"agreeTemplateIds":["bDmywsp2oEHjwAadTGKkUJ-eJEiMiOf7H-dZ8wjfw6c"],"rejectTemplateIds":null,"requestId":"bench-000000001"}`)
+	for _, bc := range []struct {
+		name  string
+		parse func([]byte) error
+	}{
+		{"fast", func(l []byte) error { _, err := store.ParseLine(l); return err }},
+		{"strict", func(l []byte) error { _, err := store.ParseStrict(l); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.parse(line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
