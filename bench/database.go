@@ -19,7 +19,7 @@ const markerTable = "wxc_bench_marker"
 
 // ErrNotBenchDatabase is returned (wrapped) by Run when the configured
 // database exists and was not created by the benchmark.
-var ErrNotBenchDatabase = errors.New("bench: the database exists and is not the benchmark's (no " + markerTable + " table); pass --force to drop it")
+var ErrNotBenchDatabase = errors.New("not created by the benchmark; pass --force to drop it")
 
 // freshDatabase drops the benchmark database if it exists (only when it
 // carries the marker table, or with Force), creates it and marks it.
@@ -38,7 +38,7 @@ func (r *runner) freshDatabase(ctx context.Context) error {
 			return fmt.Errorf("bench: look up database %s: %w", name, err)
 		}
 		if marked == 0 {
-			return fmt.Errorf("database %s: %w", name, ErrNotBenchDatabase)
+			return fmt.Errorf("bench: database %s exists without the %s table: %w", name, markerTable, ErrNotBenchDatabase)
 		}
 	}
 	if _, err := r.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
@@ -70,7 +70,7 @@ func (r *runner) freshFile(ctx context.Context) error {
 			return fmt.Errorf("bench: look up %s: %w", r.dsn, err)
 		}
 		if marked == 0 {
-			return fmt.Errorf("database file %s: %w", r.dsn, ErrNotBenchDatabase)
+			return fmt.Errorf("bench: database file %s exists without the %s table: %w", r.dsn, markerTable, ErrNotBenchDatabase)
 		}
 	}
 	r.removeFile()
