@@ -28,9 +28,9 @@ func (r *runner) baselineRun(ctx context.Context, n int, lat time.Duration) erro
 		_, _ = s.stop()
 		return fmt.Errorf("bench: baseline: %w", err)
 	}
-	cpu0, db0, st0 := selfCPU(), serverCPU(r.dbPID), r.dbStatus(ctx)
+	cpu0, db0, st0, sim0 := selfCPU(), serverCPU(r.dbPID), r.dbStatus(ctx), serverCPU(s.cmd.Process.Pid)
 	br, err := Baseline(ctx, r.db, client, r.camp.Template.ID, r.cfg.Baseline)
-	m := measure{Wall: br.Wall, CPU: selfCPU() - cpu0, DB: r.dbStatus(ctx).sub(st0)}
+	m := measure{Wall: br.Wall, CPU: selfCPU() - cpu0, DB: r.dbStatus(ctx).sub(st0), SimCPU: serverCPU(s.cmd.Process.Pid) - sim0}
 	if d := serverCPU(r.dbPID); d > 0 {
 		m.DBCPU = d - db0
 	}
@@ -41,12 +41,11 @@ func (r *runner) baselineRun(ctx context.Context, n int, lat time.Duration) erro
 	_, _, st, verr := verifySim(ctx, s.base)
 	r.check(fmt.Sprintf("baseline %d @%v", n, lat), verr == nil && st.Sends == int64(br.Sent) && br.Failed == 0,
 		"sent %d (simulator: %d), %d failed, %d grants looked at (%v)", br.Sent, st.Sends, br.Failed, br.Looked, verr)
-	sm, serr := s.stop()
-	if serr != nil {
-		return serr
+	if _, err := s.stop(); err != nil {
+		return err
 	}
 	r.add(Row{Phase: "baseline", N: n, Latency: lat, Concurrency: 1, Count: br.Sent, Unit: "msgs/s", P50: br.P50, P99: br.P99,
-		SimCPU: sm.CPU, Note: fmt.Sprintf("%d grants looked at in %s", br.Looked, br.Wall.Round(time.Millisecond))}, m)
+		SimCPU: m.SimCPU, Note: fmt.Sprintf("%d grants looked at in %s", br.Looked, br.Wall.Round(time.Millisecond))}, m)
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxcampaign/wxcampaign/campaigns"
+	"github.com/wxcampaign/wxcampaign/store"
 	"github.com/wxcampaign/wxcampaign/wechat/wxsim"
 )
 
@@ -42,8 +44,10 @@ const (
 // Config configures a benchmark. Zero fields take the defaults of `wxcampaign bench`.
 type Config struct {
 	Binary      string          // the wxcampaign executable the phases run as (required)
+	Driver      string          // the store: "mysql" (default, the server at ServerDSN) or "sqlite" (a file in Out)
 	ServerDSN   string          // MariaDB server; default DefaultServerDSN
 	Database    string          // the database created (and dropped) per size; default wxc_bench
+	Force       bool            // drop an existing Database even when it lacks the benchmark's marker table
 	Keep        bool            // keep the database and the grants file
 	Sizes       []int           // grant counts, one full run each; default 1,000,000
 	Products    int             // default 100,000 (at least 10)
@@ -51,6 +55,8 @@ type Config struct {
 	Latencies   []time.Duration // simulator latencies; default 0 and 50ms
 	Concurrency int             // sends in flight; 0 = ConcurrencyFor(latency)
 	Baseline    time.Duration   // how long the baseline runs per latency; default 20s, negative = skip
+	Wire        time.Duration   // at most this long per wire-ceiling run; default 10s, negative = skip
+	Phases      []string        // any of import (always run), preview, send (with its wire ceiling and baseline); default all
 	Campaign    string          // the price-drop campaign; default configs/campaigns/price-drop.yaml
 	BatchSize   int             // override the campaign's batch_size (an experiment knob); 0 = the file's
 	At          time.Time       // the campaign's run time (--at); default today 10:30 in its zone
@@ -86,10 +92,30 @@ type Row struct {
 	P99         time.Duration `json:"p99,omitempty"`
 	PeakRSS     int64         `json:"peak_rss_kib,omitempty"` // the child process
 	CPU         time.Duration `json:"cpu"`                    // the child process (baseline: this process)
-	DBCPU       time.Duration `json:"db_cpu,omitempty"`       // the MariaDB server over the phase
-	SimCPU      time.Duration `json:"sim_cpu,omitempty"`      // the simulator process over its life
-	Note        string        `json:"note,omitempty"`
+	DBCPU       time.Duration `json:"db_cpu,omitempty"`       // the MariaDB server over the phase (every client, background threads)
+	SimCPU      time.Duration `json:"sim_cpu,omitempty"`      // the simulator process over the phase
+	// What the server did for the benchmark's own connections
+	// (USER_STATISTICS of the benchmark's user; absent when unavailable).
+	Conn     *ConnStats `json:"conn,omitempty"`
+	Batches  int        `json:"batches,omitempty"`   // send: batches the run walked (N / batch_size, rounded up)
+	Commits  int64      `json:"commits,omitempty"`   // COMMIT statements over the phase (the whole server's Com_commit)
+	WireRate float64    `json:"wire_rate,omitempty"` // send: the wire ceiling's rate at the same latency and concurrency
+	Note     string     `json:"note,omitempty"`
 }
+
+// ConnStats is what the database server did for the benchmark's own
+// connections over a phase.
+type ConnStats struct {
+	CPU        time.Duration `json:"cpu"`        // the connection threads' CPU
+	RowsRead   int64         `json:"rows_read"`  // rows read
+	Inserted   int64         `json:"inserted"`   // rows inserted
+	Updated    int64         `json:"updated"`    // rows updated
+	Deleted    int64         `json:"deleted"`    // rows deleted
+	Statements int64         `json:"statements"` // every statement: SELECT, writes, transaction control, SET
+}
+
+// RowOps is the rows written: inserted, updated and deleted.
+func (c *ConnStats) RowOps() int64 { return c.Inserted + c.Updated + c.Deleted }
 
 // Check is one correctness check of a run.
 type Check struct {
@@ -100,6 +126,7 @@ type Check struct {
 
 // Result is what a benchmark measured and checked.
 type Result struct {
+	Driver  string  `json:"driver"` // the store: mysql or sqlite
 	Machine string  `json:"machine"`
 	Command string  `json:"command"`
 	Rows    []Row   `json:"rows"`
@@ -121,18 +148,21 @@ func (r *Result) Failed() []Check {
 }
 
 type runner struct {
-	cfg       Config
-	res       *Result
-	env       []string
-	dbPID     int
-	dsn       string // the bench database
-	admin     *sql.DB
-	db        *sql.DB
-	camp      *campaigns.Campaign
-	templates string
-	campDir   string
-	at        string
-	log       io.Writer
+	cfg             Config
+	res             *Result
+	env             []string
+	dbPID           int
+	dsn             string // the bench database, as the children connect (the benchmark's user)
+	adminDSN        string // the bench database, as the server DSN's user
+	admin           *sql.DB
+	user            string // the benchmark's MySQL user, "" when unavailable
+	restoreUserstat bool
+	db              *sql.DB
+	camp            *campaigns.Campaign
+	templates       string
+	campDir         string
+	at              string
+	log             io.Writer
 }
 
 func (c *Config) defaults() error {
@@ -144,6 +174,13 @@ func (c *Config) defaults() error {
 	}
 	if c.ServerDSN == "" {
 		c.ServerDSN = DefaultServerDSN
+	}
+	switch c.Driver {
+	case "":
+		c.Driver = store.MySQL
+	case store.MySQL, store.SQLite:
+	default:
+		return fmt.Errorf("bench: driver %q: want mysql or sqlite", c.Driver)
 	}
 	if c.Database == "" {
 		c.Database = "wxc_bench"
@@ -179,6 +216,14 @@ func (c *Config) defaults() error {
 	if c.Baseline == 0 {
 		c.Baseline = 20 * time.Second
 	}
+	if c.Wire == 0 {
+		c.Wire = 10 * time.Second
+	}
+	for _, p := range c.Phases {
+		if p != "import" && p != "preview" && p != "send" {
+			return fmt.Errorf("bench: phase %q: want import, preview or send", p)
+		}
+	}
 	if c.Campaign == "" {
 		c.Campaign = filepath.Join("configs", "campaigns", "price-drop.yaml")
 	}
@@ -198,11 +243,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, log: cfg.Log, res: &Result{}}
+	r := &runner{cfg: cfg, log: cfg.Log, res: &Result{Driver: cfg.Driver}}
+	closeAdmin := func() {
+		if r.admin != nil {
+			r.dropUser(ctx, r.user)
+			r.admin.Close()
+		}
+	}
 	if err := r.setup(ctx); err != nil {
+		closeAdmin()
 		return nil, err
 	}
-	defer r.admin.Close()
+	defer closeAdmin()
 	r.res.Machine = r.machine(ctx)
 	var runErr error
 	for _, n := range cfg.Sizes {
@@ -238,12 +290,13 @@ func (r *runner) check(name string, ok bool, format string, args ...any) {
 	r.logf("check %s %s: %s", mark, name, c.Detail)
 }
 
-// setup connects to the server, loads the campaign and writes the files
-// the children read.
-func (r *runner) setup(ctx context.Context) error {
+// connect opens the admin connection to the MySQL server and makes the
+// benchmark's user; for SQLite it only names the file.
+func (r *runner) connect(ctx context.Context) error {
 	cfg := r.cfg
-	if err := os.MkdirAll(filepath.Join(cfg.Out, "campaigns"), 0o755); err != nil {
-		return fmt.Errorf("bench: out: %w", err)
+	if cfg.Driver == store.SQLite {
+		r.dsn = filepath.Join(cfg.Out, cfg.Database+".db")
+		return nil
 	}
 	sc, err := mysql.ParseDSN(cfg.ServerDSN)
 	if err != nil {
@@ -258,11 +311,32 @@ func (r *runner) setup(ctx context.Context) error {
 	defer cancel()
 	if err := r.admin.PingContext(pctx); err != nil {
 		r.admin.Close()
+		r.admin = nil
 		return fmt.Errorf("bench: MariaDB is not reachable: %w", err)
 	}
 	sc.DBName = cfg.Database
+	r.adminDSN = sc.FormatDSN()
+	user, pass, why := r.benchUser(ctx)
+	if user != "" {
+		r.user, sc.User, sc.Passwd = user, user, pass
+	} else {
+		r.logf("no per-connection statistics: %s", why)
+	}
 	r.dsn = sc.FormatDSN()
 	r.dbPID = findServer()
+	return nil
+}
+
+// setup connects to the server, loads the campaign and writes the files
+// the children read.
+func (r *runner) setup(ctx context.Context) error {
+	cfg := r.cfg
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "campaigns"), 0o755); err != nil {
+		return fmt.Errorf("bench: out: %w", err)
+	}
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
 
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
@@ -307,7 +381,7 @@ func (r *runner) setup(ctx context.Context) error {
 	// Secrets and the DSN go to the children in the environment, never in
 	// a file or on a command line.
 	r.env = append(os.Environ(), "WXC_DATABASE_DSN="+r.dsn, "WXC_WECHAT_APPID="+appID, "WXC_WECHAT_SECRET="+appSecret,
-		"WXC_DATABASE_DRIVER=mysql", "WXC_FACTS_DSN=", "WXC_WECHAT_BASE_URL=")
+		"WXC_DATABASE_DRIVER="+cfg.Driver, "WXC_FACTS_DSN=", "WXC_WECHAT_BASE_URL=")
 	return r.writeConfig(0, "http://127.0.0.1:1")
 }
 
@@ -324,7 +398,7 @@ func (r *runner) writeConfig(conc int, base string) error {
 	}
 	text := fmt.Sprintf(`# written by wxcampaign bench; the DSN and the secret come from the environment
 database:
-  driver: mysql
+  driver: %s
 wechat:
   base_url: %s
   rate: 0
@@ -336,7 +410,7 @@ campaigns: %s
 timezone: Asia/Shanghai
 log:
   level: warn
-`, base, c, r.campDir)
+`, r.cfg.Driver, base, c, r.campDir)
 	if err := os.WriteFile(r.cfgPath(conc), []byte(text), 0o644); err != nil {
 		return fmt.Errorf("bench: config: %w", err)
 	}
@@ -344,6 +418,10 @@ log:
 }
 
 func (r *runner) machine(ctx context.Context) string {
+	if r.admin == nil {
+		return fmt.Sprintf("%d CPUs (%s/%s), %s, SQLite (modernc.org/sqlite, in the engine's process); load average at the start %s",
+			runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAvg())
+	}
 	var ver string
 	_ = r.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&ver)
 	var pool int64
@@ -368,26 +446,18 @@ func loadAvg() string {
 func (r *runner) size(ctx context.Context, n int) error {
 	cfg := r.cfg
 	r.logf("== %d grants over %d products, eligible share %v", n, cfg.Products, cfg.Eligible)
-	if _, err := r.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
-		return fmt.Errorf("bench: drop database: %w", err)
-	}
-	if _, err := r.admin.ExecContext(ctx, "CREATE DATABASE "+cfg.Database+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		return fmt.Errorf("bench: create database: %w", err)
+	if err := r.freshDatabase(ctx); err != nil {
+		return err
 	}
 	if !cfg.Keep {
-		defer func() {
-			if _, err := r.admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
-				r.logf("drop database %s: %v", cfg.Database, err)
-			}
-		}()
+		defer r.dropDatabase(ctx)
 	}
-	var err error
-	r.db, err = sql.Open("mysql", r.dsn)
+	closeDB, err := r.openDB(ctx)
 	if err != nil {
-		return fmt.Errorf("bench: open %s: %w", cfg.Database, err)
+		return err
 	}
-	defer r.db.Close()
-	if _, _, err := r.child(ctx, "migrate", "--config", r.cfgPath(0)); err != nil {
+	defer closeDB()
+	if _, _, err := r.child(ctx, 0, "migrate", "--config", r.cfgPath(0)); err != nil {
 		return err
 	}
 	if err := createProducts(ctx, r.db, cfg.Products); err != nil {
@@ -404,7 +474,7 @@ func (r *runner) size(ctx context.Context, n int) error {
 
 	// Import.
 	r.logf("import %d grants", n)
-	out, m, err := r.child(ctx, "grants", "import", "--config", r.cfgPath(0), file)
+	out, m, err := r.child(ctx, 0, "grants", "import", "--config", r.cfgPath(0), file)
 	if err != nil {
 		return err
 	}
@@ -415,29 +485,44 @@ func (r *runner) size(ctx context.Context, n int) error {
 		"imported %d, credits %d, bad %d of %d lines (%s)", imported, credits, bad, lines, strings.TrimSpace(string(out)))
 	r.add(Row{Phase: "import", N: n, Count: imported, Unit: "grants/s"}, m)
 
-	// Preview.
-	r.logf("preview %d grants", n)
-	args := append(r.profileArgs(fmt.Sprintf("preview-%d", n)), "preview", "--config", r.cfgPath(0), "--at", r.at, "--format", "table", "--limit", "0", r.campaignFile())
-	out, m, err = r.child(ctx, args...)
-	if err != nil {
-		return err
-	}
-	pv, perr := parsePreview(out)
-	r.check(fmt.Sprintf("preview %d", n), perr == nil && pv.Looked == n && pv.Counts["sent"] == want,
-		"looked at %d, would send %d, want %d of %d (%v)", pv.Looked, pv.Counts["sent"], want, n, perr)
-	r.add(Row{Phase: "preview", N: n, Count: pv.Looked, Unit: "grants/s", Note: fmt.Sprintf("engine run %s", pv.Duration)}, m)
-
-	for _, lat := range cfg.Latencies {
-		if err := r.send(ctx, n, lat, want); err != nil {
+	if cfg.phase("preview") {
+		r.logf("preview %d grants", n)
+		args := append(r.profileArgs(fmt.Sprintf("preview-%d", n)), "preview", "--config", r.cfgPath(0), "--at", r.at, "--format", "table", "--limit", "0", r.campaignFile())
+		out, m, err = r.child(ctx, 0, args...)
+		if err != nil {
 			return err
 		}
-		if cfg.Baseline > 0 {
+		pv, perr := parsePreview(out)
+		r.check(fmt.Sprintf("preview %d", n), perr == nil && pv.Looked == n && pv.Counts["sent"] == want,
+			"looked at %d, would send %d, want %d of %d (%v)", pv.Looked, pv.Counts["sent"], want, n, perr)
+		r.add(Row{Phase: "preview", N: n, Count: pv.Looked, Unit: "grants/s", Note: fmt.Sprintf("engine run %s", pv.Duration)}, m)
+	}
+
+	for _, lat := range cfg.Latencies {
+		if !cfg.phase("send") {
+			break
+		}
+		var wire Row
+		if cfg.Wire > 0 {
+			if wire, err = r.wireRun(ctx, n, lat, want); err != nil {
+				return err
+			}
+		}
+		if err := r.send(ctx, n, lat, want, wire.Rate); err != nil {
+			return err
+		}
+		if cfg.Baseline > 0 && cfg.Driver == store.MySQL {
 			if err := r.baselineRun(ctx, n, lat); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// phase reports whether the phase p runs (every phase when Phases is empty).
+func (c *Config) phase(p string) bool {
+	return len(c.Phases) == 0 || slices.Contains(c.Phases, p)
 }
 
 func (r *runner) campaignFile() string {
@@ -453,9 +538,14 @@ func (r *runner) profileArgs(name string) []string {
 	return []string{"--cpuprofile", filepath.Join(dir, name+".cpu.pprof"), "--memprofile", filepath.Join(dir, name+".mem.pprof")}
 }
 
-// add completes a row with its measure and appends it.
-func (r *runner) add(row Row, m measure) {
+// add completes a row with its measure, appends it and returns it.
+func (r *runner) add(row Row, m measure) Row {
 	row.Wall, row.CPU, row.PeakRSS, row.DBCPU = m.Wall, m.CPU, m.MaxRSS, m.DBCPU
+	if u := m.Conn; u.valid {
+		row.Conn = &ConnStats{CPU: time.Duration(u.CPU * float64(time.Second)), RowsRead: u.RowsRead, Inserted: u.RowsInserted,
+			Updated: u.RowsUpdated, Deleted: u.RowsDeleted, Statements: u.statements()}
+	}
+	row.Commits = m.DB.Commits
 	if db := m.DB.String(); db != "" {
 		row.Note = strings.TrimPrefix(row.Note+"; "+db, "; ")
 	}
@@ -466,16 +556,22 @@ func (r *runner) add(row Row, m measure) {
 	r.logf("%-8s N=%d latency=%v: %d in %s = %.0f %s, p50 %v p99 %v, peak RSS %.1f MB, CPU %.2fs, DB CPU %.2fs",
 		row.Phase, row.N, row.Latency, row.Count, row.Wall.Round(time.Millisecond), row.Rate, row.Unit, row.P50, row.P99,
 		float64(row.PeakRSS)/1024, row.CPU.Seconds(), row.DBCPU.Seconds())
+	return row
 }
 
 // reset puts the store back to the state right after the import: every
 // grant active and free, no send log, caps, runs, pauses or cached token.
 func (r *runner) reset(ctx context.Context) error {
-	for _, q := range []string{
-		"TRUNCATE TABLE send_log", "TRUNCATE TABLE cap_takes", "TRUNCATE TABLE cap_keys", "TRUNCATE TABLE runs",
-		"TRUNCATE TABLE pauses", "TRUNCATE TABLE tokens", "TRUNCATE TABLE grant_reservations",
-		"UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL",
-	} {
+	empty := "TRUNCATE TABLE "
+	if r.cfg.Driver == store.SQLite {
+		empty = "DELETE FROM "
+	}
+	var qs []string
+	for _, t := range []string{"send_log", "cap_takes", "cap_keys", "runs", "pauses", "tokens", "grant_reservations"} {
+		qs = append(qs, empty+t)
+	}
+	qs = append(qs, "UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL")
+	for _, q := range qs {
 		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bench: reset: %w", err)
 		}
@@ -515,10 +611,20 @@ func (r *runner) command() string {
 	for _, l := range c.Latencies {
 		lats = append(lats, l.String())
 	}
-	s := fmt.Sprintf("wxcampaign bench --sizes %s --products %d --eligible %v --latency %s --baseline-seconds %d",
+	s := "wxcampaign bench "
+	if c.Driver == store.SQLite {
+		s += "--driver sqlite "
+	}
+	s += fmt.Sprintf("--sizes %s --products %d --eligible %v --latency %s --baseline-seconds %d",
 		strings.Join(sizes, ","), c.Products, c.Eligible, strings.Join(lats, ","), int(c.Baseline.Seconds()))
 	if c.Concurrency > 0 {
 		s += fmt.Sprintf(" --concurrency %d", c.Concurrency)
+	}
+	if len(c.Phases) > 0 {
+		s += " --phases " + strings.Join(c.Phases, ",")
+	}
+	if c.Wire != 10*time.Second {
+		s += fmt.Sprintf(" --wire-seconds %d", max(0, int(c.Wire.Seconds())))
 	}
 	if c.BatchSize > 0 {
 		s += fmt.Sprintf(" --batch-size %d", c.BatchSize)

@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +78,7 @@ func TestRunTiny(t *testing.T) {
 	var log strings.Builder
 	cfg := Config{
 		Binary: bin, ServerDSN: dsn, Database: randomDB(), Sizes: []int{2000}, Products: 200, Eligible: 0.25,
-		Latencies: []time.Duration{0}, Baseline: 500 * time.Millisecond, Campaign: "../configs/campaigns/price-drop.yaml",
+		Latencies: []time.Duration{0}, Baseline: 500 * time.Millisecond, Wire: 2 * time.Second, Campaign: "../configs/campaigns/price-drop.yaml",
 		Out: filepath.Join(dir, "out"), Log: &log,
 	}
 	res, err := Run(ctx, cfg)
@@ -114,6 +116,21 @@ func TestRunTiny(t *testing.T) {
 	if b, ok := phases["baseline"]; !ok || b.Count <= 0 {
 		t.Errorf("baseline: %+v", b)
 	}
+	if w, ok := phases["wire"]; !ok || w.Count <= 0 || w.Rate <= 0 || w.SimCPU <= 0 || w.CPU <= 0 {
+		t.Errorf("wire: %+v", w)
+	}
+	// The server's work for the engine's own connections: the send writes
+	// rows and commits per batch, the preview writes nothing.
+	s := phases["send"]
+	if s.WireRate <= 0 || s.SimCPU <= 0 || s.Batches != 4 {
+		t.Errorf("send: wire rate %v, sim CPU %v, batches %d (want 4)", s.WireRate, s.SimCPU, s.Batches)
+	}
+	if c := s.Conn; c == nil || c.RowOps() < int64(s.Count) || c.Statements <= 0 || s.Commits < int64(s.Batches) {
+		t.Errorf("send: connection statistics %+v, %d commits", c, s.Commits)
+	}
+	if c := phases["preview"].Conn; c == nil || c.RowOps() != 0 || c.RowsRead < 2000 {
+		t.Errorf("preview: connection statistics %+v", c)
+	}
 	if len(res.Checks) < 5 || len(res.Failed()) > 0 {
 		t.Errorf("checks: %+v", res.Checks)
 	}
@@ -121,7 +138,7 @@ func TestRunTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| import | 2000 |", "| preview | 2000 |", "| send | 2000 | 0s | 64 | 500 |", "| baseline | 2000 |"} {
+	for _, want := range []string{"| import | 2000 |", "| preview | 2000 |", "| send | 2000 | 0s | 64 | 500 |", "| baseline | 2000 |", "| wire | 2000 | 0s | 64 |", "engine rate / wire rate"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
 		}
@@ -132,6 +149,54 @@ func TestRunTiny(t *testing.T) {
 	var n int
 	if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", cfg.Database).Scan(&n); err != nil || n != 0 {
 		t.Errorf("database %s left behind (%d, %v)", cfg.Database, n, err)
+	}
+	if err := admin.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE user = ?", cfg.Database).Scan(&n); err != nil || n != 0 {
+		t.Errorf("user %s left behind (%d, %v)", cfg.Database, n, err)
+	}
+}
+
+// TestRunTinySQLite runs the benchmark on the SQLite store: import,
+// preview, the wire ceiling and send with every count checked (the
+// baseline is MySQL only); no server needed.
+func TestRunTinySQLite(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	cfg := Config{
+		Binary: bin, Driver: "sqlite", Sizes: []int{2000}, Products: 200, Eligible: 0.25, Latencies: []time.Duration{0},
+		Wire: time.Second, Campaign: "../configs/campaigns/price-drop.yaml", Out: filepath.Join(dir, "out"), Log: &log,
+	}
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	var phases []string
+	for _, r := range res.Rows {
+		phases = append(phases, r.Phase)
+	}
+	if fmt.Sprint(phases) != "[import preview wire send]" || len(res.Failed()) > 0 || len(res.Checks) < 5 {
+		t.Errorf("phases %v, checks %+v", phases, res.Checks)
+	}
+	if !strings.Contains(res.Machine, "SQLite") || !strings.Contains(res.Command, "--driver sqlite") {
+		t.Errorf("machine %q, command %q", res.Machine, res.Command)
+	}
+	// The file is the benchmark's (marked): a second run replaces it; an
+	// unmarked file of that name is refused.
+	cfg.Keep, cfg.Phases, cfg.Log = true, []string{"preview"}, io.Discard
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	db := filepath.Join(cfg.Out, "wxc_bench.db")
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, cfg); !errors.Is(err, ErrNotBenchDatabase) {
+		t.Errorf("run over an unmarked file: %v, want ErrNotBenchDatabase", err)
 	}
 }
 
@@ -147,6 +212,8 @@ func TestConfigErrors(t *testing.T) {
 		{"few products", Config{Binary: "x", Out: "x", Products: 5}, "at least 10"},
 		{"bad share", Config{Binary: "x", Out: "x", Eligible: 1.5}, "eligible share"},
 		{"bad size", Config{Binary: "x", Out: "x", Sizes: []int{0}}, "size 0"},
+		{"bad driver", Config{Binary: "x", Out: "x", Driver: "postgres"}, `driver "postgres"`},
+		{"bad phase", Config{Binary: "x", Out: "x", Phases: []string{"import", "baseline"}}, `phase "baseline"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,30 +364,147 @@ func equal[T comparable](a, b []T) bool {
 }
 
 func TestTargets(t *testing.T) {
+	conn := func(cpu time.Duration, ins, upd, del int64) *ConnStats {
+		return &ConnStats{CPU: cpu, Inserted: ins, Updated: upd, Deleted: del}
+	}
 	r := &Result{Rows: []Row{
-		{Phase: "import", N: 100, Rate: 60000, PeakRSS: 100 << 10},
-		{Phase: "preview", N: 100, Rate: 100000, Unit: "grants/s"},
-		{Phase: "send", N: 100, Latency: 50 * time.Millisecond, Rate: 6000, Unit: "msgs/s"},
+		{Phase: "import", N: 100, Count: 100, Rate: 120000},
+		{Phase: "preview", N: 100, Count: 100, Rate: 200000, Unit: "grants/s", PeakRSS: 100 << 10},
+		{Phase: "wire", N: 100, Latency: 0, Count: 30, Rate: 20000, Unit: "msgs/s"},
+		{Phase: "send", N: 100, Latency: 0, Count: 30, Rate: 12000, Unit: "msgs/s", CPU: 30 * 70 * time.Microsecond,
+			Conn: conn(30*30*time.Microsecond, 60, 30, 0), Batches: 1, Commits: 2, WireRate: 20000},
+		{Phase: "send", N: 100, Latency: 50 * time.Millisecond, Count: 30, Rate: 9000, Unit: "msgs/s"},
 		{Phase: "baseline", N: 100, Latency: 50 * time.Millisecond, Rate: 15},
-		{Phase: "import", N: 1000, Rate: 40000, PeakRSS: 300 << 10},
-		{Phase: "preview", N: 1000, Rate: 95000, Unit: "grants/s"},
-		{Phase: "send", N: 1000, Latency: 50 * time.Millisecond, Rate: 4000, Unit: "msgs/s"},
+		{Phase: "import", N: 1000, Count: 1000, Rate: 90000},
+		{Phase: "preview", N: 1000, Count: 1000, Rate: 150000, Unit: "grants/s", PeakRSS: 115 << 10},
+		{Phase: "send", N: 1000, Latency: 0, Count: 300, Rate: 8000, Unit: "msgs/s", CPU: 300 * 80 * time.Microsecond,
+			Conn: conn(300*40*time.Microsecond, 600, 300, 300), Batches: 10, Commits: 30, WireRate: 16000},
 	}}
 	got := map[string]bool{}
 	for _, tg := range r.Targets() {
 		got[tg.Name] = tg.Met
 	}
 	want := map[string]bool{
-		"import 100": true, "preview 100": false, "send 100 @50ms": true, "engine/baseline 100 @50ms": true, "peak RSS 100": true,
-		"import 1000": false, "peak RSS 1000": false, "preview 100 vs 1000": true, "send @50ms 100 vs 1000": false,
+		"import 100": true, "preview 100": true, "preview peak RSS 100": true, "send 100 @0s": true, "send 100 @50ms": true,
+		"engine CPU per message 100 @0s": true, "database CPU per message 100 @0s": true, "row operations per message 100 @0s": true,
+		"transactions per batch 100 @0s": true, "engine/baseline 100 @50ms": true,
+		"import 1000": false, "preview 1000": false, "preview peak RSS 1000": true, "send 1000 @0s": false,
+		"engine CPU per message 1000 @0s": false, "database CPU per message 1000 @0s": false, "row operations per message 1000 @0s": false,
+		"transactions per batch 1000 @0s": false, "preview peak RSS 100 vs 1000": false,
 	}
 	for name, met := range want {
 		if g, ok := got[name]; !ok || g != met {
 			t.Errorf("target %q: met=%v (present %v), want %v", name, g, ok, met)
 		}
 	}
-	if !strings.Contains(r.Markdown(), "| preview 100 | ≥ 125,000 grants/s (1M in ≤ 8 s) | 100000 grants/s") {
-		t.Errorf("markdown:\n%s", r.Markdown())
+	md := r.Markdown()
+	for _, w := range []string{
+		"| preview 100 | ≥ 166,667 grants/s (1M in ≤ 6 s) | 200000 grants/s",
+		"| send | 100 | 0s | message | 70.0 | 30.0 / - | - | 3.00 (2.00+1.00+0.00) | 0.000 | 2.00 | 12000 / 20000 (60%) |",
+		"| send | 1000 | 0s | message | 80.0 | 40.0 / - | - | 4.00 (2.00+1.00+1.00) | 0.000 | 3.00 | 8000 / 16000 (50%) |",
+		"| import | 100 | - | line | - | - / - | - | - | - | - | - |",
+	} {
+		if !strings.Contains(md, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, md)
+		}
+	}
+}
+
+func TestTargetsSQLite(t *testing.T) {
+	r := &Result{Driver: "sqlite", Rows: []Row{
+		{Phase: "import", N: 100, Count: 100, Rate: 50000},
+		{Phase: "preview", N: 100, Count: 100, Rate: 180000, Unit: "grants/s"},
+		{Phase: "send", N: 100, Count: 30, Rate: 12000, Unit: "msgs/s", CPU: time.Second},
+	}}
+	var got []string
+	for _, tg := range r.Targets() {
+		got = append(got, fmt.Sprintf("%s=%v", tg.Name, tg.Met))
+	}
+	// No import or per-message MySQL targets; SQLite's preview and send bars.
+	if want := "[preview 100=false send 100 @0s=false]"; fmt.Sprint(got) != want {
+		t.Errorf("targets %v, want %s", got, want)
+	}
+}
+
+// foreignDatabase creates a database that the benchmark did not make,
+// holding a table, and drops it at the end of the test.
+func foreignDatabase(t *testing.T, admin *sql.DB) string {
+	t.Helper()
+	name := randomDB()
+	for _, q := range []string{"CREATE DATABASE " + name, "CREATE TABLE " + name + ".precious (id INT PRIMARY KEY)", "INSERT INTO " + name + ".precious VALUES (1)"} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name) })
+	return name
+}
+
+func tableCount(t *testing.T, admin *sql.DB, db, table string) int {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDatabaseMarker: an existing database of the configured name is
+// dropped only when the benchmark made it (its marker table) or with
+// Force (issue 12 item 17).
+func TestDatabaseMarker(t *testing.T) {
+	dsn := mysqlServer(t)
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+
+	// Run refuses before it runs anything: the table survives.
+	name := foreignDatabase(t, admin)
+	_, err = Run(ctx, Config{Binary: "/nonexistent/wxcampaign", ServerDSN: dsn, Database: name, Sizes: []int{10}, Products: 10,
+		Campaign: "../configs/campaigns/price-drop.yaml", Out: t.TempDir()})
+	if !errors.Is(err, ErrNotBenchDatabase) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("Run on a foreign database: %v, want ErrNotBenchDatabase naming %s and --force", err, name)
+	}
+	if tableCount(t, admin, name, "precious") != 1 {
+		t.Fatal("the foreign database lost its table")
+	}
+
+	tests := []struct {
+		name   string
+		marked bool
+		force  bool
+		ok     bool
+	}{
+		{"foreign", false, false, false},
+		{"foreign with force", false, true, true},
+		{"marked by an earlier bench", true, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := foreignDatabase(t, admin)
+			if tt.marked {
+				if _, err := admin.Exec("CREATE TABLE " + name + "." + markerTable + " (created_at DATETIME(6) NOT NULL, note VARCHAR(200) NOT NULL)"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := &runner{cfg: Config{Database: name, Force: tt.force, Now: time.Now}, admin: admin}
+			err := r.freshDatabase(ctx)
+			if tt.ok != (err == nil) {
+				t.Fatalf("freshDatabase: %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok {
+				if !errors.Is(err, ErrNotBenchDatabase) || tableCount(t, admin, name, "precious") != 1 {
+					t.Fatalf("refused with %v; precious table kept: %d", err, tableCount(t, admin, name, "precious"))
+				}
+				return
+			}
+			if tableCount(t, admin, name, "precious") != 0 || tableCount(t, admin, name, markerTable) != 1 {
+				t.Fatal("not a fresh, marked database")
+			}
+		})
 	}
 }
 

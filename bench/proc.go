@@ -19,13 +19,15 @@ type measure struct {
 	MaxRSS int64         // KiB, 0 when unknown
 	DBCPU  time.Duration // the database server's CPU over the same time, 0 when unknown
 	DB     dbDelta       // server status counters over the same time (every client's)
+	Conn   userStats     // the benchmark's own connections over the same time
+	SimCPU time.Duration // the simulator's CPU over the same time, when one runs
 }
 
 // dbDelta is the change of a few global status counters of the server:
-// statements, InnoDB fsyncs, rows read and handler writes (MariaDB 10.11
-// names; MySQL lacks Rows_read and reports 0). Other clients
-// of the same server count too.
-type dbDelta struct{ Questions, Fsyncs, RowsRead, RowsWritten int64 }
+// statements, InnoDB fsyncs, rows read, handler writes and COMMIT
+// statements (MariaDB 10.11 names; MySQL lacks Rows_read and reports 0).
+// Other clients of the same server count too.
+type dbDelta struct{ Questions, Fsyncs, RowsRead, RowsWritten, Commits int64 }
 
 func (d dbDelta) String() string {
 	if d == (dbDelta{}) {
@@ -36,7 +38,10 @@ func (d dbDelta) String() string {
 
 // dbStatus reads the counters of dbDelta (zero on error).
 func (b *runner) dbStatus(ctx context.Context) dbDelta {
-	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_data_fsyncs','Rows_read','Handler_write','Handler_update','Handler_delete')")
+	if b.admin == nil {
+		return dbDelta{}
+	}
+	rows, err := b.admin.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Innodb_data_fsyncs','Rows_read','Handler_write','Handler_update','Handler_delete','Com_commit')")
 	if err != nil {
 		return dbDelta{}
 	}
@@ -55,6 +60,8 @@ func (b *runner) dbStatus(ctx context.Context) dbDelta {
 			d.Fsyncs = v
 		case "Rows_read":
 			d.RowsRead = v
+		case "Com_commit":
+			d.Commits = v
 		default:
 			d.RowsWritten += v
 		}
@@ -63,7 +70,7 @@ func (b *runner) dbStatus(ctx context.Context) dbDelta {
 }
 
 func (d dbDelta) sub(o dbDelta) dbDelta {
-	return dbDelta{d.Questions - o.Questions, d.Fsyncs - o.Fsyncs, d.RowsRead - o.RowsRead, d.RowsWritten - o.RowsWritten}
+	return dbDelta{d.Questions - o.Questions, d.Fsyncs - o.Fsyncs, d.RowsRead - o.RowsRead, d.RowsWritten - o.RowsWritten, d.Commits - o.Commits}
 }
 
 // tail keeps the last max bytes written to it.
@@ -83,18 +90,27 @@ func (t *tail) Write(p []byte) (int, error) {
 func (t *tail) String() string { return strings.TrimSpace(string(t.b)) }
 
 // child runs the wxcampaign binary with args and returns its stdout and
-// what it cost. A non-zero exit is an error carrying the end of stderr.
-func (b *runner) child(ctx context.Context, args ...string) ([]byte, measure, error) {
+// what it cost (simPID > 0: the simulator's CPU too). A non-zero exit is
+// an error carrying the end of stderr.
+func (b *runner) child(ctx context.Context, simPID int, args ...string) ([]byte, measure, error) {
 	cmd := exec.CommandContext(ctx, b.cfg.Binary, args...)
 	cmd.Env = b.env
 	var out bytes.Buffer
 	errw := &tail{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = &out, errw
-	db0, st0 := serverCPU(b.dbPID), b.dbStatus(ctx)
+	db0, st0, u0 := serverCPU(b.dbPID), b.dbStatus(ctx), b.userStatus(ctx)
+	var sim0 time.Duration
+	if simPID > 0 {
+		sim0 = serverCPU(simPID)
+	}
 	start := time.Now()
 	err := cmd.Run()
 	m := measure{Wall: time.Since(start)}
+	if simPID > 0 {
+		m.SimCPU = serverCPU(simPID) - sim0
+	}
 	m.DB = b.dbStatus(ctx).sub(st0)
+	m.Conn = b.userStatus(ctx).sub(u0)
 	if d := serverCPU(b.dbPID); d > 0 {
 		m.DBCPU = d - db0
 	}

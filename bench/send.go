@@ -19,7 +19,7 @@ import (
 
 // send resets the store, starts a simulator with latency, runs `send` as a
 // child process and checks what the simulator received.
-func (r *runner) send(ctx context.Context, n int, lat time.Duration, want int) error {
+func (r *runner) send(ctx context.Context, n int, lat time.Duration, want int, wireRate float64) error {
 	conc := r.concurrency(lat)
 	r.logf("send %d grants at latency %v, concurrency %d", n, lat, conc)
 	if err := r.reset(ctx); err != nil {
@@ -34,7 +34,7 @@ func (r *runner) send(ctx context.Context, n int, lat time.Duration, want int) e
 		return err
 	}
 	args := append(r.profileArgs(fmt.Sprintf("send-%d-%s", n, lat)), "send", "--config", r.cfgPath(conc), "--at", r.at, "--format", "json", r.campaignFile())
-	out, m, err := r.child(ctx, args...)
+	out, m, err := r.child(ctx, s.cmd.Process.Pid, args...)
 	if err != nil {
 		_, _ = s.stop()
 		return err
@@ -50,12 +50,13 @@ func (r *runner) send(ctx context.Context, n int, lat time.Duration, want int) e
 	var consumed int
 	cerr := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM grants WHERE status = 'consumed'").Scan(&consumed)
 	r.check(fmt.Sprintf("ledger %d @%v", n, lat), cerr == nil && consumed == want, "%d grants consumed, want %d (%v)", consumed, want, cerr)
-	sm, serr := s.stop()
-	if serr != nil {
-		return serr
+	if _, err := s.stop(); err != nil {
+		return err
 	}
+	batches := (n + r.camp.BatchSize - 1) / max(1, r.camp.BatchSize)
 	r.add(Row{Phase: "send", N: n, Latency: lat, Concurrency: conc, Count: sent, Unit: "msgs/s", P50: sum.SendP50, P99: sum.SendP99,
-		SimCPU: sm.CPU, Note: fmt.Sprintf("engine run %s, %.0f msgs/s", sum.Duration.Round(time.Millisecond), sum.PerSecond)}, m)
+		SimCPU: m.SimCPU, Batches: batches, WireRate: wireRate,
+		Note: fmt.Sprintf("engine run %s, %.0f msgs/s", sum.Duration.Round(time.Millisecond), sum.PerSecond)}, m)
 	return nil
 }
 

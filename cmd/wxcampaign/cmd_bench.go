@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,17 +21,25 @@ func benchCmd(g *globals) *cobra.Command {
 		sizes     string
 		latencies string
 		baseline  float64
+		wire      float64
+		phases    string
 		dsn       string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "End-to-end benchmark on MariaDB and the simulator: import, preview, send and the one-at-a-time baseline",
+		Short: "End-to-end benchmark on MariaDB (or SQLite) and the simulator: import, preview, send and the one-at-a-time baseline",
 		Long: `bench creates a fresh database (wxc_bench), a products table and N grants
 with a known eligible share, then runs this binary as child processes:
 grants import, preview of the price-drop campaign, and send against the
-simulator (also a child) at each latency, then the baseline loop a team
-would write from WeChat's samples. It checks every count, prints one table
-and writes it to --out/results.md.`,
+simulator (also a child) at each latency, preceded by the wire ceiling
+(a Go client and the simulator alone, same latency and concurrency) and
+followed by the baseline loop a team would write from WeChat's samples.
+It checks every count, prints the tables (totals, cost per unit) and
+writes them to --out/results.md.
+
+An existing database of the --database name is dropped only when it holds
+the benchmark's marker table (wxc_bench_marker), i.e. an earlier bench made
+it; otherwise bench refuses unless --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -48,7 +57,14 @@ and writes it to --out/results.md.`,
 			if baseline <= 0 {
 				cfg.Baseline = -1
 			}
+			cfg.Wire = time.Duration(wire * float64(time.Second))
+			if wire <= 0 {
+				cfg.Wire = -1
+			}
 			cfg.ServerDSN = dsn
+			if phases != "" {
+				cfg.Phases = strings.Split(phases, ",")
+			}
 			if cfg.ServerDSN == "" {
 				cfg.ServerDSN = g.getenv("WXC_MYSQL_DSN")
 			}
@@ -74,10 +90,14 @@ and writes it to --out/results.md.`,
 	f.Float64Var(&cfg.Eligible, "eligible", 0.3, "share of grants the price-drop rule holds for")
 	f.StringVar(&latencies, "latency", "0,50ms", "comma-separated simulator latencies")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "sends in flight (0 = sized for the latency: 64 at 0 ms, 512 at 50 ms)")
+	f.StringVar(&cfg.Driver, "driver", "mysql", "the store: mysql (the server at --mysql) or sqlite (a file in --out named after --database)")
 	f.StringVar(&dsn, "mysql", "", "MariaDB server DSN (default WXC_MYSQL_DSN or root@tcp(127.0.0.1:3306)/test); the database part is replaced")
-	f.StringVar(&cfg.Database, "database", "wxc_bench", "database to create, use and drop")
+	f.StringVar(&cfg.Database, "database", "wxc_bench", "database to create, use and drop (an existing one only if the benchmark made it; see --force)")
+	f.BoolVar(&cfg.Force, "force", false, "drop an existing --database even when the benchmark did not create it")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the database and the grants file")
 	f.Float64Var(&baseline, "baseline-seconds", 20, "how long the baseline runs at each latency (0 = skip)")
+	f.Float64Var(&wire, "wire-seconds", 10, "at most how long the wire ceiling (Go client and simulator only) runs before each send (0 = skip)")
+	f.StringVar(&phases, "phases", "", "phases, comma-separated: import (always runs), preview, send (with the wire ceiling and the baseline); default all")
 	f.StringVar(&cfg.Campaign, "campaign", "configs/campaigns/price-drop.yaml", "the price-drop campaign file")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "override the campaign's batch_size (experiment; 0 = the file's)")
 	f.StringVar(&cfg.Out, "out", "bench-results", "results folder (results.md, results.json, profiles)")
