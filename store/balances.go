@@ -141,7 +141,9 @@ WHERE openid = ? GROUP BY template_id, status`, openid); err != nil {
 			Finished   dbTime `db:"finished_at"`
 		}
 		if err := db.r.SelectContext(ctx, &sends, `SELECT s.template_id, s.campaign, s.status, s.msgid, s.started_at, s.finished_at FROM send_log s
-WHERE s.openid = ? AND s.id = (SELECT MAX(l.id) FROM send_log l WHERE l.openid = s.openid AND l.template_id = s.template_id AND l.status IN ('sent', 'unknown'))`, openid); err != nil {
+WHERE s.openid = ? AND s.status IN ('sent', 'unknown') AND NOT EXISTS (SELECT 1 FROM send_log l
+  WHERE l.openid = s.openid AND l.template_id = s.template_id AND l.status IN ('sent', 'unknown')
+    AND (l.started_at > s.started_at OR l.started_at = s.started_at AND l.id > s.id))`, openid); err != nil {
 			return fmt.Errorf("send log: %w", err)
 		}
 		for _, s := range sends {

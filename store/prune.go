@@ -574,8 +574,9 @@ func (p *pruner) popupEvents(ctx context.Context) (int64, error) {
 		var ids []int64
 		if err := db.retry(ctx, "prune popup events: scan", func() error {
 			ids = ids[:0]
-			return db.r.SelectContext(ctx, &ids, `SELECT id FROM popup_events WHERE at < ? AND id NOT IN
-(SELECT id FROM (SELECT MAX(id) AS id FROM popup_events GROUP BY openid, template_id) latest) ORDER BY id LIMIT ?`, db.tv(before), p.opt.Batch)
+			return db.r.SelectContext(ctx, &ids, `SELECT p.id FROM popup_events p WHERE p.at < ? AND EXISTS (SELECT 1 FROM popup_events l
+  WHERE l.openid = p.openid AND l.template_id = p.template_id AND (l.at > p.at OR l.at = p.at AND l.id > p.id))
+ORDER BY p.id LIMIT ?`, db.tv(before), p.opt.Batch)
 		}); err != nil {
 			return total, err
 		}

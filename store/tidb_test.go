@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -148,12 +149,41 @@ func migrationSQL(t *testing.T, dir string) []sqlText {
 func TestMySQLDialectTiDBCompatible(t *testing.T) {
 	texts := append(migrationSQL(t, filepath.Join("migrations", "mysql")), goSQLStrings(t, ".")...)
 	seen := map[string]bool{}
+	left := maps.Clone(knownIDOrder)
 	for _, v := range tidbViolations(texts) {
-		if !seen[v] {
-			seen[v] = true
-			t.Error(v)
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		file, _, _ := strings.Cut(v, ":")
+		_, text, _ := strings.Cut(v, `"`)
+		text, _, _ = strings.Cut(text, `"`)
+		if k := file + " " + text; left[k] > 0 {
+			left[k]--
+			continue
+		}
+		t.Error(v)
+	}
+	for k, n := range left {
+		if n > 0 {
+			t.Errorf("knownIDOrder lists %q %d more time(s) than the code has it: shrink the list", k, n)
 		}
 	}
+}
+
+// knownIDOrder are the queries that still order by an AUTO_INCREMENT id
+// (file and construct: count). On one MySQL primary ids follow insertion;
+// on TiDB they do not across servers unless the tables are created with
+// AUTO_ID_CACHE 1 (docs/scaling.md). They are pages for people (audit,
+// runs, a campaign's send log) and two "latest row of a grant" lookups
+// (prune's repeat-once keep, FailStreaks). A new use fails the test; a
+// fixed one must leave this list.
+var knownIDOrder = map[string]int{
+	"console.go ORDER BY id DESC": 1, // audit page, keyset by id
+	"runs.go ORDER BY id DESC":    1, // runs page, keyset by id
+	"sendlog.go ORDER BY id DESC": 1, // SendLog: a campaign's latest rows
+	"prune.go MAX(id)":            1, // the latest sent row of an active grant
+	"sendlog.go MAX(id)":          1, // FailStreaks: the latest non-failed send
 }
 
 // TestTiDBLintSeesViolations: the lint finds each construct, also split
