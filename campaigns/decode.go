@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -275,6 +276,21 @@ func (p *decoder) str(v *yaml.Node, path string) (s string, ok bool) {
 		return "", false
 	}
 	return v.Value, true
+}
+
+// window decodes a window or duration ("30m", "24h", "7d"; parseWindow),
+// reporting a bad one at its position.
+func (p *decoder) window(v *yaml.Node, path string) (time.Duration, bool) {
+	s, ok := p.str(v, path)
+	if !ok {
+		return 0, false
+	}
+	d, err := parseWindow(s)
+	if err != nil {
+		p.errorAt(v, path, "%s: %v", path, err)
+		return 0, false
+	}
+	return d, true
 }
 
 // integer decodes an integer scalar.

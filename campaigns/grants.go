@@ -57,12 +57,7 @@ func (p *decoder) decodeGrantFields(name string, v *yaml.Node, c *Campaign) {
 			case "query":
 				conv.Query, _ = p.str(fv, path)
 			case "window":
-				if s, ok := p.str(fv, path); ok {
-					d, err := parseWindow(s)
-					if err != nil {
-						p.errorAt(fv, path, "%s: %v", path, err)
-						break
-					}
+				if d, ok := p.window(fv, path); ok {
 					conv.Window = d
 				}
 			default:

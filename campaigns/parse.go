@@ -150,12 +150,7 @@ func (p *decoder) decode(root *yaml.Node, c *Campaign) {
 				c.Misfire = s
 			}
 		case "misfire_window":
-			if s, ok := p.str(v, name); ok {
-				d, err := parseWindow(s)
-				if err != nil {
-					p.errorAt(v, name, "misfire_window: %v", err)
-					break
-				}
+			if d, ok := p.window(v, name); ok {
 				c.MisfireWindow = d
 			}
 		default:
@@ -239,12 +234,7 @@ func (p *decoder) decodeLimits(v *yaml.Node, c *Campaign) {
 			case "max":
 				l.Max, _ = p.integer(fv, path)
 			case "window":
-				if s, ok := p.str(fv, path); ok {
-					d, err := parseWindow(s)
-					if err != nil {
-						p.errorAt(fv, path, "%s: %v", path, err)
-						break
-					}
+				if d, ok := p.window(fv, path); ok {
 					l.Window = d
 				}
 			default:
