@@ -188,14 +188,11 @@ latest run of each campaign. Small transactions: safe while the daemon runs.`,
 			if batch < 0 {
 				return &exitError{code: 2, err: fmt.Errorf("--batch %d: want a positive number", batch)}
 			}
-			cfg, err := g.config()
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			a, err := g.open(cmd.Context(), cfg, true)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
+			cfg := a.cfg
 			defer a.Close()
 			window := maxCapWindow
 			if cs, err := loadCampaignSet(cfg, a.defaults()); err == nil {
@@ -325,23 +322,12 @@ func keepCurrent(ctx context.Context, cfg store.Config, path string) (string, er
 
 func pausesCmd(g *globals) *cobra.Command {
 	pauses := &cobra.Command{Use: "pauses", Short: "The shared sending pauses (the quota pause after WeChat's 45009)"}
-	open := func(cmd *cobra.Command) (*app, error) {
-		cfg, err := g.config()
-		if err != nil {
-			return nil, err
-		}
-		a, err := g.open(cmd.Context(), cfg, true)
-		if err != nil {
-			return nil, &exitError{code: 1, err: err}
-		}
-		return a, nil
-	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the pauses: key, until when, why",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(cmd)
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -376,7 +362,7 @@ once the quota is back (a quota raise, or a reset earlier than midnight in
 Asia/Shanghai).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(cmd)
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}

@@ -25,14 +25,11 @@ func reportCmd(g *globals) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			cfg, err := g.config()
+			a, err := g.openCmd(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			a, err := g.open(cmd.Context(), cfg, false)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
+			cfg := a.cfg
 			defer a.Close()
 			cs, err := campaigns.LoadPaths([]string{cfg.Campaigns}, a.defaults())
 			if err != nil {

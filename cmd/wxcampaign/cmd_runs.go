@@ -37,7 +37,7 @@ func runsCmd(g *globals) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			a, err := g.openConfigured(cmd.Context())
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ func runsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := g.openConfigured(cmd.Context())
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -138,7 +138,7 @@ func campaignsCmd(g *globals) *cobra.Command {
 		Short: "Pause a campaign: every replica skips its ticks until resumed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := g.openConfigured(cmd.Context())
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ func campaignsCmd(g *globals) *cobra.Command {
 		Short: "Resume a paused campaign",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := g.openConfigured(cmd.Context())
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -194,13 +194,15 @@ func (g *globals) actor(by string) string {
 	return "cli"
 }
 
-// openConfigured opens the config's store, migrated when the config allows.
-func (g *globals) openConfigured(ctx context.Context) (*app, error) {
+// openCmd reads the config and opens its store for a command (migrated
+// when migrate is set and the config allows); a store that cannot be
+// opened is exit code 1.
+func (g *globals) openCmd(ctx context.Context, migrate bool) (*app, error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, err
 	}
-	a, err := g.open(ctx, cfg, true)
+	a, err := g.open(ctx, cfg, migrate)
 	if err != nil {
 		return nil, &exitError{code: 1, err: err}
 	}
@@ -304,7 +306,7 @@ func (a *app) findCampaign(name string) (*campaigns.Campaign, error) {
 // retryRun is `runs retry ID`: it checks WeChat like send, reopens the run
 // at its checkpoint and runs the occurrence again in this process.
 func (g *globals) retryRun(ctx context.Context, id int64, format string) error {
-	a, err := g.openConfigured(ctx)
+	a, err := g.openCmd(ctx, true)
 	if err != nil {
 		return err
 	}

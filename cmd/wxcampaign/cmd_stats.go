@@ -23,13 +23,9 @@ func statsCmd(g *globals) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			cfg, err := g.config()
+			a, err := g.openCmd(cmd.Context(), false)
 			if err != nil {
 				return err
-			}
-			a, err := g.open(cmd.Context(), cfg, false)
-			if err != nil {
-				return &exitError{code: 1, err: err}
 			}
 			defer a.Close()
 			start, end, err := api.DayRange(from, to, time.Now(), a.loc)

@@ -44,14 +44,11 @@ func grantsCmd(g *globals) *cobra.Command {
 		Short: "Import subscription results, one JSON object per line; bad lines are reported by number",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.config()
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			a, err := g.open(cmd.Context(), cfg, true)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
+			cfg := a.cfg
 			defer a.Close()
 			f, err := os.Open(args[0])
 			if err != nil {

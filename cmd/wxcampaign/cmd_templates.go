@@ -39,13 +39,9 @@ time of the sync. The new list replaces the stored one. "run" does the same
 on start and every templates.refresh.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.config()
+			a, err := g.openCmd(cmd.Context(), true)
 			if err != nil {
 				return err
-			}
-			a, err := g.open(cmd.Context(), cfg, true)
-			if err != nil {
-				return &exitError{code: 1, err: err}
 			}
 			defer a.Close()
 			client, err := a.client(nil)
