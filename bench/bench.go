@@ -567,10 +567,10 @@ func (r *runner) reset(ctx context.Context) error {
 		empty = "DELETE FROM "
 	}
 	var qs []string
-	for _, t := range []string{"send_log", "cap_takes", "cap_keys", "runs", "pauses", "tokens", "grant_reservations"} {
+	for _, t := range []string{"send_log", "cap_keys", "runs", "pauses", "tokens"} {
 		qs = append(qs, empty+t)
 	}
-	qs = append(qs, "UPDATE grants SET status = 'active', consumed_at = NULL, reserved_by = NULL, reserved_until = NULL WHERE status <> 'active' OR reserved_by IS NOT NULL")
+	qs = append(qs, "UPDATE grants SET status = 'active', consumed_at = NULL WHERE status <> 'active'")
 	for _, q := range qs {
 		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bench: reset: %w", err)

@@ -272,7 +272,7 @@ type killReport struct {
 //     flight at a kill and never reached the simulator (`unknown`, at most
 //     killConcurrency per kill and per process);
 //   - the ledger agrees: consumed = delivered + unknown without request,
-//     nothing in flight or reserved, nothing ineligible consumed;
+//     nothing in flight, nothing ineligible consumed;
 //   - caps: every delivered message took its cap, and no (openid,
 //     template) has more cap takes than requests that reached the
 //     simulator, beyond its unknown sends without request.
@@ -382,8 +382,7 @@ func (w *world) checkKills(kills int) killReport {
 	}
 
 	// The ledger.
-	var consumed, consumedIneligible, inflight, reserved int
-	now := time.Now().UTC().Format("2006-01-02 15:04:05.000000")
+	var consumed, consumedIneligible, inflight int
 	for _, c := range []struct {
 		dst  *int
 		q    string
@@ -392,15 +391,14 @@ func (w *world) checkKills(kills int) killReport {
 		{&consumed, `SELECT COUNT(*) FROM grants WHERE status = 'consumed' AND vars LIKE '%20.00%'`, nil},
 		{&consumedIneligible, `SELECT COUNT(*) FROM grants WHERE status = 'consumed' AND vars LIKE '%5.00%'`, nil},
 		{&inflight, `SELECT COUNT(*) FROM send_log WHERE status = 'inflight'`, nil},
-		{&reserved, "SELECT COUNT(*) FROM grant_reservations WHERE `until` > ?", []any{now}},
 	} {
 		if err := q.GetContext(ctx, c.dst, c.q, c.args...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := countAtLeastOnce(perGrant, w.eligible) + len(lost); consumed != want || consumedIneligible != 0 || inflight != 0 || reserved != 0 {
-		t.Errorf("ledger: %d eligible grants consumed (want %d delivered + unknown without request), %d ineligible consumed, %d send-log rows in flight, %d reserved",
-			consumed, want, consumedIneligible, inflight, reserved)
+	if want := countAtLeastOnce(perGrant, w.eligible) + len(lost); consumed != want || consumedIneligible != 0 || inflight != 0 {
+		t.Errorf("ledger: %d eligible grants consumed (want %d delivered + unknown without request), %d ineligible consumed, %d send-log rows in flight",
+			consumed, want, consumedIneligible, inflight)
 	}
 
 	// Caps against the requests that reached the simulator.
@@ -410,11 +408,9 @@ func (w *world) checkKills(kills int) killReport {
 		N      int    `db:"n"`
 	}
 	// A take is a send-log row counting for user_template that went out or
-	// may have (store: takenStatuses); cap_takes rows are takes written
-	// before migration 00009.
+	// may have (store: takenStatuses).
 	if err := q.SelectContext(ctx, &takes, `SELECT openid, template_id, COUNT(*) AS n FROM send_log
-		WHERE scopes & 1 <> 0 AND status IN ('inflight', 'sent', 'unknown') GROUP BY openid, template_id
-		UNION ALL SELECT openid, template_id, COUNT(*) AS n FROM cap_takes GROUP BY openid, template_id`); err != nil {
+		WHERE scopes & 1 <> 0 AND status IN ('inflight', 'sent', 'unknown') GROUP BY openid, template_id`); err != nil {
 		t.Fatal(err)
 	}
 	takesPerPair := map[pair]int{}

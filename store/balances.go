@@ -64,14 +64,12 @@ func (db *DB) Balances(ctx context.Context, openid string, now time.Time) ([]Bal
 			Reserved   int    `db:"reserved"`
 			Last       dbTime `db:"last"`
 		}
-		// In flight: a send_log row holds the grant (inflight_grant, unique)
-		// or a live reservation does.
+		// In flight: a send_log row holds the grant (inflight_grant, unique).
 		if err := db.r.SelectContext(ctx, &grants, `SELECT g.template_id, g.kind, g.status, COUNT(*) AS n,
-  COUNT(CASE WHEN r.grant_id IS NOT NULL OR f.inflight_grant IS NOT NULL THEN 1 END) AS reserved, MAX(g.granted_at) AS last
+  COUNT(f.inflight_grant) AS reserved, MAX(g.granted_at) AS last
 FROM grants g
-LEFT JOIN grant_reservations r ON r.grant_id = g.id AND g.status = 'active' AND r.until > ?
 LEFT JOIN send_log f ON f.inflight_grant = g.id AND g.status = 'active'
-WHERE g.openid = ? GROUP BY g.template_id, g.kind, g.status`, db.tv(now), openid); err != nil {
+WHERE g.openid = ? GROUP BY g.template_id, g.kind, g.status`, openid); err != nil {
 			return fmt.Errorf("grants: %w", err)
 		}
 		for _, g := range grants {

@@ -156,8 +156,8 @@ func TestSettleStale(t *testing.T) {
 		if err := finishSends(ctx, db, lease, res); err != nil {
 			t.Fatal(err)
 		}
-		if st := must[store.GrantState](t)(db.GetGrant(ctx, one)); st.Status != store.StatusConsumed || st.ReservedBy != "" {
-			t.Errorf("one-time after settle: %q reserved by %q, want consumed", st.Status, st.ReservedBy)
+		if st := must[store.GrantState](t)(db.GetGrant(ctx, one)); st.Status != store.StatusConsumed || st.InFlightBy != "" {
+			t.Errorf("one-time after settle: %q in flight by %q, want consumed", st.Status, st.InFlightBy)
 		}
 		if st := must[store.GrantState](t)(db.GetGrant(ctx, lt)); st.Status != store.StatusActive {
 			t.Errorf("long-term after settle: %q, want active", st.Status)

@@ -104,23 +104,23 @@ func (db *DB) CountAvailable(ctx context.Context, templateID string, now time.Ti
 	return n, err
 }
 
-// GetGrant returns one grant with its ledger state (status, reservation).
+// GetGrant returns one grant with its ledger state (status, the holder of
+// a send in flight).
 func (db *DB) GetGrant(ctx context.Context, id int64) (GrantState, error) {
 	var r struct {
 		grantRow
-		Status        string         `db:"status"`
-		ConsumedAt    dbTime         `db:"consumed_at"`
-		ReservedBy    sql.NullString `db:"reserved_by"`
-		ReservedUntil dbTime         `db:"reserved_until"`
+		Status     string         `db:"status"`
+		ConsumedAt dbTime         `db:"consumed_at"`
+		InFlightBy sql.NullString `db:"in_flight_by"`
 	}
 	err := db.retry(ctx, "get grant", func() error {
-		return db.r.GetContext(ctx, &r, `SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at, g.status, g.consumed_at, r.holder AS reserved_by, r.until AS reserved_until
-FROM grants g LEFT JOIN grant_reservations r ON r.grant_id = g.id AND g.status = 'active' WHERE g.id = ?`, id)
+		return db.r.GetContext(ctx, &r, `SELECT g.id, g.openid, g.template_id, g.kind, g.scene, g.biz_no, g.vars, g.granted_at, g.status, g.consumed_at, f.holder AS in_flight_by
+FROM grants g LEFT JOIN send_log f ON f.inflight_grant = g.id WHERE g.id = ?`, id)
 	})
 	if err == nil {
 		var g wxcampaign.Grant
 		g, err = r.grant()
-		return GrantState{Grant: g, Status: r.Status, ConsumedAt: r.ConsumedAt.Time, ReservedBy: r.ReservedBy.String, ReservedUntil: r.ReservedUntil.Time}, err
+		return GrantState{Grant: g, Status: r.Status, ConsumedAt: r.ConsumedAt.Time, InFlightBy: r.InFlightBy.String}, err
 	}
 	if isNoRows(err) {
 		return GrantState{}, wxcampaign.Errorf(wxcampaign.ENOTFOUND, "grant %d not found", id)
@@ -131,10 +131,11 @@ FROM grants g LEFT JOIN grant_reservations r ON r.grant_id = g.id AND g.status =
 // GrantState is a grant with its ledger state.
 type GrantState struct {
 	wxcampaign.Grant
-	Status        string    `json:"status"` // active, consumed or revoked
-	ConsumedAt    time.Time `json:"consumed_at"`
-	ReservedBy    string    `json:"reserved_by"`
-	ReservedUntil time.Time `json:"reserved_until"`
+	Status     string    `json:"status"` // active, consumed or revoked
+	ConsumedAt time.Time `json:"consumed_at"`
+	// InFlightBy is the holder of the grant's send in flight (its
+	// send_log row's inflight_grant), empty when none is.
+	InFlightBy string `json:"in_flight_by,omitempty"`
 }
 
 // sortedUnique returns ids sorted ascending without repeats, so that rows

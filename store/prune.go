@@ -15,8 +15,9 @@ type PruneOptions struct {
 	// subscription events and request ids, used-up and revoked grants,
 	// finished runs, ended pauses). Required.
 	Before time.Time
-	// CapsBefore: cap takes older than this go. It must be older than the
-	// start of the longest limit window in use; zero means Before.
+	// CapsBefore: a send's cap take (its send_log row, when a limit counts
+	// it) goes only when older than this. It must be older than the start
+	// of the longest limit window in use; zero means Before.
 	CapsBefore time.Time
 	// Batch is the number of rows one transaction deletes; default 1000.
 	Batch int
@@ -32,7 +33,6 @@ type PruneReport struct {
 	SubscriptionEvents   int64 `json:"subscription_events"`
 	SubscriptionRequests int64 `json:"subscription_requests"`
 	Grants               int64 `json:"grants"`
-	CapTakes             int64 `json:"cap_takes"`
 	Runs                 int64 `json:"runs"`
 	Pauses               int64 `json:"pauses"`
 	PopupEvents          int64 `json:"popup_events"`
@@ -41,14 +41,14 @@ type PruneReport struct {
 
 // Total is the number of rows deleted.
 func (r PruneReport) Total() int64 {
-	return r.SendLog + r.Deliveries + r.SubscriptionEvents + r.SubscriptionRequests + r.Grants + r.CapTakes + r.Runs + r.Pauses +
+	return r.SendLog + r.Deliveries + r.SubscriptionEvents + r.SubscriptionRequests + r.Grants + r.Runs + r.Pauses +
 		r.PopupEvents + r.Holdouts
 }
 
 // String lists the counts, table by table.
 func (r PruneReport) String() string {
-	return fmt.Sprintf("send_log %d, deliveries %d, subscription_events %d, subscription_requests %d, grants %d, cap_takes %d, runs %d, pauses %d, popup_events %d, holdouts %d",
-		r.SendLog, r.Deliveries, r.SubscriptionEvents, r.SubscriptionRequests, r.Grants, r.CapTakes, r.Runs, r.Pauses, r.PopupEvents, r.Holdouts)
+	return fmt.Sprintf("send_log %d, deliveries %d, subscription_events %d, subscription_requests %d, grants %d, runs %d, pauses %d, popup_events %d, holdouts %d",
+		r.SendLog, r.Deliveries, r.SubscriptionEvents, r.SubscriptionRequests, r.Grants, r.Runs, r.Pauses, r.PopupEvents, r.Holdouts)
 }
 
 // Prune deletes history older than opt.Before that nothing needs any more,
@@ -58,8 +58,8 @@ func (r PruneReport) String() string {
 //     active (long-term), the latest sent or unknown row per campaign,
 //     which "repeat: once" reads;
 //   - active grants and grants with a send in flight;
-//   - cap takes newer than opt.CapsBefore (an open window): a send_log
-//     row counted by a limit (its scopes) is the cap take of its send;
+//   - a send_log row counted by a limit (its scopes: the send's cap take)
+//     newer than opt.CapsBefore (an open window);
 //   - the latest run of each campaign (the misfire policy reads it) and
 //     runs not done;
 //   - deliveries of an openid and template with a send in flight;
@@ -88,7 +88,6 @@ func (db *DB) Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) 
 	}{
 		{"send_log", &rep.SendLog, p.sendLog},
 		{"grants", &rep.Grants, p.grants},
-		{"cap_takes", &rep.CapTakes, p.capTakes},
 		{"subscription_events", &rep.SubscriptionEvents, p.subscriptions},
 		{"deliveries", &rep.Deliveries, p.deliveries},
 		{"runs", &rep.Runs, p.runs},
@@ -301,9 +300,6 @@ func (p *pruner) grants(ctx context.Context) (int64, error) {
 					if err != nil {
 						return 0, err
 					}
-					if _, err = execN(ctx, tx, "DELETE FROM grant_reservations WHERE grant_id IN "+in(len(del)), int64Args(del)...); err != nil {
-						return 0, err
-					}
 					nr, err = execN(ctx, tx, "DELETE FROM subscription_requests WHERE request_id IN "+in(len(reqs)), reqs...)
 					return n, err
 				})
@@ -335,46 +331,6 @@ func without(ids, drop []int64) []int64 {
 		}
 	}
 	return out
-}
-
-// capTakes deletes takes older than CapsBefore.
-func (p *pruner) capTakes(ctx context.Context) (int64, error) {
-	db, before := p.db, p.opt.CapsBefore
-	var total, after int64
-	for {
-		var rows []struct {
-			ID    int64  `db:"id"`
-			Taken dbTime `db:"taken_at"`
-		}
-		if err := db.retry(ctx, "prune caps: scan", func() error {
-			rows = rows[:0]
-			return db.r.SelectContext(ctx, &rows, "SELECT id, taken_at FROM cap_takes WHERE id > ? ORDER BY id LIMIT ?", after, p.opt.Batch)
-		}); err != nil {
-			return total, err
-		}
-		if len(rows) == 0 {
-			return total, nil
-		}
-		after = rows[len(rows)-1].ID
-		var del []int64
-		for _, r := range rows {
-			if r.Taken.Before(before) {
-				del = append(del, r.ID)
-			}
-		}
-		if len(del) > 0 {
-			n, err := p.del(ctx, "prune caps", func(tx *sqlx.Tx) (int64, error) {
-				return execN(ctx, tx, "DELETE FROM cap_takes WHERE id IN "+in(len(del))+" AND taken_at < ?", append(int64Args(del), db.tv(before))...)
-			})
-			total += n
-			if err != nil {
-				return total, err
-			}
-		}
-		if len(del) == 0 {
-			return total, nil
-		}
-	}
 }
 
 // subscriptions deletes subscription events (rejects, bans, filters) older

@@ -283,11 +283,17 @@ func TestSendLifecycle(t *testing.T) {
 		if got := begin(t, db, t0, []store.Attempt{other, other}); !slices.Equal(got, []int64{lt}) {
 			t.Fatalf("other occurrence = %v", got)
 		}
+		// Settled grants are out of flight; the long-term grant's send at
+		// the other occurrence, just begun, holds it.
 		wantStatus := map[int64]string{ids[0]: "consumed", ids[1]: "consumed", ids[2]: "active", ids[3]: "active", lt: "active"}
 		for id, want := range wantStatus {
+			wantBy := ""
+			if id == lt {
+				wantBy = "h"
+			}
 			st := must[store.GrantState](t)(db.GetGrant(ctx, id))
-			if st.Status != want || st.ReservedBy != "" {
-				t.Errorf("grant %d: status %q reserved by %q, want %q unreserved", id, st.Status, st.ReservedBy, want)
+			if st.Status != want || st.InFlightBy != wantBy {
+				t.Errorf("grant %d: status %q in flight by %q, want %q in flight by %q", id, st.Status, st.InFlightBy, want, wantBy)
 			}
 		}
 		if n := must[int](t)(db.CountAvailable(ctx, "A", t0)); n != 2 {
@@ -729,8 +735,8 @@ func TestFinishSendsAndCheckpoint(t *testing.T) {
 			if r := must[store.Run](t)(db.GetRun(ctx, "c", occ)); r.Checkpoint != tc.wantCkpt {
 				t.Errorf("%s: checkpoint %d, want %d", tc.name, r.Checkpoint, tc.wantCkpt)
 			}
-			if st := must[store.GrantState](t)(db.GetGrant(ctx, tc.id)); st.Status != store.StatusConsumed || st.ReservedBy != "" {
-				t.Errorf("%s: grant %q reserved by %q, want consumed, unreserved", tc.name, st.Status, st.ReservedBy)
+			if st := must[store.GrantState](t)(db.GetGrant(ctx, tc.id)); st.Status != store.StatusConsumed || st.InFlightBy != "" {
+				t.Errorf("%s: grant %q in flight by %q, want consumed, not in flight", tc.name, st.Status, st.InFlightBy)
 			}
 		}
 		if n := must[map[string]int](t)(db.OutcomeCounts(ctx, "c")); n["sent"] != 3 || n[store.StatusInflight] != 0 {
