@@ -165,9 +165,9 @@ func TestConcurrentConsume(t *testing.T) {
 	x := db.SQLX()
 	var consumed, rows, distinct, reserved int
 	for q, dst := range map[string]*int{
-		"SELECT COUNT(*) FROM grants WHERE status = 'consumed'":                             &consumed,
-		"SELECT COUNT(*) FROM send_log WHERE campaign = 'conc' AND status = 'sent'":         &rows,
-		"SELECT COUNT(DISTINCT grant_id) FROM send_log WHERE campaign = 'conc'":             &distinct,
+		"SELECT COUNT(*) FROM grants WHERE status = 'consumed'":                                                                       &consumed,
+		"SELECT COUNT(*) FROM send_log WHERE campaign = 'conc' AND status = 'sent'":                                                   &rows,
+		"SELECT COUNT(DISTINCT grant_id) FROM send_log WHERE campaign = 'conc'":                                                       &distinct,
 		"SELECT (SELECT COUNT(*) FROM grants WHERE status <> 'consumed') + (SELECT COUNT(*) FROM send_log WHERE status = 'inflight')": &reserved,
 	} {
 		if err := x.GetContext(ctx, dst, q); err != nil {
