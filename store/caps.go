@@ -180,10 +180,18 @@ func stripe(openid string) int {
 	return int(h % capStripes)
 }
 
-// takenStatuses are the send_log statuses that count as cap takes: a send
-// that went out or may have gone out. A row deleted (nothing was sent) or
-// failed (WeChat refused it) gives its take back.
-const takenStatuses = "('inflight', 'sent', 'unknown')"
+// takesCap reports whether a send_log row of status keeps its cap take: a
+// send that went out or may have gone out. A row deleted (nothing was sent)
+// or failed (WeChat refused it) gives its take back: FinishSends sets its
+// scopes to 0, so the counts read scopes alone and the cap indexes carry
+// no status (migration 00015).
+func takesCap(status string) bool {
+	switch status {
+	case StatusInflight, string(wxcampaign.Sent), string(wxcampaign.Unknown):
+		return true
+	}
+	return false
+}
 
 // load reads the current counts from the send log.
 func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, now time.Time) error {
@@ -211,7 +219,7 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, now t
 	queries := []query{
 		// user_template and user: a covering range scan of send_log_user
 		// per openid.
-		{p.openids, "SELECT openid, template_id, scopes" + sel.String() + " FROM send_log WHERE openid IN %s AND started_at > ? AND scopes & 3 <> 0 AND status IN " + takenStatuses + " GROUP BY openid, template_id, scopes",
+		{p.openids, "SELECT openid, template_id, scopes" + sel.String() + " FROM send_log WHERE openid IN %s AND started_at > ? AND scopes & 3 <> 0 GROUP BY openid, template_id, scopes",
 			func(vals []string, ns []int) {
 				bits, _ := strconv.Atoi(vals[2])
 				if bits&bitUserTemplate != 0 {
@@ -222,7 +230,7 @@ func (p *capPlan) load(ctx context.Context, db *DB, q sqlx.QueryerContext, now t
 				}
 			}},
 		// template: a covering range scan of send_log_template.
-		{p.templates, "SELECT template_id" + sel.String() + " FROM send_log WHERE template_id IN %s AND started_at > ? AND scopes & 4 <> 0 AND status IN " + takenStatuses + " GROUP BY template_id",
+		{p.templates, "SELECT template_id" + sel.String() + " FROM send_log WHERE template_id IN %s AND started_at > ? AND scopes & 4 <> 0 GROUP BY template_id",
 			func(vals []string, ns []int) { addTo("t|"+vals[0], ns) }},
 	}
 	for _, qu := range queries {

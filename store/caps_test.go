@@ -249,3 +249,109 @@ func capText(ls []*store.Limit) []string {
 	}
 	return out
 }
+
+// TestCapsOutcomeKeepsOrGivesBack: a send's cap take stays while it is in
+// flight and after it was sent or may have been (unknown); a send WeChat
+// refused (failed, row kept) or that proved nothing went out (row deleted)
+// gives it back. The counts read scopes alone (migration 00015), so
+// FinishSends must clear them on a failure.
+func TestCapsOutcomeKeepsOrGivesBack(t *testing.T) {
+	h := time.Hour
+	ut := store.Limit{Scope: store.ScopeUserTemplate, Max: 1, Window: h}
+	cases := []struct {
+		outcome wxcampaign.Outcome
+		retain  bool
+		capped  bool // a second send of the same user and template is capped
+	}{
+		{"", false, true}, // still in flight
+		{wxcampaign.Sent, true, true},
+		{wxcampaign.Unknown, true, true},
+		{wxcampaign.Failed, true, false},
+		{wxcampaign.Failed, false, false},
+	}
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ct := newCapTaker(t, db)
+		for i, c := range cases {
+			openid := fmt.Sprintf("keep-%d", i)
+			first := capReq{Ref: openid + "-1", OpenID: openid, TemplateID: "T", Limits: []store.Limit{ut}}
+			if got := ct.take(t0, first); got[0] != "" {
+				t.Fatalf("%d: first send %q", i, got[0])
+			}
+			if c.outcome != "" {
+				r := store.Result{Campaign: "caps", Occurrence: t0, GrantID: ct.grant(first), Holder: "h",
+					Outcome: c.outcome, Retain: c.retain, Consume: c.outcome != wxcampaign.Failed}
+				if c.outcome == wxcampaign.Failed {
+					r.Reason = wxcampaign.ReasonWeChat43101
+				}
+				if n, err := db.FinishSends(ctx, store.Finish{At: t0, Results: []store.Result{r}}); err != nil || n != 1 {
+					t.Fatalf("%d: FinishSends %d, %v", i, n, err)
+				}
+			}
+			second := capReq{Ref: openid + "-2", OpenID: openid, TemplateID: "T", Limits: []store.Limit{ut}}
+			chk, _, err := db.CheckCaps(ctx, t0.Add(time.Minute), creqs([]capReq{second}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ct.take(t0.Add(time.Minute), second)
+			if capped := got[0] != ""; capped != c.capped || (capText(chk)[0] != "") != c.capped {
+				t.Errorf("%s retain=%v: second send %q, CheckCaps %q, want capped=%v", c.outcome, c.retain, got[0], capText(chk)[0], c.capped)
+			}
+		}
+	})
+}
+
+// TestCapsMigration15: before 00015 a failed row kept its scopes and the
+// counts filtered on status; after it the failed row's scopes are 0 and a
+// row in flight without inflight_grant is a send in doubt (unknown); the
+// sent row still counts; 00015 migrates down and up again.
+func TestCapsMigration15(t *testing.T) {
+	ut := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: time.Hour}}
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		dialect := goose.DialectSQLite3
+		if db.Driver() == store.MySQL {
+			dialect = goose.DialectMySQL
+		}
+		mfs, _ := store.Migrations(db.Driver())
+		p, err := goose.NewProvider(dialect, db.SQLX().DB, mfs, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 14); err != nil {
+			t.Fatalf("down to 14: %v", err)
+		}
+		ts := t0.Format("2006-01-02 15:04:05.000000")
+		for _, r := range []struct {
+			grant          int
+			openid, status string
+			inflight       any
+		}{{1, "failed", "failed", nil}, {2, "sent", "sent", nil}, {3, "doubt", "inflight", nil}} {
+			if _, err := db.SQLX().ExecContext(ctx, db.SQLX().Rebind("INSERT INTO send_log (campaign, occurrence, grant_id, openid, template_id, holder, status, token, started_at, scopes, inflight_grant) VALUES ('c', ?, ?, ?, 'T', 'h', ?, 'tok', ?, 1, ?)"),
+				ts, r.grant, r.openid, r.status, ts, r.inflight); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatalf("up: %v", err)
+		}
+		chk, _, err := db.CheckCaps(ctx, t0.Add(time.Minute), []store.CapRequest{
+			{OpenID: "failed", TemplateID: "T", Limits: ut}, {OpenID: "sent", TemplateID: "T", Limits: ut}, {OpenID: "doubt", TemplateID: "T", Limits: ut}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := capText(chk), []string{"", "capped: user_template 1/1h", "capped: user_template 1/1h"}; !slices.Equal(got, want) {
+			t.Errorf("after 00015: %q, want %q", got, want)
+		}
+		var status string
+		if err := db.SQLX().GetContext(ctx, &status, "SELECT status FROM send_log WHERE grant_id = 3"); err != nil || status != "unknown" {
+			t.Errorf("row in flight without inflight_grant: %q (%v), want unknown", status, err)
+		}
+		if _, err := p.DownTo(ctx, 14); err != nil {
+			t.Fatalf("down to 14 again: %v", err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+	})
+}

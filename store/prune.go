@@ -280,7 +280,7 @@ func (p *pruner) grants(ctx context.Context) (int64, error) {
 			var busy []int64
 			if err := db.retry(ctx, "prune grants: in flight", func() error {
 				busy = busy[:0]
-				return db.r.SelectContext(ctx, &busy, "SELECT DISTINCT grant_id FROM send_log WHERE status = 'inflight' AND grant_id IN "+in(len(cand)), int64Args(cand)...)
+				return db.r.SelectContext(ctx, &busy, "SELECT inflight_grant FROM send_log WHERE inflight_grant IN "+in(len(cand)), int64Args(cand)...)
 			}); err != nil {
 				return total, err
 			}
@@ -399,7 +399,7 @@ func (p *pruner) deliveries(ctx context.Context) (int64, error) {
 	}
 	if err := db.retry(ctx, "prune deliveries: in flight", func() error {
 		busy = busy[:0]
-		return db.r.SelectContext(ctx, &busy, "SELECT DISTINCT openid, template_id FROM send_log WHERE status = 'inflight'")
+		return db.r.SelectContext(ctx, &busy, "SELECT DISTINCT openid, template_id FROM send_log WHERE inflight_grant IS NOT NULL")
 	}); err != nil {
 		return 0, err
 	}

@@ -439,14 +439,14 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 		// In-process: a prepared statement per row is cheap, and SQLite
 		// would drive an UPDATE ... FROM json_each(?) from the send_log
 		// side (a scan of the campaign's rows per batch).
-		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ?, finished_at = ?, inflight_grant = NULL WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
+		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ?, finished_at = ?, inflight_grant = NULL, scopes = CASE WHEN ? THEN scopes ELSE 0 END WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
 		if err != nil {
 			return 0, err
 		}
 		defer st.Close()
 		atv, occv := db.tv(at), db.tv(occ)
 		for _, r := range rs {
-			res, err := st.ExecContext(ctx, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID, atv, campaign, occv, r.GrantID)
+			res, err := st.ExecContext(ctx, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID, atv, takesCap(string(r.Outcome)), campaign, occv, r.GrantID)
 			if err != nil {
 				return 0, err
 			}
@@ -458,39 +458,76 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 		}
 		return n, nil
 	}
-	// MySQL: one statement per chunk; a derived table of the outcomes
-	// (SELECT ... UNION ALL SELECT ..., bound parameters) drives an eq_ref
-	// join on send_log_once (campaign, occurrence, grant_id). No
-	// JSON_TABLE: TiDB has none (docs/scaling.md).
-	for _, c := range chunks(len(rs), 1000) {
-		part := rs[c[0]:c[1]]
-		var q strings.Builder
-		q.Grow(64 + 32*len(part))
-		q.WriteString("UPDATE send_log s STRAIGHT_JOIN (")
-		args := make([]any, 0, 5*len(part)+3)
-		for i, r := range part {
-			if i == 0 {
-				q.WriteString("SELECT ? AS g, ? AS st, ? AS re, ? AS de, ? AS m")
+	// MySQL: the rows sharing an outcome (status, reason, detail: nearly
+	// always "sent" and no reason) take one UPDATE, their msgids by a CASE
+	// on grant_id, found through send_log_once (campaign, grant_id,
+	// occurrence). A derived table of the outcomes (SELECT ... UNION ALL)
+	// cost the server a query block per row, and JSON_TABLE is not in
+	// TiDB (docs/scaling.md).
+	type outcomeKey struct{ status, reason, detail string }
+	var order []outcomeKey
+	groups := map[outcomeKey][]Result{}
+	for _, r := range rs {
+		k := outcomeKey{string(r.Outcome), string(r.Reason), truncate(r.Detail, 255)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	atv, occv := db.tv(at), db.tv(occ)
+	for _, k := range order {
+		g := groups[k]
+		for _, c := range chunks(len(g), maxIDsPerStatement) {
+			part := g[c[0]:c[1]]
+			var q strings.Builder
+			q.Grow(160 + 20*len(part))
+			args := make([]any, 0, 3*len(part)+6)
+			q.WriteString("UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ")
+			args = append(args, k.status, k.reason, k.detail)
+			if sameMsgID(part) {
+				q.WriteString("?")
+				args = append(args, part[0].MsgID)
 			} else {
-				q.WriteString(" UNION ALL SELECT ?, ?, ?, ?, ?")
+				q.WriteString("CASE grant_id")
+				for _, r := range part {
+					q.WriteString(" WHEN ? THEN ?")
+					args = append(args, r.GrantID, r.MsgID)
+				}
+				q.WriteString(" END")
 			}
-			args = append(args, r.GrantID, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID)
+			q.WriteString(", finished_at = ?, inflight_grant = NULL")
+			if !takesCap(k.status) {
+				q.WriteString(", scopes = 0") // the take is given back
+			}
+			q.WriteString(" WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN ")
+			q.WriteString(in(len(part)))
+			args = append(args, atv, campaign, occv)
+			for _, r := range part {
+				args = append(args, r.GrantID)
+			}
+			res, err := tx.ExecContext(ctx, q.String(), args...)
+			if err != nil {
+				return 0, err
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return 0, err
+			}
+			n += int(m)
 		}
-		q.WriteString(`) v ON s.campaign = ? AND s.occurrence = ? AND s.grant_id = v.g
-SET s.status = v.st, s.reason = v.re, s.detail = v.de, s.msgid = v.m, s.finished_at = ?, s.inflight_grant = NULL
-WHERE s.status = 'inflight'`)
-		args = append(args, campaign, db.tv(occ), db.tv(at))
-		res, err := tx.ExecContext(ctx, q.String(), args...)
-		if err != nil {
-			return 0, err
-		}
-		m, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
-		}
-		n += int(m)
 	}
 	return n, nil
+}
+
+// sameMsgID reports whether every result carries the same msgid (failures
+// carry none).
+func sameMsgID(rs []Result) bool {
+	for _, r := range rs[1:] {
+		if r.MsgID != rs[0].MsgID {
+			return false
+		}
+	}
+	return true
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.
@@ -525,7 +562,7 @@ func (db *DB) StaleInflight(ctx context.Context, now time.Time, limit int) ([]At
 		rows = rows[:0]
 		return db.r.SelectContext(ctx, &rows, `SELECT s.campaign, s.occurrence, s.grant_id, s.openid, s.template_id, s.holder, s.started_at, COALESCE(g.kind, '') AS kind
 FROM send_log s LEFT JOIN grants g ON g.id = s.grant_id LEFT JOIN runs r ON r.campaign = s.campaign AND r.occurrence = s.occurrence
-WHERE s.status = 'inflight'
+WHERE s.inflight_grant IS NOT NULL AND s.status = 'inflight'
   AND (r.campaign IS NULL OR r.status <> 'running' OR r.holder <> s.holder OR r.lease_until <= ?)
 ORDER BY s.id LIMIT ?`, db.tv(now), limit)
 	})
@@ -603,10 +640,19 @@ func (db *DB) FailStreaks(ctx context.Context, campaign string, ids []int64, n i
 			// their latest other attempt.
 			var fails []row
 			args := append([]any{campaign}, int64Args(part)...)
-			if err := db.r.SelectContext(ctx, &fails, "SELECT id, grant_id, status, reason, detail FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(part))+
-				" AND status = 'failed' ORDER BY grant_id, id DESC", args...); err != nil {
+			if err := db.r.SelectContext(ctx, &fails, "SELECT id, grant_id, status, reason, detail FROM send_log"+db.forceIndex("send_log_once")+" WHERE campaign = ? AND grant_id IN "+in(len(part))+
+				" AND status = 'failed'", args...); err != nil {
 				return err
 			}
+			// Sorted here, not by the server: an ORDER BY made MariaDB
+			// walk send_log_once over the campaign's every row (a growing
+			// scan per batch) to avoid a sort of a few rows.
+			slices.SortFunc(fails, func(a, b row) int {
+				if c := cmp.Compare(a.GrantID, b.GrantID); c != 0 {
+					return c
+				}
+				return cmp.Compare(b.ID, a.ID)
+			})
 			byGrant := map[int64][]row{}
 			var cand []int64
 			for _, f := range fails {
@@ -623,7 +669,7 @@ func (db *DB) FailStreaks(ctx context.Context, campaign string, ids []int64, n i
 				ID      int64 `db:"id"`
 			}
 			args = append([]any{campaign}, int64Args(cand)...)
-			if err := db.r.SelectContext(ctx, &last, "SELECT grant_id, MAX(id) AS id FROM send_log WHERE campaign = ? AND grant_id IN "+in(len(cand))+
+			if err := db.r.SelectContext(ctx, &last, "SELECT grant_id, MAX(id) AS id FROM send_log"+db.forceIndex("send_log_once")+" WHERE campaign = ? AND grant_id IN "+in(len(cand))+
 				" AND status <> 'failed' GROUP BY grant_id", args...); err != nil {
 				return err
 			}
