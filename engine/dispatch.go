@@ -37,11 +37,10 @@ func (l *limiter) wait(ctx context.Context) error {
 
 // userLocks keeps one send in flight per openid across the runs of one
 // engine (WeChat answers 43108 to overlapping sends): a send holds the
-// stripe of its openid. A run's dispatcher already sends one openid from
-// one worker; the stripes also order two campaigns running at once. With
-// a worker count that divides len(userLocks), two openids of one stripe
-// share a worker, so a run never waits on itself.
-type userLocks [1024]sync.Mutex
+// stripe of its openid from its mark to its answer. Two openids of one
+// stripe wait for each other; with 16,384 stripes and 512 workers about
+// eight pairs of workers share a stripe at any moment.
+type userLocks [16384]sync.Mutex
 
 func (l *userLocks) lock(openid string) func() {
 	m := &l[shard(openid, len(l))]
@@ -49,14 +48,17 @@ func (l *userLocks) lock(openid string) func() {
 	return m.Unlock
 }
 
-// dispatcher sends items with a bounded pool of workers. An openid always
-// goes to the same worker, so one openid never has two sends in flight.
+// dispatcher sends items with a bounded pool of workers sharing one queue:
+// the next send goes to the next free worker, so one slow send holds back
+// no other (with a worker per openid, the unluckiest worker of a batch had
+// four or five sends in a row and the batch waited for all of them). One
+// openid never has two sends in flight: a send holds its user lock.
 type dispatcher struct {
-	r      *run
-	ctx    context.Context
-	queues []chan job
-	wg     sync.WaitGroup
-	marks  *marker
+	r     *run
+	ctx   context.Context
+	jobs  chan job
+	wg    sync.WaitGroup
+	marks *marker
 }
 
 type job struct {
@@ -67,14 +69,12 @@ type job struct {
 
 func (r *run) newDispatcher(ctx context.Context) *dispatcher {
 	n := r.e.cfg.Concurrency
-	d := &dispatcher{r: r, ctx: ctx, queues: make([]chan job, n), marks: r.newMarker(ctx)}
-	for i := range d.queues {
-		q := make(chan job, 64)
-		d.queues[i] = q
+	d := &dispatcher{r: r, ctx: ctx, jobs: make(chan job, n), marks: r.newMarker(ctx)}
+	for range n {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			for j := range q {
+			for j := range d.jobs {
 				*j.res = d.send(j.it)
 				j.done.Done()
 			}
@@ -84,9 +84,7 @@ func (r *run) newDispatcher(ctx context.Context) *dispatcher {
 }
 
 func (d *dispatcher) close() {
-	for _, q := range d.queues {
-		close(q)
-	}
+	close(d.jobs)
 	d.wg.Wait()
 	d.marks.close()
 }
@@ -217,7 +215,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // dispatch hands a prepared batch's messages to the workers and returns at
-// once (it blocks only while the workers' queues are full).
+// once (it blocks only while the workers' queue is full).
 func (r *run) dispatch(b *batch, d *dispatcher) *sending {
 	s := &sending{b: b, results: make([]store.Result, len(b.items))}
 	if d == nil {
@@ -228,9 +226,20 @@ func (r *run) dispatch(b *batch, d *dispatcher) *sending {
 			continue
 		}
 		s.wg.Add(1)
-		d.queues[shard(it.g.OpenID, len(d.queues))] <- job{it: it, res: &s.results[i], done: &s.wg}
+		d.jobs <- job{it: it, res: &s.results[i], done: &s.wg}
 	}
 	return s
+}
+
+// sends counts b's messages to send (the items not decided by admission).
+func (b *batch) sends() int {
+	n := 0
+	for _, it := range b.items {
+		if !it.decided {
+			n++
+		}
+	}
+	return n
 }
 
 // retryable reports whether err proves nothing was delivered, so the send

@@ -45,6 +45,7 @@ func TestE2E(t *testing.T) {
 		{"shutdown_mid_dispatch", testShutdownMidDispatch},
 		{"shutdown_mid_claim", testShutdownMidClaim},
 		{"concurrent_campaigns_one_user", testConcurrentCampaignsOneUser},
+		{"many_grants_one_user_one_run", testManyGrantsOneUser},
 	}
 	eachDriver(t, func(t *testing.T, nc storetest.NamedConfig) {
 		for _, sc := range scenarios {
@@ -1074,5 +1075,42 @@ func testConcurrentCampaignsOneUser(t *testing.T, nc storetest.NamedConfig) {
 	// openid (WeChat answers 43108).
 	if n := w.sim.Stats().Overlaps; n != 0 {
 		t.Errorf("%d sends overlapped another send to the same openid (43108)", n)
+	}
+}
+
+// testManyGrantsOneUser: with per_user_per_run 0 a user's every grant is
+// sent in one run, and the workers (one shared queue) never have two sends
+// to one openid in flight (WeChat answers 43108). Each user has four grants
+// and four credits, so a lost or a doubled send shows in the counts.
+func testManyGrantsOneUser(t *testing.T, nc storetest.NamedConfig) {
+	c := simpleCampaign(t, "news-many", "tplNewsMany", "per_user_per_run: 0\nbatch_size: 7\n")
+	w := newWorld(t, nc, simTemplate(c))
+	const users, each = 12, 4
+	// A user's grants are next to each other: one batch, dispatched one
+	// after another to free workers.
+	for u := range users {
+		for g := range each {
+			w.subscribe(fmt.Sprintf("oMany%02d", u), c.Template.ID, fmt.Sprint(g), nil, true)
+		}
+	}
+	w.sim.SetFaults(wxsim.Faults{Latency: 5 * time.Millisecond})
+	r := w.mustRun(c, at(3, 10, 0))
+	if got := r.sum.Counts[wx.Sent]; got != users*each {
+		t.Errorf("sent %d, want %d (summary %+v)", got, users*each, r.sum)
+	}
+	per := map[string]int{}
+	for _, m := range w.sim.Messages() {
+		per[m.ToUser]++
+	}
+	for u := range users {
+		if n := per[fmt.Sprintf("oMany%02d", u)]; n != each {
+			t.Errorf("oMany%02d got %d messages, want %d", u, n, each)
+		}
+	}
+	if n := w.sim.Stats().Overlaps; n != 0 {
+		t.Errorf("%d sends overlapped another send to the same openid (43108)", n)
+	}
+	if left := w.available(c.Template.ID); len(left) != 0 {
+		t.Errorf("%d grants still available, want 0", len(left))
 	}
 }

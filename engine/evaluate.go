@@ -106,7 +106,7 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		}
 		it.report.Data, it.report.Page = msg.Data, msg.Page
 		it.msg = Message{To: it.g.OpenID, Template: c.Template.ID, Page: msg.Page, Data: msg.Data,
-			Options: map[string]string{"state": or(c.Template.State, r.e.cfg.State), "lang": or(c.Template.Lang, r.e.cfg.Lang)}}
+			Options: r.options}
 		if r.holdOut(it, &held) {
 			continue
 		}

@@ -37,7 +37,7 @@ func TestFactCache(t *testing.T) {
 		c.rotate(now)
 		c.put("product", fmt.Sprint(i), nil)
 	}
-	if n := len(c.cur) + len(c.old); n > 2*factGen {
+	if n := c.cur.len() + c.old.len(); n > 2*factGen {
 		t.Fatalf("%d keys cached, want at most %d", n, 2*factGen)
 	}
 	if _, ok := c.get("product", fmt.Sprint(3*factGen-1)); !ok {

@@ -18,7 +18,9 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 	now := r.e.cfg.Now()
 	for _, f := range r.c.Facts {
 		r.facts.rotate(now)
-		keys := make([]string, len(items))
+		rows := make([]map[string]any, len(items))
+		out[f.Name] = rows
+		keys := make([]string, len(items)) // the keys not cached yet
 		var args []any
 		var asked []string
 		seen := map[string]bool{}
@@ -29,16 +31,18 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 				continue
 			}
 			s := keyString(k)
+			if row, ok := r.facts.get(f.Name, s); ok {
+				rows[i] = row
+				continue
+			}
 			keys[i] = s
-			if _, ok := r.facts.get(f.Name, s); ok || seen[s] {
+			if seen[s] {
 				continue
 			}
 			seen[s] = true
 			args = append(args, k)
 			asked = append(asked, s)
 		}
-		rows := make([]map[string]any, len(items))
-		out[f.Name] = rows
 		if len(args) > 0 {
 			var res []map[string]any
 			err := r.e.retry(ctx, "facts "+f.Name, func() error {
@@ -100,9 +104,24 @@ func (r *run) duplicateFact(rows map[string][]map[string]any, i int) string {
 // stays flat: two generations of at most factGen keys each, the older
 // dropped when the newer fills.
 type factCache struct {
-	cur, old map[string]map[string]any // key: fact name + "\x00" + key
+	cur, old factGeneration
 	since    time.Time
 }
+
+// factGeneration holds rows by fact name, then key (nested maps: no key is
+// built per lookup), and how many keys it holds.
+type factGeneration struct {
+	rows map[string]map[string]map[string]any
+	n    int
+}
+
+func (g *factGeneration) get(fact, key string) (map[string]any, bool) {
+	row, ok := g.rows[fact][key]
+	return row, ok
+}
+
+// len is the number of keys held.
+func (g *factGeneration) len() int { return g.n }
 
 const (
 	factTTL = 30 * time.Second
@@ -111,23 +130,31 @@ const (
 
 func (c *factCache) rotate(now time.Time) {
 	switch {
-	case c.cur == nil || now.Sub(c.since) > factTTL:
-		c.cur, c.old, c.since = map[string]map[string]any{}, nil, now
-	case len(c.cur) >= factGen:
-		c.old, c.cur = c.cur, map[string]map[string]any{}
+	case c.cur.rows == nil || now.Sub(c.since) > factTTL:
+		c.cur, c.old, c.since = factGeneration{rows: map[string]map[string]map[string]any{}}, factGeneration{}, now
+	case c.cur.n >= factGen:
+		c.old, c.cur = c.cur, factGeneration{rows: map[string]map[string]map[string]any{}}
 	}
 }
 
 func (c *factCache) get(fact, key string) (map[string]any, bool) {
-	k := fact + "\x00" + key
-	if row, ok := c.cur[k]; ok {
+	if row, ok := c.cur.get(fact, key); ok {
 		return row, true
 	}
-	row, ok := c.old[k]
-	return row, ok
+	return c.old.get(fact, key)
 }
 
-func (c *factCache) put(fact, key string, row map[string]any) { c.cur[fact+"\x00"+key] = row }
+func (c *factCache) put(fact, key string, row map[string]any) {
+	m := c.cur.rows[fact]
+	if m == nil {
+		m = map[string]map[string]any{}
+		c.cur.rows[fact] = m
+	}
+	if _, ok := m[key]; !ok {
+		c.cur.n++
+	}
+	m[key] = row
+}
 
 // keyString normalizes a fact key so that 42, int64(42) and "42" match.
 func keyString(v any) string {

@@ -13,6 +13,7 @@ type sending struct {
 	b       *batch
 	results []store.Result
 	wg      sync.WaitGroup
+	budget  int64 // sends taken from the walk's budget, given back once recorded
 }
 
 // record waits for a dispatched batch's sends (live) and records every

@@ -47,12 +47,13 @@ type run struct {
 	occ     time.Time // occurrence key (UTC, second precision)
 	holder  string
 	sum     *Summary
-	seen    map[uint64]int32 // in-run dedup: hash of openid|template -> messages
-	sim     map[uint64]int32 // preview: simulated cap takes per hashed scope key
-	pending map[uint64]int32 // live: cap takes of items admitted and not yet marked
-	capMu   sync.RWMutex     // live: held to read (CheckCaps + pending) or commit marks
-	holdCP  bool             // a batch was held back: the checkpoint stays put
-	facts   factCache        // fact rows read by this run
+	seen    map[uint64]int32  // in-run dedup: hash of openid|template -> messages
+	sim     map[uint64]int32  // preview: simulated cap takes per hashed scope key
+	pending map[uint64]int32  // live: cap takes of items admitted and not yet marked
+	capMu   sync.RWMutex      // live: held to read (CheckCaps + pending) or commit marks
+	holdCP  bool              // a batch was held back: the checkpoint stays put
+	facts   factCache         // fact rows read by this run
+	options map[string]string // Message.Options of every message
 	mu      sync.Mutex
 	stopErr error
 	failErr error // the store failed the run (not the campaign): resumable
@@ -107,6 +108,8 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 		sim:     map[uint64]int32{},
 		pending: map[uint64]int32{},
 		env:     c.Program.NewEnv(),
+		// One map for every message of the run: senders only read it.
+		options: map[string]string{"state": or(c.Template.State, e.cfg.State), "lang": or(c.Template.Lang, e.cfg.Lang)},
 	}
 	if !opt.DryRun && (opt.OpenID != "" || opt.Explain) {
 		return *r.sum, errors.New("engine: --openid and explain are preview-only")

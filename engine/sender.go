@@ -22,7 +22,7 @@ type Message struct {
 	Template string            // the channel's template id
 	Data     map[string]string // the template's values by key
 	Page     string            // where the message leads, if anywhere
-	// Options are the channel's per-message settings (WeChat:
+	// Options are the channel's per-message settings, read only (WeChat:
 	// miniprogram_state, lang).
 	Options map[string]string
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	wx "github.com/wxcampaign/wxcampaign"
 )
 
@@ -51,6 +53,7 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	}()
 
 	sending := make(chan *sending, maxBatchesInFlight)
+	budget := sendBudget(r.e.cfg.Concurrency, size)
 	var sendErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -60,6 +63,7 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 			if err := r.record(ctx, s, d != nil); err != nil && sendErr == nil {
 				sendErr = err
 			}
+			budget.Release(s.budget)
 		}
 	}()
 	// The next batch is evaluated (facts, rule, render) while this one is
@@ -95,7 +99,16 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 		if err = r.admit(ctx, b); err != nil {
 			break
 		}
-		sending <- r.dispatch(b, d)
+		var n int64
+		if d != nil {
+			n = min(int64(b.sends()), budget.size)
+			if budget.Acquire(ctx, n) != nil {
+				break // ctx ended
+			}
+		}
+		s := r.dispatch(b, d)
+		s.budget = n
+		sending <- s
 	}
 	stopPager()
 	for range evaluated {
@@ -124,5 +137,21 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	return err
 }
 
-// maxBatchesInFlight bounds the batches dispatched but not yet recorded.
-const maxBatchesInFlight = 4
+// maxBatchesInFlight bounds the batches dispatched but not yet recorded
+// (the recorder records them in order); the send budget bounds their
+// sends.
+const maxBatchesInFlight = 32
+
+// budget bounds the sends dispatched and not yet recorded: enough to keep
+// every worker busy while the oldest batch waits for its slowest send (at
+// 50 ms and 512 workers, four batches of 150 sends left most workers idle),
+// and a bounded amount of memory.
+type budget struct {
+	*semaphore.Weighted
+	size int64
+}
+
+func sendBudget(concurrency, batchSize int) budget {
+	n := int64(max(4*concurrency, 2*batchSize))
+	return budget{semaphore.NewWeighted(n), n}
+}
