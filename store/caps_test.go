@@ -355,3 +355,39 @@ func TestCapsMigration15(t *testing.T) {
 		}
 	})
 }
+
+// TestCapStripesExist: on MySQL the 1,024 stripe lock rows exist after
+// migration 00016, in the form the takes lock them: takes of 64 new users
+// create no lock row.
+func TestCapStripesExist(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		if db.Driver() != store.MySQL {
+			t.Skip("SQLite takes no lock rows")
+		}
+		ctx := context.Background()
+		count := func() int {
+			var n int
+			if err := db.SQLX().GetContext(ctx, &n, "SELECT COUNT(*) FROM cap_keys WHERE scope_key LIKE 'u#%'"); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n != 1024 {
+			t.Fatalf("%d stripe rows, want 1024", n)
+		}
+		ct := newCapTaker(t, db)
+		ut := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: time.Hour}}
+		var reqs []capReq
+		for i := range 64 {
+			reqs = append(reqs, capReq{Ref: fmt.Sprint("stripe-", i), OpenID: fmt.Sprint("oStripe", i), TemplateID: "T", Limits: ut})
+		}
+		for i, got := range ct.take(t0, reqs...) {
+			if got != "" {
+				t.Fatalf("take %d: %q", i, got)
+			}
+		}
+		if n := count(); n != 1024 {
+			t.Errorf("%d stripe rows after the takes, want 1024 (a take created one: the migration's form differs)", n)
+		}
+	})
+}
