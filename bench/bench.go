@@ -560,14 +560,16 @@ func (r *runner) add(row Row, m measure) Row {
 }
 
 // reset puts the store back to the state right after the import: every
-// grant active and free, no send log, caps, runs, pauses or cached token.
+// grant active and free, no send log (the caps' takes), runs, pauses or
+// cached token. cap_keys stays: it holds lock rows only, the cap stripes
+// made by migration 00016.
 func (r *runner) reset(ctx context.Context) error {
 	empty := "TRUNCATE TABLE "
 	if r.cfg.Driver == store.SQLite {
 		empty = "DELETE FROM "
 	}
 	var qs []string
-	for _, t := range []string{"send_log", "cap_keys", "runs", "pauses", "tokens"} {
+	for _, t := range []string{"send_log", "runs", "pauses", "tokens"} {
 		qs = append(qs, empty+t)
 	}
 	qs = append(qs, "UPDATE grants SET status = 'active', consumed_at = NULL WHERE status <> 'active'")
