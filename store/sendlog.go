@@ -435,35 +435,13 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 		return 0, nil
 	}
 	n := 0
-	if db.sqlite() {
-		// In-process: a prepared statement per row is cheap, and SQLite
-		// would drive an UPDATE ... FROM json_each(?) from the send_log
-		// side (a scan of the campaign's rows per batch).
-		st, err := tx.PrepareContext(ctx, "UPDATE send_log SET status = ?, reason = ?, detail = ?, msgid = ?, finished_at = ?, inflight_grant = NULL, scopes = CASE WHEN ? THEN scopes ELSE 0 END WHERE campaign = ? AND occurrence = ? AND grant_id = ? AND status = 'inflight'")
-		if err != nil {
-			return 0, err
-		}
-		defer st.Close()
-		atv, occv := db.tv(at), db.tv(occ)
-		for _, r := range rs {
-			res, err := st.ExecContext(ctx, string(r.Outcome), string(r.Reason), truncate(r.Detail, 255), r.MsgID, atv, takesCap(string(r.Outcome)), campaign, occv, r.GrantID)
-			if err != nil {
-				return 0, err
-			}
-			m, err := res.RowsAffected()
-			if err != nil {
-				return 0, err
-			}
-			n += int(m)
-		}
-		return n, nil
-	}
-	// MySQL: the rows sharing an outcome (status, reason, detail: nearly
-	// always "sent" and no reason) take one UPDATE, their msgids by a CASE
-	// on grant_id, found through send_log_once (campaign, grant_id,
-	// occurrence). A derived table of the outcomes (SELECT ... UNION ALL)
-	// cost the server a query block per row, and JSON_TABLE is not in
-	// TiDB (docs/scaling.md).
+	// The rows sharing an outcome (status, reason, detail: nearly always
+	// "sent" and no reason) take one UPDATE, their msgids by a CASE on
+	// grant_id, found through send_log_once (campaign, grant_id,
+	// occurrence). On MySQL a derived table of the outcomes (SELECT ...
+	// UNION ALL) cost the server a query block per row, and JSON_TABLE is
+	// not in TiDB (docs/scaling.md); on SQLite a statement per row cost
+	// more than this one.
 	type outcomeKey struct{ status, reason, detail string }
 	var order []outcomeKey
 	groups := map[outcomeKey][]Result{}
