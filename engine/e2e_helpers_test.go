@@ -361,6 +361,23 @@ type hookStore struct {
 	beginCalls  int
 	beforeBegin func(call int)
 	beginErr    error // when set, every BeginSends fails with it
+	beforeFinish func(call int)
+	finishes     int // FinishSends calls
+	checkpoints  int // of which moved the checkpoint
+}
+
+func (h *hookStore) FinishSends(ctx context.Context, f store.Finish) (int, error) {
+	h.mu.Lock()
+	h.finishes++
+	n := h.finishes
+	if f.Checkpoint != nil {
+		h.checkpoints++
+	}
+	h.mu.Unlock()
+	if h.beforeFinish != nil {
+		h.beforeFinish(n)
+	}
+	return h.DB.FinishSends(ctx, f)
 }
 
 func (h *hookStore) BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error) {

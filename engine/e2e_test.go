@@ -46,6 +46,7 @@ func TestE2E(t *testing.T) {
 		{"shutdown_mid_claim", testShutdownMidClaim},
 		{"concurrent_campaigns_one_user", testConcurrentCampaignsOneUser},
 		{"many_grants_one_user_one_run", testManyGrantsOneUser},
+		{"checkpoint_cadence", testCheckpointCadence},
 	}
 	eachDriver(t, func(t *testing.T, nc storetest.NamedConfig) {
 		for _, sc := range scenarios {
@@ -1113,4 +1114,49 @@ func testManyGrantsOneUser(t *testing.T, nc storetest.NamedConfig) {
 	if left := w.available(c.Template.ID); len(left) != 0 {
 		t.Errorf("%d grants still available, want 0", len(left))
 	}
+}
+
+// testCheckpointCadence: the checkpoint moves with the first batch and then
+// every eighth (the clock stands still here), not with each batch, and a
+// run resumed from it sends what is left exactly once.
+func testCheckpointCadence(t *testing.T, nc storetest.NamedConfig) {
+	c := simpleCampaign(t, "news-cp", "tplNewsCP", "batch_size: 2\n")
+	w := newWorld(t, nc, simTemplate(c))
+	var want []string
+	for u := range 40 {
+		id := fmt.Sprintf("oCP%02d", u)
+		want = append(want, id)
+		w.subscribe(id, c.Template.ID, "", nil, true)
+	}
+	T := at(3, 10, 0)
+	w.clock.Set(T)
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	// Stopped while the 12th batch is being recorded: batches 1 and 9
+	// moved the checkpoint, the later ones are recorded without.
+	hs := &hookStore{DB: w.db, beforeFinish: func(n int) {
+		if n == 12 {
+			cancel()
+		}
+	}}
+	r := runWith(ctx, w.newEngineOn("e2e-cp", hs), c, engine.Options{At: T})
+	if r.err == nil {
+		t.Fatalf("run was not interrupted: %+v", r.sum)
+	}
+	if hs.checkpoints != 2 || hs.finishes < 12 {
+		t.Errorf("%d batches recorded, %d moved the checkpoint; want batches 1 and 9", hs.finishes, hs.checkpoints)
+	}
+	var cp int64
+	if err := w.db.SQLX().GetContext(w.ctx, &cp, w.db.SQLX().Rebind("SELECT checkpoint FROM runs WHERE campaign = ?"), c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.recipients(c.Template.ID)); cp == 0 || int(cp) >= got {
+		t.Errorf("checkpoint at grant %d with %d sent: want it behind the recorded batches", cp, got)
+	}
+	r = w.run(w.newEngine("e2e-cp2"), c, T, false)
+	if r.err != nil || r.sum.Status != "done" {
+		t.Fatalf("resumed run: err %v, summary %+v", r.err, r.sum)
+	}
+	equalSets(t, "recipients", w.recipients(c.Template.ID), want)
+	noDuplicates(t, w.sim)
 }

@@ -3,9 +3,17 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/store"
+)
+
+// checkpointEvery and checkpointAge bound how far a run's checkpoint
+// trails its recorded batches.
+const (
+	checkpointEvery = 8
+	checkpointAge   = time.Second
 )
 
 // sending is a batch handed to the dispatcher.
@@ -47,13 +55,20 @@ func (r *run) record(ctx context.Context, s *sending, live bool) error {
 		// a batch was held back, or the run is ending, no later batch moves
 		// it either (it would jump past the held-back grants); looking at a
 		// finished grant again is harmless. Outcomes and checkpoint are
-		// recorded in one transaction.
+		// recorded in one transaction. The checkpoint moves every
+		// checkpointEvery batches or checkpointAge, not with each batch (a
+		// row update per batch saved): a run resumed from it looks again
+		// at a few batches of grants whose sends are already recorded,
+		// which send_log_once refuses to send twice.
 		if resume {
 			r.holdCP = true
 		}
 		f := store.Finish{At: e.cfg.Now(), Results: finish}
-		if !r.holdCP && ctx.Err() == nil {
+		r.cpBatches++
+		due := r.cpBatches >= checkpointEvery || f.At.Sub(r.cpAt) >= checkpointAge
+		if !r.holdCP && ctx.Err() == nil && due {
 			f.Checkpoint = &store.Checkpoint{Campaign: r.c.Name, Occurrence: r.occ, Holder: r.holder, LastGrantID: b.lastID}
+			r.cpBatches, r.cpAt = 0, f.At
 		}
 		if f.Checkpoint != nil || len(finish) > 0 {
 			if err := e.retry(bg, "record sends", func() error {

@@ -40,26 +40,28 @@ func (e *StopError) Error() string { return "run stopped: " + e.Reason }
 
 // run is the state of one run.
 type run struct {
-	e       *Engine
-	c       *campaigns.Campaign
-	opt     Options
-	at      time.Time // scheduled time, in the campaign's zone
-	occ     time.Time // occurrence key (UTC, second precision)
-	holder  string
-	sum     *Summary
-	seen    map[uint64]int32  // in-run dedup: hash of openid|template -> messages
-	sim     map[uint64]int32  // preview: simulated cap takes per hashed scope key
-	pending map[uint64]int32  // live: cap takes of items admitted and not yet marked
-	capMu   sync.RWMutex      // live: held to read (CheckCaps + pending) or commit marks
-	holdCP  bool              // a batch was held back: the checkpoint stays put
-	facts   factCache         // fact rows read by this run
-	options map[string]string // Message.Options of every message
-	mu      sync.Mutex
-	stopErr error
-	failErr error // the store failed the run (not the campaign): resumable
-	paused  time.Time
-	env     *rules.Env
-	lat     latencies // send-call latencies, for the summary
+	e         *Engine
+	c         *campaigns.Campaign
+	opt       Options
+	at        time.Time // scheduled time, in the campaign's zone
+	occ       time.Time // occurrence key (UTC, second precision)
+	holder    string
+	sum       *Summary
+	seen      map[uint64]int32  // in-run dedup: hash of openid|template -> messages
+	sim       map[uint64]int32  // preview: simulated cap takes per hashed scope key
+	pending   map[uint64]int32  // live: cap takes of items admitted and not yet marked
+	capMu     sync.RWMutex      // live: held to read (CheckCaps + pending) or commit marks
+	holdCP    bool              // a batch was held back: the checkpoint stays put
+	cpBatches int               // batches recorded since the checkpoint last moved
+	cpAt      time.Time         // when it last moved
+	facts     factCache         // fact rows read by this run
+	options   map[string]string // Message.Options of every message
+	mu        sync.Mutex
+	stopErr   error
+	failErr   error // the store failed the run (not the campaign): resumable
+	paused    time.Time
+	env       *rules.Env
+	lat       latencies // send-call latencies, for the summary
 	// Under mu: what the run's sends tell about the campaign.
 	delivered  int             // sends answered 0
 	failReason wx.Reason       // the reason of the latest failures in a row
