@@ -357,10 +357,10 @@ func (w *world) tableDump() map[string]string {
 // run at a chosen point.
 type hookStore struct {
 	*store.DB
-	mu          sync.Mutex
-	beginCalls  int
-	beforeBegin func(call int)
-	beginErr    error // when set, every BeginSends fails with it
+	mu           sync.Mutex
+	beginCalls   int
+	beforeBegin  func(call int)
+	beginErr     error // when set, every BeginSends fails with it
 	beforeFinish func(call int)
 	finishes     int // FinishSends calls
 	checkpoints  int // of which moved the checkpoint
