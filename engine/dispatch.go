@@ -49,16 +49,23 @@ func (l *userLocks) lock(openid string) func() {
 }
 
 // dispatcher sends items with a bounded pool of workers sharing one queue:
-// the next send goes to the next free worker, so one slow send holds back
-// no other (with a worker per openid, the unluckiest worker of a batch had
-// four or five sends in a row and the batch waited for all of them). One
-// openid never has two sends in flight: a send holds its user lock.
+// the next user's send goes to the next free worker, so one slow send
+// holds back no other (with a worker per openid, the unluckiest worker of
+// a batch had four or five sends in a row and the batch waited for all of
+// them). A user's sends go in dispatch order (grant order, as preview
+// decided them), one at a time: a send dispatched while the same openid
+// has one queued or in flight waits in that user's line and is taken by
+// the worker that finishes the one before. Across runs a send also holds
+// its user lock.
 type dispatcher struct {
 	r     *run
 	ctx   context.Context
 	jobs  chan job
 	wg    sync.WaitGroup
 	marks *marker
+
+	mu    sync.Mutex
+	lines map[string][]job // openids with a send queued or in flight: the sends waiting behind it
 }
 
 type job struct {
@@ -69,18 +76,49 @@ type job struct {
 
 func (r *run) newDispatcher(ctx context.Context) *dispatcher {
 	n := r.e.cfg.Concurrency
-	d := &dispatcher{r: r, ctx: ctx, jobs: make(chan job, n), marks: r.newMarker(ctx)}
+	d := &dispatcher{r: r, ctx: ctx, jobs: make(chan job, n), marks: r.newMarker(ctx), lines: map[string][]job{}}
 	for range n {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
 			for j := range d.jobs {
-				*j.res = d.send(j.it)
-				j.done.Done()
+				for ok := true; ok; j, ok = d.next(j.it.g.OpenID) {
+					*j.res = d.send(j.it)
+					j.done.Done()
+				}
 			}
 		}()
 	}
 	return d
+}
+
+// enqueue hands j to the workers, or puts it in its user's line when the
+// user has a send queued or in flight.
+func (d *dispatcher) enqueue(j job) {
+	openid := j.it.g.OpenID
+	d.mu.Lock()
+	if line, busy := d.lines[openid]; busy {
+		d.lines[openid] = append(line, j)
+		d.mu.Unlock()
+		return
+	}
+	d.lines[openid] = nil
+	d.mu.Unlock()
+	d.jobs <- j
+}
+
+// next returns the send waiting behind openid's finished one, if any, or
+// frees the user.
+func (d *dispatcher) next(openid string) (job, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	line := d.lines[openid]
+	if len(line) == 0 {
+		delete(d.lines, openid)
+		return job{}, false
+	}
+	d.lines[openid] = line[1:]
+	return line[0], true
 }
 
 func (d *dispatcher) close() {
@@ -226,7 +264,7 @@ func (r *run) dispatch(b *batch, d *dispatcher) *sending {
 			continue
 		}
 		s.wg.Add(1)
-		d.jobs <- job{it: it, res: &s.results[i], done: &s.wg}
+		d.enqueue(job{it: it, res: &s.results[i], done: &s.wg})
 	}
 	return s
 }

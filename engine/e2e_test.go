@@ -1080,11 +1080,24 @@ func testConcurrentCampaignsOneUser(t *testing.T, nc storetest.NamedConfig) {
 }
 
 // testManyGrantsOneUser: with per_user_per_run 0 a user's every grant is
-// sent in one run, and the workers (one shared queue) never have two sends
-// to one openid in flight (WeChat answers 43108). Each user has four grants
-// and four credits, so a lost or a doubled send shows in the counts.
+// sent in one run, in grant order (as preview decided them), and the
+// workers (one shared queue) never have two sends to one openid in flight
+// (WeChat answers 43108). Each user has four grants and four credits, so a
+// lost or a doubled send shows in the counts.
 func testManyGrantsOneUser(t *testing.T, nc storetest.NamedConfig) {
-	c := simpleCampaign(t, "news-many", "tplNewsMany", "per_user_per_run: 0\nbatch_size: 7\n")
+	c := parseCampaign(t, `name: news-many
+schedule: "*/5 * * * *"
+timezone: Asia/Shanghai
+template:
+  id: tplNewsMany
+  kind: one_time
+  page: '"pages/news?g=" + grant.biz_no'
+when: "true"
+data:
+  thing1: '"新品上架通知"'
+per_user_per_run: 0
+batch_size: 7
+`)
 	w := newWorld(t, nc, simTemplate(c))
 	const users, each = 12, 4
 	// A user's grants are next to each other: one batch, dispatched one
@@ -1099,13 +1112,13 @@ func testManyGrantsOneUser(t *testing.T, nc storetest.NamedConfig) {
 	if got := r.sum.Counts[wx.Sent]; got != users*each {
 		t.Errorf("sent %d, want %d (summary %+v)", got, users*each, r.sum)
 	}
-	per := map[string]int{}
+	per := map[string][]string{}
 	for _, m := range w.sim.Messages() {
-		per[m.ToUser]++
+		per[m.ToUser] = append(per[m.ToUser], strings.TrimPrefix(m.Page, "pages/news?g="))
 	}
 	for u := range users {
-		if n := per[fmt.Sprintf("oMany%02d", u)]; n != each {
-			t.Errorf("oMany%02d got %d messages, want %d", u, n, each)
+		if got := strings.Join(per[fmt.Sprintf("oMany%02d", u)], ","); got != "0,1,2,3" {
+			t.Errorf("oMany%02d got grants %q in this order, want 0,1,2,3", u, got)
 		}
 	}
 	if n := w.sim.Stats().Overlaps; n != 0 {
