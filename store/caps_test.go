@@ -391,3 +391,39 @@ func TestCapStripesExist(t *testing.T) {
 		}
 	})
 }
+
+// TestCapsManyUsers: the counts of a group of 300 users (read in several
+// statements of at most 128 keys) are each user's own.
+func TestCapsManyUsers(t *testing.T) {
+	ut := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 2, Window: time.Hour}}
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ct := newCapTaker(t, db)
+		var reqs []capReq
+		for i := range 300 {
+			reqs = append(reqs, capReq{Ref: fmt.Sprint("many-", i), OpenID: fmt.Sprintf("oMany%03d", i), TemplateID: "T", Limits: ut})
+		}
+		// Every third user has one take before the check.
+		var first []capReq
+		for i := 0; i < len(reqs); i += 3 {
+			first = append(first, reqs[i])
+		}
+		for i, got := range ct.take(t0, first...) {
+			if got != "" {
+				t.Fatalf("take %d: %q", i, got)
+			}
+		}
+		_, usage, err := db.CheckCaps(context.Background(), t0.Add(time.Minute), creqs(reqs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, u := range usage {
+			want := 0
+			if i%3 == 0 {
+				want = 1
+			}
+			if u[0].Used != want {
+				t.Errorf("user %d: used %d, want %d", i, u[0].Used, want)
+			}
+		}
+	})
+}

@@ -112,7 +112,9 @@ func (db *DB) scanGrantRows(ctx context.Context, dst *[]grantRow, q string, args
 //   - send_log_once (campaign, grant_id, occurrence) for FailStreaks: with
 //     the statistics of a send_log that was empty when the run began, a
 //     scan of the whole table per batch (7,000 rows read per batch at
-//     100,000 grants).
+//     100,000 grants);
+//   - send_log_user and send_log_template for the cap counts (capPlan.load),
+//     for the same reason once a mark group has over 200 users.
 func (db *DB) forceIndex(name string) string {
 	if db.sqlite() {
 		return ""
