@@ -86,15 +86,7 @@ func TestCapsMigration09(t *testing.T) {
 	lim := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: h}, {Scope: store.ScopeUser, Max: 3, Window: h}, {Scope: store.ScopeTemplate, Max: 2, Window: h}}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		dialect := goose.DialectSQLite3
-		if db.Driver() == store.MySQL {
-			dialect = goose.DialectMySQL
-		}
-		mfs, _ := store.Migrations(db.Driver())
-		p, err := goose.NewProvider(dialect, db.SQLX().DB, mfs, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := migrations(t, db)
 		if _, err := p.DownTo(ctx, 6); err != nil {
 			t.Fatalf("down to 6: %v", err)
 		}
@@ -309,15 +301,7 @@ func TestCapsMigration15(t *testing.T) {
 	ut := []store.Limit{{Scope: store.ScopeUserTemplate, Max: 1, Window: time.Hour}}
 	eachDriver(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		dialect := goose.DialectSQLite3
-		if db.Driver() == store.MySQL {
-			dialect = goose.DialectMySQL
-		}
-		mfs, _ := store.Migrations(db.Driver())
-		p, err := goose.NewProvider(dialect, db.SQLX().DB, mfs, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := migrations(t, db)
 		if _, err := p.DownTo(ctx, 14); err != nil {
 			t.Fatalf("down to 14: %v", err)
 		}
@@ -426,4 +410,23 @@ func TestCapsManyUsers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// migrations is a goose provider of db's migrations, to move its schema to
+// a version.
+func migrations(t testing.TB, db *store.DB) *goose.Provider {
+	t.Helper()
+	dialect := goose.DialectSQLite3
+	if db.Driver() == store.MySQL {
+		dialect = goose.DialectMySQL
+	}
+	mfs, err := store.Migrations(db.Driver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(dialect, db.SQLX().DB, mfs, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/internal/testenv"
 	"github.com/wxcampaign/wxcampaign/store"
@@ -175,18 +173,7 @@ func TestRunIDMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		fsys, err := store.Migrations(cfg.Driver)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dialect := goose.DialectSQLite3
-		if cfg.Driver == store.MySQL {
-			dialect = goose.DialectMySQL
-		}
-		p, err := goose.NewProvider(dialect, db.SQLX().DB, fsys, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := migrations(t, db)
 		if _, err := p.UpTo(ctx, 9); err != nil {
 			t.Fatal(err)
 		}
