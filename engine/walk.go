@@ -101,9 +101,13 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 		}
 		var n int64
 		if d != nil {
+			// Not cancelled with ctx: an admitted batch is dispatched even
+			// when the run is ending, so that each of its grants leaves with
+			// an outcome (deferred by the shutdown); the recorder gives the
+			// budget back as batches are recorded.
 			n = min(int64(b.sends()), budget.size)
-			if budget.Acquire(ctx, n) != nil {
-				break // ctx ended
+			if err = budget.Acquire(context.WithoutCancel(ctx), n); err != nil {
+				break
 			}
 		}
 		s := r.dispatch(b, d)
