@@ -401,7 +401,7 @@ func (db *DB) finishSends(ctx context.Context, tx *sqlx.Tx, at time.Time, p fini
 	settled := 0
 	for _, g := range p.order {
 		gr := p.groups[g]
-		for _, c := range chunks(len(gr.drop), maxIDsPerStatement) {
+		for _, c := range chunks(len(gr.drop), rangeDiveKeys) {
 			part := gr.drop[c[0]:c[1]]
 			args := make([]any, 0, len(part)+2)
 			args = append(args, g.campaign, db.tv(g.occ))
@@ -455,7 +455,9 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 	atv, occv := db.tv(at), db.tv(occ)
 	for _, k := range order {
 		g := groups[k]
-		for _, c := range chunks(len(g), maxIDsPerStatement) {
+		// rangeDiveKeys a statement: past eq_range_index_dive_limit a
+		// grant_id IN list is estimated from statistics (store/caps.go).
+		for _, c := range chunks(len(g), rangeDiveKeys) {
 			part := g[c[0]:c[1]]
 			var q strings.Builder
 			q.Grow(160 + 20*len(part))
