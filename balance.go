@@ -1,6 +1,9 @@
 package wxcampaign
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Subscription results of one template in one wx.requestSubscribeMessage
 // popup, as balances and accept rates name them (acceptWithAudio and
@@ -11,6 +14,19 @@ const (
 	ResultBan    = "ban"
 	ResultFilter = "filter"
 )
+
+// PopupResult maps a popup event's SubscribeStatusString (accept,
+// acceptWithAudio, acceptWithAlert, reject, ban, filter) to a result
+// above, "" for a status that is none of them.
+func PopupResult(status string) string {
+	switch {
+	case strings.HasPrefix(status, "accept"):
+		return ResultAccept
+	case status == ResultReject, status == ResultBan, status == ResultFilter:
+		return status
+	}
+	return ""
+}
 
 // Long-term grant states of a Balance.
 const (

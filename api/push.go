@@ -360,7 +360,7 @@ func (s *Server) pushPopup(ctx context.Context, ev wechat.PushEvent) error {
 	}
 	if n == len(ps) { // a repeated push stores nothing and counts nothing
 		for _, p := range ps {
-			s.choices.add(wxcampaign.SourcePopup, popupResult(p.Status), 1)
+			s.choices.add(wxcampaign.SourcePopup, wxcampaign.PopupResult(p.Status), 1)
 		}
 	}
 	s.log.WithFields(logrus.Fields{"items": len(ev.Items), "accepts": accepts, "new": n}).Debug("api: push: subscription popup recorded")

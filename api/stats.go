@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -134,18 +133,6 @@ func (c *choiceCounters) addResult(source string, r wxcampaign.SubscriptionResul
 	c.add(source, wxcampaign.ResultReject, len(r.RejectTemplateIDs))
 	c.add(source, wxcampaign.ResultBan, len(r.BanTemplateIDs))
 	c.add(source, wxcampaign.ResultFilter, len(r.FilterTemplateIDs))
-}
-
-// popupResult maps a popup's SubscribeStatusString to a result, "" for
-// none of them.
-func popupResult(status string) string {
-	switch {
-	case strings.HasPrefix(status, "accept"):
-		return wxcampaign.ResultAccept
-	case status == wxcampaign.ResultReject, status == wxcampaign.ResultBan, status == wxcampaign.ResultFilter:
-		return status
-	}
-	return ""
 }
 
 // registerChoiceMetrics exposes the counters on reg as

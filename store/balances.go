@@ -16,18 +16,6 @@ import (
 // Balance is what the ledger knows of one user and one template.
 type Balance = wxcampaign.Balance
 
-// popupResult maps a popup event's SubscribeStatusString to a result
-// (wxcampaign.ResultAccept, ...), "" for a status that is none of them.
-func popupResult(status string) string {
-	switch {
-	case strings.HasPrefix(status, "accept"):
-		return wxcampaign.ResultAccept
-	case status == wxcampaign.ResultReject, status == wxcampaign.ResultBan, status == wxcampaign.ResultFilter:
-		return status
-	}
-	return ""
-}
-
 // Balances returns, per template the user openid ever answered, the
 // credits available, the long-term grant state, the last message sent and
 // when the user last accepted, rejected and banned it, sorted by template
@@ -116,7 +104,7 @@ WHERE openid = ? GROUP BY template_id, status`, openid); err != nil {
 				TemplateID string `db:"template_id"`
 				Result     string `db:"result"`
 				Last       dbTime `db:"last"`
-			}{p.TemplateID, popupResult(p.Result), p.Last})
+			}{p.TemplateID, wxcampaign.PopupResult(p.Result), p.Last})
 		}
 		for _, e := range events {
 			switch e.Result {

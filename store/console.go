@@ -62,12 +62,8 @@ func (db *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 // was already paused (the first pause is kept).
 func (db *DB) PauseCampaign(ctx context.Context, campaign, by, reason string, at time.Time) (changed bool, err error) {
 	err = db.tx(ctx, "pause campaign", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, db.insertIgnore()+" INTO campaign_pauses (campaign, paused_by, paused_at, reason) VALUES (?,?,?,?)",
+		n, err := execN(ctx, tx, db.insertIgnore()+" INTO campaign_pauses (campaign, paused_by, paused_at, reason) VALUES (?,?,?,?)",
 			campaign, truncate(by, 128), db.tv(at), truncate(reason, 255))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
 		if err != nil {
 			return err
 		}
@@ -85,11 +81,7 @@ func (db *DB) PauseCampaign(ctx context.Context, campaign, by, reason string, at
 // when it was not paused.
 func (db *DB) ResumeCampaign(ctx context.Context, campaign, by string, at time.Time) (changed bool, err error) {
 	err = db.tx(ctx, "resume campaign", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM campaign_pauses WHERE campaign = ?", campaign)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := execN(ctx, tx, "DELETE FROM campaign_pauses WHERE campaign = ?", campaign)
 		if err != nil {
 			return err
 		}
@@ -139,11 +131,7 @@ func (db *DB) CampaignPauses(ctx context.Context) (map[string]CampaignPause, err
 // audited; changed is false when there was none.
 func (db *DB) ClearPause(ctx context.Context, key, by string, at time.Time) (changed bool, err error) {
 	err = db.tx(ctx, "clear pause", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM pauses WHERE pause_key = ?", key)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := execN(ctx, tx, "DELETE FROM pauses WHERE pause_key = ?", key)
 		if err != nil {
 			return err
 		}

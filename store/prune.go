@@ -133,15 +133,6 @@ func (p *pruner) del(ctx context.Context, name string, fn func(tx *sqlx.Tx) (int
 	return n, nil
 }
 
-// execN runs a statement and returns the rows it affected.
-func execN(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (int64, error) {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
 // sendLog deletes finished send_log rows started before Before.
 func (p *pruner) sendLog(ctx context.Context) (int64, error) {
 	db, before := p.db, p.opt.Before

@@ -328,12 +328,8 @@ func (db *DB) FinishSends(ctx context.Context, f Finish) (int, error) {
 		if cp == nil {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE runs SET checkpoint = CASE WHEN checkpoint < ? THEN ? ELSE checkpoint END WHERE campaign = ? AND occurrence = ? AND holder = ? AND status = 'running'",
+		m, err := execN(ctx, tx, "UPDATE runs SET checkpoint = CASE WHEN checkpoint < ? THEN ? ELSE checkpoint END WHERE campaign = ? AND occurrence = ? AND holder = ? AND status = 'running'",
 			cp.LastGrantID, cp.LastGrantID, cp.Campaign, db.tv(cp.Occurrence), cp.Holder)
-		if err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		m, err := res.RowsAffected()
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
@@ -408,11 +404,7 @@ func (db *DB) finishSends(ctx context.Context, tx *sqlx.Tx, at time.Time, p fini
 			for _, r := range part {
 				args = append(args, r.GrantID)
 			}
-			res, err := tx.ExecContext(ctx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...)
-			if err != nil {
-				return 0, fmt.Errorf("delete send log rows: %w", err)
-			}
-			n, err := res.RowsAffected()
+			n, err := execN(ctx, tx, "DELETE FROM send_log WHERE campaign = ? AND occurrence = ? AND status = 'inflight' AND grant_id IN "+in(len(part)), args...)
 			if err != nil {
 				return 0, fmt.Errorf("delete send log rows: %w", err)
 			}
@@ -485,11 +477,7 @@ func (db *DB) setOutcomes(ctx context.Context, tx *sqlx.Tx, campaign string, occ
 			for _, r := range part {
 				args = append(args, r.GrantID)
 			}
-			res, err := tx.ExecContext(ctx, q.String(), args...)
-			if err != nil {
-				return 0, err
-			}
-			m, err := res.RowsAffected()
+			m, err := execN(ctx, tx, q.String(), args...)
 			if err != nil {
 				return 0, err
 			}

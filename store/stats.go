@@ -103,7 +103,7 @@ FROM popup_events WHERE at >= ? AND at < ? GROUP BY 1, 3, 4, 5`, fromV, toV); er
 			return fmt.Errorf("popup events: %w", err)
 		}
 		for _, r := range popups {
-			if err := add(r.Hour, wxcampaign.SourcePopup, "popup:"+r.Scene, r.Tmpl, popupResult(r.Result), r.N); err != nil {
+			if err := add(r.Hour, wxcampaign.SourcePopup, "popup:"+r.Scene, r.Tmpl, wxcampaign.PopupResult(r.Result), r.N); err != nil {
 				return err
 			}
 		}

@@ -452,6 +452,15 @@ func (db *DB) tx(ctx context.Context, name string, fn func(tx *sqlx.Tx) error) e
 	})
 }
 
+// execN runs a statement and returns the rows it affected.
+func execN(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // in builds "(?,?,?)" for n arguments.
 func in(n int) string {
 	if n <= 0 {
