@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -43,7 +42,7 @@ func (l *limiter) wait(ctx context.Context) error {
 type userLocks [16384]sync.Mutex
 
 func (l *userLocks) lock(openid string) func() {
-	m := &l[shard(openid, len(l))]
+	m := &l[hashKey(openid)%uint64(len(l))]
 	m.Lock()
 	return m.Unlock
 }
@@ -125,12 +124,6 @@ func (d *dispatcher) close() {
 	close(d.jobs)
 	d.wg.Wait()
 	d.marks.close()
-}
-
-func shard(openid string, n int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(openid))
-	return int(h.Sum32() % uint32(n))
 }
 
 // send delivers one message with retries; it never returns before the
