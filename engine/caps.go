@@ -95,7 +95,11 @@ func (r *run) checkCaps(ctx context.Context, b *batch, counts map[uint64]int32) 
 			continue
 		}
 		var took []uint64 // two limits of one scope and window are one take
+		counted := r.counts(it.g.OpenID)
 		for _, u := range usage[i] {
+			if !counted && u.Limit.Scope != store.ScopeTemplate {
+				continue // a preview's user met once: never looked up again
+			}
 			key := capKey(u.Limit, it.g.OpenID, r.c.Template.ID)
 			if !slices.Contains(took, key) {
 				took = append(took, key)

@@ -28,6 +28,9 @@ import (
 // processes; *store.DB implements it.
 type Store interface {
 	ListAvailable(ctx context.Context, templateID string, afterID int64, limit int, now time.Time) ([]wx.Grant, error)
+	// RepeatUsers lists the openids holding more than one grant of the
+	// template (a superset is fine): a preview counts only their sends.
+	RepeatUsers(ctx context.Context, templateID string) ([]string, error)
 	// BeginSends marks sends in flight just before their requests go out,
 	// taking their caps (the send log row is the take).
 	BeginSends(ctx context.Context, m store.Mark) ([]store.Begun, error)

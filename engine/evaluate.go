@@ -147,7 +147,9 @@ func (r *run) admit(ctx context.Context, b *batch) error {
 		if r.reserved(it, b.credits, r.seen[key]) {
 			continue
 		}
-		r.seen[key]++
+		if r.counts(it.g.OpenID) {
+			r.seen[key]++
+		}
 	}
 	if !r.opt.DryRun {
 		return r.checkCaps(ctx, b, r.pending)

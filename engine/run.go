@@ -49,6 +49,7 @@ type run struct {
 	sum       *Summary
 	seen      map[uint64]int32  // in-run dedup: hash of openid|template -> messages
 	sim       map[uint64]int32  // preview: simulated cap takes per hashed scope key
+	repeat    map[uint64]bool   // preview: hashed openids of RepeatUsers; nil in a live run
 	pending   map[uint64]int32  // live: cap takes of items admitted and not yet marked
 	capMu     sync.RWMutex      // live: held to read (CheckCaps + pending) or commit marks
 	holdCP    bool              // a batch was held back: the checkpoint stays put
@@ -146,7 +147,10 @@ func (r *run) execute(ctx context.Context) error {
 	e := r.e
 	if r.opt.DryRun {
 		r.sum.Status = "preview"
-		err := r.walk(ctx, 0, nil)
+		err := r.loadRepeatUsers(ctx)
+		if err == nil {
+			err = r.walk(ctx, 0, nil)
+		}
 		if err == nil && r.stopErr != nil {
 			// What stops a send (a fact query failing, ...) stops its
 			// preview with the same error.
@@ -220,6 +224,35 @@ func (r *run) execute(ctx context.Context) error {
 		err = ferr
 	}
 	return err
+}
+
+// loadRepeatUsers reads the users a preview may meet more than once. The
+// preview counts (r.seen, r.sim) only their sends: a user met once is
+// never looked up again, so its counts would only hold memory, about 50 MB
+// at a million grants. Keeping just these users keeps a preview's memory
+// flat in the number of grants.
+func (r *run) loadRepeatUsers(ctx context.Context) error {
+	var users []string
+	err := r.e.retry(ctx, "repeat users", func() error {
+		var err error
+		users, err = r.e.store.RepeatUsers(ctx, r.c.Template.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.repeat = make(map[uint64]bool, len(users))
+	for _, u := range users {
+		r.repeat[hashKey(u)] = true
+	}
+	return nil
+}
+
+// counts tells whether the run keeps in-run counts for openid: always in
+// a live run, only for the repeat users in a preview. A hash collision
+// counts a user it need not, never the reverse.
+func (r *run) counts(openid string) bool {
+	return r.repeat == nil || r.repeat[hashKey(openid)]
 }
 
 // release gives the run lease up so another process can resume at once.

@@ -81,6 +81,30 @@ func (db *DB) ListAvailableAsOf(ctx context.Context, templateID string, afterID 
 	return out, nil
 }
 
+// RepeatUsers returns the openids that hold more than one grant of
+// templateID, whatever the grants' status. They are a superset of the users
+// that a walk of the template's available grants meets more than once, and
+// only those users' in-run counts (dedup, caps) are read again. It is one
+// index-only scan of grants_openid: on MariaDB, 0.66 s for 1,000,000
+// grants, against 1.1 s for an exact count of active grants, which reads
+// every row.
+func (db *DB) RepeatUsers(ctx context.Context, templateID string) ([]string, error) {
+	q := "SELECT openid FROM grants" + db.forceIndex("grants_openid")
+	if db.sqlite() {
+		q += " INDEXED BY grants_openid"
+	}
+	q += " WHERE template_id = ? GROUP BY openid HAVING COUNT(*) > 1"
+	var out []string
+	err := db.retry(ctx, "repeat users", func() error {
+		out = out[:0]
+		return db.r.SelectContext(ctx, &out, q, templateID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: repeat users: %w", err)
+	}
+	return out, nil
+}
+
 // scanGrantRows appends the rows of q (the columns of grantRow, in its
 // order) to dst. Scanned by hand: sqlx's reflection was a tenth of a
 // preview's CPU.

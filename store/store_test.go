@@ -214,6 +214,37 @@ func TestListAvailableKeyset(t *testing.T) {
 	})
 }
 
+// TestRepeatUsers: the users holding two or more grants of the template,
+// used or not, and nobody else.
+func TestRepeatUsers(t *testing.T) {
+	eachDriver(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		subs := []wxcampaign.SubscriptionResult{
+			sub("r1", "oOnce", "A"),
+			sub("r2", "oTwice", "A"),
+			sub("r3", "oTwice", "A"),
+			sub("r4", "oOtherTpl", "A"),
+			sub("r5", "oOtherTpl", "B"),
+			sub("r6", "oThrice", "A"),
+			sub("r7", "oThrice", "A"),
+			sub("r8", "oThrice", "A"),
+		}
+		for _, s := range subs {
+			if _, err := db.RecordSubscription(ctx, s, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := must[[]string](t)(db.RepeatUsers(ctx, "A"))
+		slices.Sort(got)
+		if want := []string{"oThrice", "oTwice"}; !slices.Equal(got, want) {
+			t.Errorf("RepeatUsers(A) = %v, want %v", got, want)
+		}
+		if got := must[[]string](t)(db.RepeatUsers(ctx, "B")); len(got) != 0 {
+			t.Errorf("RepeatUsers(B) = %v, want none", got)
+		}
+	})
+}
+
 // TestGetGrantMissing: an unknown grant id is ENOTFOUND.
 func TestGetGrantMissing(t *testing.T) {
 	eachDriver(t, func(t *testing.T, db *store.DB) {
