@@ -82,7 +82,9 @@ func (r *run) checkCaps(ctx context.Context, b *batch, counts map[uint64]int32) 
 			}
 			used := base + int(counts[key])
 			ok := used < u.Limit.Max
-			checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
+			if it.report.Explain != nil {
+				checks = append(checks, CapCheck{Scope: u.Limit.Scope, Max: u.Limit.Max, Window: store.FormatWindow(u.Limit.Window), Used: used, OK: ok})
+			}
 			if !ok && failed == nil {
 				failed = &u.Limit
 			}

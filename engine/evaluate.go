@@ -17,8 +17,9 @@ func decide(it *item, o wx.Outcome, reason wx.Reason, detail string) {
 
 // evaluate evaluates a batch on its own: facts, rule, render, repeat-once,
 // holdout and quiet hours, and reads the users' credits when a reserve
-// applies. It runs ahead of admit, on the next batch.
-func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
+// applies. It runs ahead of admit, on the next batches, with env its own:
+// the run's evaluators work on several batches at once.
+func (r *run) evaluate(ctx context.Context, env *rules.Env, grants []wx.Grant) (*batch, error) {
 	c := r.c
 	b := &batch{items: make([]*item, 0, len(grants))}
 	for i := range grants {
@@ -29,7 +30,7 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 		}
 		b.items = append(b.items, it)
 	}
-	rows, err := r.loadFacts(ctx, b.items)
+	rows, err := r.loadFacts(ctx, env, b.items)
 	if err != nil {
 		return nil, err
 	}
@@ -63,16 +64,15 @@ func (r *run) evaluate(ctx context.Context, grants []wx.Grant) (*batch, error) {
 	}
 	inQuiet := c.QuietHours != nil && c.QuietHours.In(r.at, c.Location)
 	var held []store.Holdout
-	env := r.env
 	for i, it := range b.items {
 		env.Reset(&it.g, r.at)
 		for name, byKey := range rows {
 			env.SetFact(name, byKey[i])
 		}
 		if r.opt.Explain {
-			it.report.Explain = r.explain(it, rows, i)
+			it.report.Explain = r.explain(env, it, rows, i)
 		}
-		if d := r.duplicateFact(rows, i); d != "" {
+		if d := r.duplicateFact(env, rows, i); d != "" {
 			decide(it, wx.Skipped, wx.ReasonFactDuplicateKey, d)
 			continue
 		}
@@ -172,18 +172,18 @@ func or(a, b string) string {
 	return b
 }
 
-func (r *run) explain(it *item, rows map[string][]map[string]any, i int) *Explanation {
+func (r *run) explain(env *rules.Env, it *item, rows map[string][]map[string]any, i int) *Explanation {
 	x := &Explanation{Grant: it.g, FactKeys: map[string]any{}, Facts: map[string]map[string]any{}}
 	for _, f := range r.c.Facts {
 		x.Facts[f.Name] = rows[f.Name][i]
-		k, err := r.c.Program.FactKey(f.Name, r.env)
+		k, err := r.c.Program.FactKey(f.Name, env)
 		if err != nil {
 			x.FactKeys[f.Name] = "error: " + err.Error()
 		} else {
 			x.FactKeys[f.Name] = k
 		}
 	}
-	v, err := r.c.Program.When(r.env)
+	v, err := r.c.Program.When(env)
 	x.When = v
 	if err != nil {
 		x.WhenError = err.Error()

@@ -5,25 +5,27 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/wxcampaign/wxcampaign/rules"
 )
 
 // loadFacts runs each fact query once for the batch; the result holds, per
-// fact, the matched row of each item (nil when none).
-func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[string]any, error) {
+// fact, the matched row of each item (nil when none). env is the calling
+// evaluator's own; the fact cache is shared by the run's evaluators.
+func (r *run) loadFacts(ctx context.Context, env *rules.Env, items []*item) (map[string][]map[string]any, error) {
 	out := make(map[string][]map[string]any, len(r.c.Facts))
 	if len(items) == 0 {
 		return out, nil
 	}
-	env := r.env
 	now := r.e.cfg.Now()
 	for _, f := range r.c.Facts {
-		r.facts.rotate(now)
 		rows := make([]map[string]any, len(items))
 		out[f.Name] = rows
 		keys := make([]string, len(items)) // the keys not cached yet
 		var args []any
-		var asked []string
-		seen := map[string]bool{}
+		var asked map[string]map[string]any // rows of the keys queried
+		r.factMu.Lock()
+		r.facts.rotate(now)
 		for i, it := range items {
 			env.Reset(&it.g, r.at)
 			k, err := r.c.Program.FactKey(f.Name, env)
@@ -36,44 +38,50 @@ func (r *run) loadFacts(ctx context.Context, items []*item) (map[string][]map[st
 				continue
 			}
 			keys[i] = s
-			if seen[s] {
+			if asked == nil {
+				asked = map[string]map[string]any{}
+			}
+			if _, ok := asked[s]; ok {
 				continue
 			}
-			seen[s] = true
+			asked[s] = nil // no row, unless the result has one
 			args = append(args, k)
-			asked = append(asked, s)
 		}
-		if len(args) > 0 {
-			var res []map[string]any
-			err := r.e.retry(ctx, "facts "+f.Name, func() error {
-				var err error
-				res, err = r.e.facts.Query(ctx, f.Query, args)
-				return err
-			})
-			if err != nil {
-				return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
-			}
-			for _, s := range asked {
-				r.facts.put(f.Name, s, nil) // no row, unless the result has one
-			}
-			got := make(map[string]int, len(res))
-			for _, row := range res {
-				v, ok := row[f.Column]
-				if !ok {
-					return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
-				}
-				k := keyString(v)
-				if got[k]++; got[k] > 1 {
-					// Two rows for one key: which is meant is unknown, so
-					// the grants of that key fail rather than use either.
-					row = map[string]any{duplicateRows: got[k]}
-				}
-				r.facts.put(f.Name, k, row)
-			}
+		r.factMu.Unlock()
+		if len(args) == 0 {
+			continue
 		}
+		var res []map[string]any
+		err := r.e.retry(ctx, "facts "+f.Name, func() error {
+			var err error
+			res, err = r.e.facts.Query(ctx, f.Query, args)
+			return err
+		})
+		if err != nil {
+			return nil, &StopError{Reason: fmt.Sprintf("fact %s: %v", f.Name, err)}
+		}
+		got := make(map[string]int, len(res))
+		for _, row := range res {
+			v, ok := row[f.Column]
+			if !ok {
+				return nil, &StopError{Reason: fmt.Sprintf("fact %s: column %q is not in the query's result", f.Name, f.Column)}
+			}
+			k := keyString(v)
+			if got[k]++; got[k] > 1 {
+				// Two rows for one key: which is meant is unknown, so
+				// the grants of that key fail rather than use either.
+				row = map[string]any{duplicateRows: got[k]}
+			}
+			asked[k] = row
+		}
+		r.factMu.Lock()
+		for k, row := range asked {
+			r.facts.put(f.Name, k, row)
+		}
+		r.factMu.Unlock()
 		for i, k := range keys {
 			if k != "" {
-				rows[i], _ = r.facts.get(f.Name, k)
+				rows[i] = asked[k]
 			}
 		}
 	}
@@ -86,11 +94,11 @@ const duplicateRows = "\x00duplicate rows"
 
 // duplicateFact returns the detail of the first fact of row i that has
 // several rows for the grant's key, or "".
-func (r *run) duplicateFact(rows map[string][]map[string]any, i int) string {
+func (r *run) duplicateFact(env *rules.Env, rows map[string][]map[string]any, i int) string {
 	for _, f := range r.c.Facts {
 		row := rows[f.Name][i]
 		if n, ok := row[duplicateRows]; ok {
-			k, _ := r.c.Program.FactKey(f.Name, r.env)
+			k, _ := r.c.Program.FactKey(f.Name, env)
 			return fmt.Sprintf("fact %s: %v rows for key %q", f.Name, n, keyString(k))
 		}
 	}

@@ -9,7 +9,6 @@ import (
 
 	wx "github.com/wxcampaign/wxcampaign"
 	"github.com/wxcampaign/wxcampaign/campaigns"
-	"github.com/wxcampaign/wxcampaign/rules"
 	"github.com/wxcampaign/wxcampaign/store"
 )
 
@@ -47,21 +46,21 @@ type run struct {
 	occ       time.Time // occurrence key (UTC, second precision)
 	holder    string
 	sum       *Summary
-	seen      map[uint64]int32  // in-run dedup: hash of openid|template -> messages
-	sim       map[uint64]int32  // preview: simulated cap takes per hashed scope key
-	repeat    map[uint64]bool   // preview: hashed openids of RepeatUsers; nil in a live run
-	pending   map[uint64]int32  // live: cap takes of items admitted and not yet marked
-	capMu     sync.RWMutex      // live: held to read (CheckCaps + pending) or commit marks
-	holdCP    bool              // a batch was held back: the checkpoint stays put
-	cpBatches int               // batches recorded since the checkpoint last moved
-	cpAt      time.Time         // when it last moved
-	facts     factCache         // fact rows read by this run
+	seen      map[uint64]int32 // in-run dedup: hash of openid|template -> messages
+	sim       map[uint64]int32 // preview: simulated cap takes per hashed scope key
+	repeat    map[uint64]bool  // preview: hashed openids of RepeatUsers; nil in a live run
+	pending   map[uint64]int32 // live: cap takes of items admitted and not yet marked
+	capMu     sync.RWMutex     // live: held to read (CheckCaps + pending) or commit marks
+	holdCP    bool             // a batch was held back: the checkpoint stays put
+	cpBatches int              // batches recorded since the checkpoint last moved
+	cpAt      time.Time        // when it last moved
+	facts     factCache        // fact rows read by this run, under factMu
+	factMu    sync.Mutex
 	options   map[string]string // Message.Options of every message
 	mu        sync.Mutex
 	stopErr   error
 	failErr   error // the store failed the run (not the campaign): resumable
 	paused    time.Time
-	env       *rules.Env
 	lat       latencies // send-call latencies, for the summary
 	// Under mu: what the run's sends tell about the campaign.
 	delivered  int             // sends answered 0
@@ -110,7 +109,6 @@ func (e *Engine) Run(ctx context.Context, c *campaigns.Campaign, opt Options) (S
 		seen:    map[uint64]int32{},
 		sim:     map[uint64]int32{},
 		pending: map[uint64]int32{},
-		env:     c.Program.NewEnv(),
 		// One map for every message of the run: senders only read it.
 		options: map[string]string{"state": or(c.Template.State, e.cfg.State), "lang": or(c.Template.Lang, e.cfg.Lang)},
 	}

@@ -3,12 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	wx "github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/rules"
 )
 
 // walk pages the template's grants from after on, prepares each batch and
@@ -66,33 +68,59 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 			budget.Release(s.budget)
 		}
 	}()
-	// The next batch is evaluated (facts, rule, render) while this one is
-	// admitted (dedup, caps, claim): their database waits overlap.
-	evaluated := make(chan *batch, 1)
-	var evalErr error
+	// The next batches are evaluated (facts, rule, render), several at
+	// once, while this one is admitted (dedup, caps, claim): their
+	// database waits overlap. Admit takes them in batch order.
+	evaluated := make(chan *evaluation, evaluators)
 	go func() {
-		defer close(evaluated)
+		var running sync.WaitGroup
+		defer func() {
+			running.Wait()
+			close(evaluated)
+		}()
+		envs := make(chan *rules.Env, evaluators) // one per evaluator
+		for range evaluators {
+			envs <- r.c.Program.NewEnv()
+		}
 		for grants := range pages {
 			if pctx.Err() != nil || r.stopped() {
 				return
 			}
-			b, err := r.evaluate(pctx, grants)
-			if err != nil {
-				if pctx.Err() == nil {
-					evalErr = err
-				}
+			var env *rules.Env
+			select {
+			case env = <-envs:
+			case <-pctx.Done():
 				return
 			}
-			b.lastID = grants[len(grants)-1].ID
+			ev := &evaluation{done: make(chan struct{})}
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				defer close(ev.done)
+				ev.b, ev.err = r.evaluate(pctx, env, grants)
+				if ev.err == nil {
+					ev.b.lastID = grants[len(grants)-1].ID
+				}
+				envs <- env
+			}()
 			select {
-			case evaluated <- b:
+			case evaluated <- ev:
 			case <-pctx.Done():
 				return
 			}
 		}
 	}()
+	var evalErr error
 	var err error
-	for b := range evaluated {
+	for ev := range evaluated {
+		<-ev.done
+		if ev.err != nil {
+			if pctx.Err() == nil {
+				evalErr = ev.err
+			}
+			break
+		}
+		b := ev.b
 		if ctx.Err() != nil || r.stopped() {
 			break
 		}
@@ -140,6 +168,18 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	}
 	return err
 }
+
+// evaluation is a batch being evaluated; done is closed when b or err is
+// set.
+type evaluation struct {
+	b    *batch
+	err  error
+	done chan struct{}
+}
+
+// evaluators is how many batches a run evaluates at once: facts, rule and
+// render of one batch overlap with the database waits of another.
+var evaluators = max(2, min(4, runtime.GOMAXPROCS(0)))
 
 // maxBatchesInFlight bounds the batches dispatched but not yet recorded
 // (the recorder records them in order); the send budget bounds their

@@ -2,6 +2,7 @@ package store
 
 // Internal parsers for the differential tests of package store_test.
 var (
-	ParseFast   = parseFast
-	ParseStrict = parseStrict
+	ParseFast    = parseFast
+	ParseStrict  = parseStrict
+	DecodeObject = decodeObject
 )

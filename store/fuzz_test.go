@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -179,4 +180,51 @@ func BenchmarkParseLine(b *testing.B) {
 			}
 		})
 	}
+}
+
+// checkDecodeObject: decodeObject gives what encoding/json gives, value
+// and error alike (an error's text may differ).
+func checkDecodeObject(t *testing.T, s string) {
+	t.Helper()
+	got, gotErr := store.DecodeObject(s)
+	var want map[string]any
+	wantErr := json.Unmarshal([]byte(s), &want)
+	if (gotErr != nil) != (wantErr != nil) {
+		t.Fatalf("%q: error %v, encoding/json %v", s, gotErr, wantErr)
+	}
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: %#v, encoding/json %#v", s, got, want)
+	}
+}
+
+var objectCases = []string{
+	`{"saved_price":"21.27"}`,
+	`{"saved_price":21.27,"n":-1e3,"ok":true,"no":false,"x":null}`,
+	` { "a" : "b" } `,
+	`{}`,
+	`null`,
+	`{"a":"\u00e9\ud83d\ude00","b":"\ud800"}`,
+	`{"a":"b","a":"c"}`,
+	`{"nested":{"a":1},"list":[1,2]}`,
+	`{"a":1e400}`,
+	`{"a":01}`,
+	`{"a":"b"} x`,
+	`{"a":"b",}`,
+	"{\"a\":\"\xff\"}",
+	``,
+}
+
+func TestDecodeObject(t *testing.T) {
+	for _, s := range objectCases {
+		t.Run(s, func(t *testing.T) { checkDecodeObject(t, s) })
+	}
+}
+
+// FuzzDecodeObject is the differential fuzz target of the grants.vars
+// decoder against encoding/json.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range objectCases {
+		f.Add(s)
+	}
+	f.Fuzz(checkDecodeObject)
 }

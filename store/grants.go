@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -33,7 +32,8 @@ func (g grantRow) grant() (wxcampaign.Grant, error) {
 		BizNo: g.BizNo, GrantedAt: g.GrantedAt.Time, Kind: wxcampaign.Kind(g.Kind),
 	}
 	if g.Vars.Valid && g.Vars.String != "" {
-		if err := json.Unmarshal([]byte(g.Vars.String), &out.Vars); err != nil {
+		var err error
+		if out.Vars, err = decodeObject(g.Vars.String); err != nil {
 			return out, fmt.Errorf("grant %d: vars: %w", g.ID, err)
 		}
 	}
@@ -114,11 +114,26 @@ func (db *DB) scanGrantRows(ctx context.Context, dst *[]grantRow, q string, args
 		return err
 	}
 	defer rows.Close()
+	// A page's template id, kind and scene repeat from row to row: each
+	// distinct value is one string, not one per row.
+	var tpl, kind, scene sql.RawBytes
+	seen := make(map[string]string, 8)
+	intern := func(b []byte) string {
+		if s, ok := seen[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		if len(seen) < 64 {
+			seen[s] = s
+		}
+		return s
+	}
 	for rows.Next() {
 		var r grantRow
-		if err := rows.Scan(&r.ID, &r.OpenID, &r.TemplateID, &r.Kind, &r.Scene, &r.BizNo, &r.Vars, &r.GrantedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.OpenID, &tpl, &kind, &scene, &r.BizNo, &r.Vars, &r.GrantedAt); err != nil {
 			return err
 		}
+		r.TemplateID, r.Kind, r.Scene = intern(tpl), intern(kind), intern(scene)
 		*dst = append(*dst, r)
 	}
 	return rows.Err()

@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/wxcampaign/wxcampaign"
 )
@@ -187,6 +188,26 @@ func (p *fastParser) eat(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// decodeObject decodes s, a JSON object, into the map encoding/json makes
+// of it. A flat object (strings, numbers, true, false, null), the shape
+// the import stores in grants.vars, is read without reflection and in one
+// pass (encoding/json validates, then decodes: 0.5 s of a 1,000,000-grant
+// preview); anything else goes to encoding/json. FuzzDecodeObject checks
+// that both give the same result.
+func decodeObject(s string) (map[string]any, error) {
+	// The parser only reads b: a view of s, not a copy.
+	p := fastParser{b: unsafe.Slice(unsafe.StringData(s), len(s)), s: s}
+	p.ws()
+	if m, ok := p.flatObject(); ok {
+		if p.ws(); p.i == len(p.b) {
+			return m, nil
+		}
+	}
+	var m map[string]any
+	err := json.Unmarshal([]byte(s), &m)
+	return m, err
 }
 
 // flatObject reads an object whose values are strings, numbers, true,
