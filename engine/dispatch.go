@@ -248,10 +248,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // dispatch hands a prepared batch's messages to the workers and returns at
 // once (it blocks only while the workers' queue is full).
 func (r *run) dispatch(b *batch, d *dispatcher) *sending {
-	s := &sending{b: b, results: make([]store.Result, len(b.items))}
+	s := &sending{b: b}
 	if d == nil {
-		return s
+		return s // a preview: nothing to send, no result to record
 	}
+	s.results = make([]store.Result, len(b.items))
 	for i, it := range b.items {
 		if it.decided {
 			continue

@@ -22,12 +22,14 @@ func decide(it *item, o wx.Outcome, reason wx.Reason, detail string) {
 func (r *run) evaluate(ctx context.Context, env *rules.Env, grants []wx.Grant) (*batch, error) {
 	c := r.c
 	b := &batch{items: make([]*item, 0, len(grants))}
+	all := make([]item, len(grants)) // one allocation for the batch's items
 	for i := range grants {
 		g := grants[i]
-		it := &item{g: g, report: GrantReport{GrantID: g.ID, OpenID: g.OpenID}}
 		if r.opt.OpenID != "" && g.OpenID != r.opt.OpenID {
 			continue
 		}
+		it := &all[i]
+		it.g, it.report = g, GrantReport{GrantID: g.ID, OpenID: g.OpenID}
 		b.items = append(b.items, it)
 	}
 	rows, err := r.loadFacts(ctx, env, b.items)

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	wx "github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/rules"
 )
 
 // walk pages the template's grants from after on, prepares each batch and
@@ -73,39 +72,42 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	// database waits overlap. Admit takes them in batch order.
 	evaluated := make(chan *evaluation, evaluators)
 	go func() {
+		work := make(chan *evaluation, evaluators)
 		var running sync.WaitGroup
+		for range evaluators {
+			running.Add(1)
+			go func() { // one evaluator, with its own rule environment
+				defer running.Done()
+				env := r.c.Program.NewEnv()
+				for ev := range work {
+					ev.b, ev.err = r.evaluate(pctx, env, ev.grants)
+					if ev.err == nil {
+						ev.b.lastID = ev.grants[len(ev.grants)-1].ID
+					}
+					close(ev.done)
+				}
+			}()
+		}
 		defer func() {
+			close(work)
 			running.Wait()
 			close(evaluated)
 		}()
-		envs := make(chan *rules.Env, evaluators) // one per evaluator
-		for range evaluators {
-			envs <- r.c.Program.NewEnv()
-		}
 		for grants := range pages {
 			if pctx.Err() != nil || r.stopped() {
 				return
 			}
-			var env *rules.Env
-			select {
-			case env = <-envs:
+			ev := &evaluation{grants: grants, done: make(chan struct{})}
+			select { // in batch order for admit, then to an evaluator
+			case evaluated <- ev:
 			case <-pctx.Done():
 				return
 			}
-			ev := &evaluation{done: make(chan struct{})}
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				defer close(ev.done)
-				ev.b, ev.err = r.evaluate(pctx, env, grants)
-				if ev.err == nil {
-					ev.b.lastID = grants[len(grants)-1].ID
-				}
-				envs <- env
-			}()
 			select {
-			case evaluated <- ev:
+			case work <- ev:
 			case <-pctx.Done():
+				ev.err = pctx.Err() // never evaluated: the run is ending
+				close(ev.done)
 				return
 			}
 		}
@@ -169,12 +171,13 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	return err
 }
 
-// evaluation is a batch being evaluated; done is closed when b or err is
-// set.
+// evaluation is a page of grants being evaluated; done is closed when b
+// or err is set.
 type evaluation struct {
-	b    *batch
-	err  error
-	done chan struct{}
+	grants []wx.Grant
+	b      *batch
+	err    error
+	done   chan struct{}
 }
 
 // evaluators is how many batches a run evaluates at once: facts, rule and

@@ -62,7 +62,7 @@ func (db *DB) ListAvailableAsOf(ctx context.Context, templateID string, afterID 
 	}
 	q += " ORDER BY g.id LIMIT ?"
 	args = append(args, limit)
-	var rows []grantRow
+	rows := make([]grantRow, 0, min(limit, 4096)) // one page: no growth
 	err := db.retry(ctx, "list available", func() error {
 		rows = rows[:0]
 		return db.scanGrantRows(ctx, &rows, q, args...)
@@ -129,12 +129,13 @@ func (db *DB) scanGrantRows(ctx context.Context, dst *[]grantRow, q string, args
 		return s
 	}
 	for rows.Next() {
-		var r grantRow
+		*dst = append(*dst, grantRow{})
+		r := &(*dst)[len(*dst)-1] // scanned in place: no row escapes per scan
 		if err := rows.Scan(&r.ID, &r.OpenID, &tpl, &kind, &scene, &r.BizNo, &r.Vars, &r.GrantedAt); err != nil {
+			*dst = (*dst)[:len(*dst)-1]
 			return err
 		}
 		r.TemplateID, r.Kind, r.Scene = intern(tpl), intern(kind), intern(scene)
-		*dst = append(*dst, r)
 	}
 	return rows.Err()
 }
