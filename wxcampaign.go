@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wxcampaign/wxcampaign/internal/jsonenc"
 )
 
 // Kind is the subscription kind of a template.
@@ -154,13 +156,29 @@ func (r *SubscriptionResult) Fingerprint() string {
 		sort.Strings(out)
 		return out
 	}
-	// json.Marshal orders map keys: the encoding is canonical.
-	b, err := json.Marshal([]any{r.OpenID, r.Scene, r.BusNo, r.ExtraVariableMap,
-		sorted(r.AgreeTemplateIDs), sorted(r.RejectTemplateIDs), sorted(r.BanTemplateIDs),
-		sorted(r.FilterTemplateIDs)})
-	if err != nil {
-		// Only values json cannot encode (never from a decoded body).
-		b = []byte(fmt.Sprintf("%#v", r))
+	// The bytes are json.Marshal's of []any{openid, scene, busNo, vars,
+	// the four sorted lists}: it orders map keys, so the encoding is
+	// canonical. Stored fingerprints are compared with new ones, so they
+	// must stay those bytes; jsonenc writes them without reflection.
+	var buf [512]byte
+	b := append(buf[:0], '[')
+	for _, s := range []string{r.OpenID, r.Scene, r.BusNo} {
+		b = append(jsonenc.AppendString(b, s), ',')
+	}
+	b, ok := jsonenc.Append(b, r.ExtraVariableMap)
+	for _, ids := range [][]string{r.AgreeTemplateIDs, r.RejectTemplateIDs, r.BanTemplateIDs, r.FilterTemplateIDs} {
+		b = jsonenc.AppendStrings(append(b, ','), sorted(ids))
+	}
+	b = append(b, ']')
+	if !ok {
+		var err error
+		b, err = json.Marshal([]any{r.OpenID, r.Scene, r.BusNo, r.ExtraVariableMap,
+			sorted(r.AgreeTemplateIDs), sorted(r.RejectTemplateIDs), sorted(r.BanTemplateIDs),
+			sorted(r.FilterTemplateIDs)})
+		if err != nil {
+			// Only values json cannot encode (never from a decoded body).
+			b = []byte(fmt.Sprintf("%#v", r))
+		}
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

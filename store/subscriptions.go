@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wxcampaign/wxcampaign"
+	"github.com/wxcampaign/wxcampaign/internal/jsonenc"
 )
 
 // Grant statuses.
@@ -244,7 +244,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		}
 		var vars any
 		if len(r.ExtraVariableMap) > 0 {
-			b, err := json.Marshal(r.ExtraVariableMap)
+			b, err := jsonenc.Marshal(r.ExtraVariableMap)
 			if err != nil {
 				return st, fmt.Errorf("encode extraVariableMap of %q: %w", r.RequestID, err)
 			}
