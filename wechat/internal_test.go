@@ -195,3 +195,37 @@ func TestMessageJSON(t *testing.T) {
 		t.Errorf("minimal message = %s", empty)
 	}
 }
+
+// TestMessageJSONIsEncodingJSON: the hand-written encoding is the one
+// encoding/json gives for the same wire form, escapes included.
+func TestMessageJSONIsEncodingJSON(t *testing.T) {
+	type value struct {
+		Value string `json:"value"`
+	}
+	type wire struct {
+		ToUser     string           `json:"touser"`
+		TemplateID string           `json:"template_id"`
+		Page       string           `json:"page,omitempty"`
+		State      string           `json:"miniprogram_state,omitempty"`
+		Lang       string           `json:"lang,omitempty"`
+		Data       map[string]value `json:"data"`
+	}
+	for _, m := range []Message{
+		{ToUser: "o1", TemplateID: "T", Data: map[string]string{"thing1": "降价了，快来看看", "amount2": "¥12.50", "time3": "2026-12-02 10:00"}},
+		{ToUser: "o<2>", TemplateID: "T&", Page: "p?a=1&b=<2>", State: "formal", Lang: "zh_CN",
+			Data: map[string]string{"thing1": "a\u2028b\u2029c", "thing2": "bad \xff utf-8", "thing3": "tab\tnul\x00del\x7f", "q": `"\`}},
+	} {
+		got, err := m.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wire{ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, State: m.State, Lang: m.Lang, Data: map[string]value{}}
+		for k, v := range m.Data {
+			w.Data[k] = value{v}
+		}
+		want, _ := json.Marshal(w)
+		if string(got) != string(want) {
+			t.Errorf("MarshalJSON\n got %s\nwant %s", got, want)
+		}
+	}
+}

@@ -1,12 +1,13 @@
 package wechat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
+
+	"github.com/wxcampaign/wxcampaign/internal/jsonenc"
 )
 
 // Message is one subscribeMessage.send request.
@@ -22,41 +23,40 @@ type Message struct {
 // MarshalJSON encodes m as WeChat expects it, with data as
 // {"thing1":{"value":"..."}} and the keys in sorted order.
 func (m Message) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(128 + 48*len(m.Data))
-	b.WriteString(`{"touser":`)
-	writeJSONString(&b, m.ToUser)
-	b.WriteString(`,"template_id":`)
-	writeJSONString(&b, m.TemplateID)
+	b := make([]byte, 0, 128+48*len(m.Data))
+	b = append(b, `{"touser":`...)
+	b = jsonenc.AppendString(b, m.ToUser)
+	b = append(b, `,"template_id":`...)
+	b = jsonenc.AppendString(b, m.TemplateID)
 	if m.Page != "" {
-		b.WriteString(`,"page":`)
-		writeJSONString(&b, m.Page)
+		b = append(b, `,"page":`...)
+		b = jsonenc.AppendString(b, m.Page)
 	}
 	if m.State != "" {
-		b.WriteString(`,"miniprogram_state":`)
-		writeJSONString(&b, m.State)
+		b = append(b, `,"miniprogram_state":`...)
+		b = jsonenc.AppendString(b, m.State)
 	}
 	if m.Lang != "" {
-		b.WriteString(`,"lang":`)
-		writeJSONString(&b, m.Lang)
+		b = append(b, `,"lang":`...)
+		b = jsonenc.AppendString(b, m.Lang)
 	}
-	b.WriteString(`,"data":{`)
-	keys := make([]string, 0, len(m.Data))
+	b = append(b, `,"data":{`...)
+	var small [8]string // a template's few keys: no allocation
+	keys := small[:0]
 	for k := range m.Data {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		writeJSONString(&b, k)
-		b.WriteString(`:{"value":`)
-		writeJSONString(&b, m.Data[k])
-		b.WriteByte('}')
+		b = jsonenc.AppendString(b, k)
+		b = append(b, `:{"value":`...)
+		b = jsonenc.AppendString(b, m.Data[k])
+		b = append(b, '}')
 	}
-	b.WriteString("}}")
-	return b.Bytes(), nil
+	return append(b, "}}"...), nil
 }
 
 // UnmarshalJSON decodes the WeChat form of a message (used by tests and
@@ -80,27 +80,6 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
-}
-
-// writeJSONString writes s as a JSON string, escaping what JSON requires
-// and the HTML-sensitive characters encoding/json also escapes.
-func writeJSONString(b *bytes.Buffer, s string) {
-	simple := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		b.WriteByte('"')
-		b.WriteString(s)
-		b.WriteByte('"')
-		return
-	}
-	enc, _ := json.Marshal(s) // a string always encodes
-	b.Write(enc)
 }
 
 // sendReply is the reply of subscribeMessage.send.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Marshal returns json.Marshal(v): written here for decoded JSON values,
@@ -95,20 +96,33 @@ func AppendStrings(b []byte, ids []string) []byte {
 	return append(b, ']')
 }
 
-// AppendString appends s as json.Marshal quotes it. A string of
-// printable ASCII without '"', '\\', '<', '>' or '&' (ids, scenes, prices)
-// is copied; any other goes through json.Marshal, which knows every rule
-// (escapes, U+2028, invalid UTF-8).
+// AppendString appends s as json.Marshal quotes it. A string without
+// control characters, '"', '\\', '<', '>', '&', U+2028, U+2029 or invalid
+// UTF-8 (ids, scenes, prices, Chinese text) is copied as it is; any other
+// goes through json.Marshal, which knows every rule.
 func AppendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return appendMarshaled(b, s)
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			return appendMarshaled(b, s)
+		}
+		i += size
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+func appendMarshaled(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }
 
 // appendJSONFloat appends f as json.Marshal writes a float64 (the ES6
