@@ -228,7 +228,9 @@ func (r *run) execute(ctx context.Context) error {
 // preview counts (r.seen, r.sim) only their sends: a user met once is
 // never looked up again, so its counts would only hold memory, about 50 MB
 // at a million grants. Keeping just these users keeps a preview's memory
-// flat in the number of grants.
+// flat in the number of grants. A grant that arrives while the preview
+// walks, for a user met once before it, is not counted against the
+// first: the preview is of the grants there when it began.
 func (r *run) loadRepeatUsers(ctx context.Context) error {
 	var users []string
 	err := r.e.retry(ctx, "repeat users", func() error {
