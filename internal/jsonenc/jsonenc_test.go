@@ -26,7 +26,7 @@ func checkAppend(t *testing.T, v any) {
 func TestAppend(t *testing.T) {
 	for _, v := range []any{
 		nil, "", "oUser_1", "add_to_cart", `a"b\c`, "<p>&amp;</p>", "降价了", "\u2028\u2029", "\x00\x1f\b\f\n\r\t", "\xff\xfe",
-		true, false, 0.0, -0.0, 1.0, 21.27, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, -3.5e-10, math.MaxFloat64, math.SmallestNonzeroFloat64,
+		true, false, 0.0, math.Copysign(0, -1), 1.0, 21.27, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, -3.5e-10, math.MaxFloat64, math.SmallestNonzeroFloat64,
 		math.NaN(), math.Inf(1),
 		[]string(nil), []string{}, []string{"b", "a"},
 		[]any(nil), []any{}, []any{"a", 1.5, nil, true, map[string]any{"k": "v"}},
