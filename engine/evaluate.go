@@ -164,7 +164,7 @@ func (r *run) admit(ctx context.Context, b *batch) error {
 			decide(it, wx.Sent, wx.ReasonOK, "")
 		}
 	}
-	return nil
+	return r.onlyRepeatUsers(ctx)
 }
 
 func or(a, b string) string {

@@ -145,10 +145,7 @@ func (r *run) execute(ctx context.Context) error {
 	e := r.e
 	if r.opt.DryRun {
 		r.sum.Status = "preview"
-		err := r.loadRepeatUsers(ctx)
-		if err == nil {
-			err = r.walk(ctx, 0, nil)
-		}
+		err := r.walk(ctx, 0, nil)
 		if err == nil && r.stopErr != nil {
 			// What stops a send (a fact query failing, ...) stops its
 			// preview with the same error.
@@ -224,14 +221,25 @@ func (r *run) execute(ctx context.Context) error {
 	return err
 }
 
-// loadRepeatUsers reads the users a preview may meet more than once. The
-// preview counts (r.seen, r.sim) only their sends: a user met once is
-// never looked up again, so its counts would only hold memory, about 50 MB
-// at a million grants. Keeping just these users keeps a preview's memory
-// flat in the number of grants. A grant that arrives while the preview
-// walks, for a user met once before it, is not counted against the
-// first: the preview is of the grants there when it began.
-func (r *run) loadRepeatUsers(ctx context.Context) error {
+// repeatAfter is how many in-run counters (r.seen and r.sim) a preview
+// keeps for every user before it keeps them only for its repeat users: a
+// short preview (the console's first cards, one user's view) is spared
+// the scan of RepeatUsers.
+var repeatAfter = 1 << 16
+
+// onlyRepeatUsers switches a preview to counting only the users it may
+// meet more than once (store.RepeatUsers), once its counters pass
+// repeatAfter. A user met once is never looked up again, so its counts
+// would only hold memory (about 50 MB at a million grants); keeping just
+// these users keeps a preview's memory flat in the number of grants. The
+// counters of the other users are dropped. A grant that arrives while the
+// preview walks, for a user met once before it, is not counted against
+// the first: the preview is of the grants there when it began. Called
+// from admit, which owns the counters.
+func (r *run) onlyRepeatUsers(ctx context.Context) error {
+	if !r.opt.DryRun || r.repeat != nil || len(r.seen)+len(r.sim) <= repeatAfter {
+		return nil
+	}
 	var users []string
 	err := r.e.retry(ctx, "repeat users", func() error {
 		var err error
@@ -241,10 +249,28 @@ func (r *run) loadRepeatUsers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.repeat = make(map[uint64]bool, len(users))
-	for _, u := range users {
-		r.repeat[hashKey(u)] = true
+	tpl, limits := r.c.Template.ID, r.limits()
+	repeat := make(map[uint64]bool, len(users))
+	seen := make(map[uint64]int32, len(users))
+	sim := make(map[uint64]int32, len(users)*len(limits))
+	keep := func(from, to map[uint64]int32, k uint64) {
+		if n, ok := from[k]; ok {
+			to[k] = n
+		}
 	}
+	for _, u := range users {
+		repeat[hashKey(u)] = true
+		keep(r.seen, seen, hashKey(u, tpl))
+		for _, l := range limits {
+			keep(r.sim, sim, capKey(l, u, tpl))
+		}
+	}
+	for _, l := range limits {
+		if l.Scope == store.ScopeTemplate { // one counter for all users
+			keep(r.sim, sim, capKey(l, "", tpl))
+		}
+	}
+	r.repeat, r.seen, r.sim = repeat, seen, sim
 	return nil
 }
 
