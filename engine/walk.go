@@ -69,8 +69,10 @@ func (r *run) walk(ctx context.Context, after int64, d *dispatcher) error {
 	}()
 	// The next batches are evaluated (facts, rule, render), several at
 	// once, while this one is admitted (dedup, caps, claim): their
-	// database waits overlap. Admit takes them in batch order.
-	evaluated := make(chan *evaluation, evaluators)
+	// database waits overlap. Admit takes them in batch order. One batch
+	// waits for admit beyond those being evaluated: as fast as more, and
+	// 4-8 MB less at a million grants.
+	evaluated := make(chan *evaluation, 1)
 	go func() {
 		work := make(chan *evaluation, evaluators)
 		var running sync.WaitGroup
