@@ -712,9 +712,9 @@ func previewMatchesSend(t *testing.T, nc storetest.NamedConfig, limits string) {
 
 	// The same preview counting only the repeat users from the first
 	// batch on (a long preview's memory saver) decides alike.
-	restore := engine.SetRepeatAfter(0)
-	lean := w.run(nil, c, T, true)
-	restore()
+	leanEngine := w.newEngine("e2e-lean")
+	engine.SetRepeatAfter(leanEngine, 0)
+	lean := w.run(leanEngine, c, T, true)
 	if lean.err != nil {
 		t.Fatalf("preview counting repeat users only: %v", lean.err)
 	}

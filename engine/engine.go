@@ -130,6 +130,9 @@ type Engine struct {
 	limit  *limiter
 	users  userLocks // one send in flight per openid across all runs
 	holds  holds     // openids whose last send may have arrived
+	// repeatAfter is how many in-run counters a preview keeps for every
+	// user before it counts only its repeat users (onlyRepeatUsers).
+	repeatAfter int
 }
 
 // New returns an engine. sender may be nil for an engine that only previews.
@@ -189,8 +192,9 @@ func New(cfg Config, st Store, facts Facts, sender Sender) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, store: st, facts: facts, sender: sender,
-		log:   cfg.Logger.WithField("holder", cfg.Holder),
-		limit: newLimiter(cfg.Rate),
+		log:         cfg.Logger.WithField("holder", cfg.Holder),
+		limit:       newLimiter(cfg.Rate),
+		repeatAfter: repeatAfter,
 	}, nil
 }
 

@@ -1,9 +1,5 @@
 package engine
 
-// SetRepeatAfter sets how many counters a preview keeps for every user
-// before it counts only its repeat users, and returns the restore.
-func SetRepeatAfter(n int) (restore func()) {
-	old := repeatAfter
-	repeatAfter = n
-	return func() { repeatAfter = old }
-}
+// SetRepeatAfter sets how many counters e's previews keep for every user
+// before they count only their repeat users. Call it before e runs.
+func SetRepeatAfter(e *Engine, n int) { e.repeatAfter = n }

@@ -225,7 +225,7 @@ func (r *run) execute(ctx context.Context) error {
 // keeps for every user before it keeps them only for its repeat users: a
 // short preview (the console's first cards, one user's view) is spared
 // the scan of RepeatUsers.
-var repeatAfter = 1 << 16
+const repeatAfter = 1 << 16
 
 // onlyRepeatUsers switches a preview to counting only the users it may
 // meet more than once (store.RepeatUsers), once its counters pass
@@ -237,7 +237,7 @@ var repeatAfter = 1 << 16
 // the first: the preview is of the grants there when it began. Called
 // from admit, which owns the counters.
 func (r *run) onlyRepeatUsers(ctx context.Context) error {
-	if !r.opt.DryRun || r.repeat != nil || len(r.seen)+len(r.sim) <= repeatAfter {
+	if !r.opt.DryRun || r.repeat != nil || len(r.seen)+len(r.sim) <= r.e.repeatAfter {
 		return nil
 	}
 	var users []string
