@@ -89,11 +89,7 @@ func (db *DB) ListAvailableAsOf(ctx context.Context, templateID string, afterID 
 // grants, against 1.1 s for an exact count of active grants, which reads
 // every row.
 func (db *DB) RepeatUsers(ctx context.Context, templateID string) ([]string, error) {
-	q := "SELECT openid FROM grants" + db.forceIndex("grants_openid")
-	if db.sqlite() {
-		q += " INDEXED BY grants_openid"
-	}
-	q += " WHERE template_id = ? GROUP BY openid HAVING COUNT(*) > 1"
+	q := "SELECT openid FROM grants" + db.forceIndex("grants_openid") + " WHERE template_id = ? GROUP BY openid HAVING COUNT(*) > 1"
 	var out []string
 	err := db.retry(ctx, "repeat users", func() error {
 		out = out[:0]
@@ -141,7 +137,8 @@ func (db *DB) scanGrantRows(ctx context.Context, dst *[]grantRow, q string, args
 }
 
 // forceIndex is " FORCE INDEX (name)" on MySQL/MariaDB (TiDB reads it
-// too), nothing on SQLite. Where it is used, MariaDB's own choice was a
+// too) and " INDEXED BY name" on SQLite (an error, not a scan, should the
+// index ever not fit). Where it is used, the database's own choice was a
 // scan that grows with the table:
 //   - grants_available (template_id, status, id) for the keyset page of
 //     ListAvailable: left to itself MariaDB picks a ref access on
@@ -154,10 +151,13 @@ func (db *DB) scanGrantRows(ctx context.Context, dst *[]grantRow, q string, args
 //     scan of the whole table per batch (7,000 rows read per batch at
 //     100,000 grants);
 //   - send_log_user and send_log_template for the cap counts (capPlan.load),
-//     for the same reason once a mark group has over 200 users.
+//     for the same reason once a mark group has over 200 users;
+//   - grants_openid (openid, template_id) for RepeatUsers: SQLite read the
+//     template's rows through grants_available and grouped them in a
+//     temporary B-tree (2.5 s at 1,000,000 grants, 0.26 s by the index).
 func (db *DB) forceIndex(name string) string {
 	if db.sqlite() {
-		return ""
+		return " INDEXED BY " + name
 	}
 	return " FORCE INDEX (" + name + ")"
 }
