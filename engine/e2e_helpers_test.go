@@ -208,6 +208,17 @@ func runWith(ctx context.Context, eng *engine.Engine, c *campaigns.Campaign, opt
 	return res
 }
 
+// runStopped runs c at T on an engine of its own (holder) over a hookStore
+// that arm sets up: arm's hooks call stop, the SIGTERM, at the point of
+// the run the test chooses. It returns the run and the store's counts.
+func (w *world) runStopped(holder string, c *campaigns.Campaign, T time.Time, arm func(hs *hookStore, stop func())) (runResult, *hookStore) {
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	hs := &hookStore{DB: w.db}
+	arm(hs, cancel)
+	return runWith(ctx, w.newEngineOn(holder, hs), c, engine.Options{At: T}), hs
+}
+
 // mustRun is run that fails the test on an error.
 func (w *world) mustRun(c *campaigns.Campaign, when time.Time) runResult {
 	w.t.Helper()

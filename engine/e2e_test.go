@@ -1041,16 +1041,15 @@ func testShutdownMidClaim(t *testing.T, nc storetest.NamedConfig) {
 	want := eligibleOpenIDs(us)
 	T := at(3, 10, 0)
 	w.clock.Set(T)
-	ctx, cancel := context.WithCancel(w.ctx)
-	defer cancel()
 	// SIGTERM arrives while the second group of sends is being marked in
 	// flight: the sends of that group go out, no later one starts.
-	hs := &hookStore{DB: w.db, beforeBegin: func(n int) {
-		if n == 2 {
-			cancel()
+	r, _ := w.runStopped("e2e-hook", c, T, func(hs *hookStore, stop func()) {
+		hs.beforeBegin = func(n int) {
+			if n == 2 {
+				stop()
+			}
 		}
-	}}
-	r := runWith(ctx, w.newEngineOn("e2e-hook", hs), c, engine.Options{At: T})
+	})
 	if r.err == nil || r.sum.Status != "interrupted" {
 		t.Fatalf("interrupted run: err %v, status %q", r.err, r.sum.Status)
 	}
@@ -1160,16 +1159,15 @@ func testCheckpointCadence(t *testing.T, nc storetest.NamedConfig) {
 	}
 	T := at(3, 10, 0)
 	w.clock.Set(T)
-	ctx, cancel := context.WithCancel(w.ctx)
-	defer cancel()
 	// Stopped while the 12th batch is being recorded: batches 1 and 9
 	// moved the checkpoint, the later ones are recorded without.
-	hs := &hookStore{DB: w.db, beforeFinish: func(n int) {
-		if n == 12 {
-			cancel()
+	r, hs := w.runStopped("e2e-cp", c, T, func(hs *hookStore, stop func()) {
+		hs.beforeFinish = func(n int) {
+			if n == 12 {
+				stop()
+			}
 		}
-	}}
-	r := runWith(ctx, w.newEngineOn("e2e-cp", hs), c, engine.Options{At: T})
+	})
 	if r.err == nil {
 		t.Fatalf("run was not interrupted: %+v", r.sum)
 	}
