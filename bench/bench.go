@@ -323,7 +323,11 @@ func (r *runner) connect(ctx context.Context) error {
 		r.logf("no per-connection statistics: %s", why)
 	}
 	r.dsn = sc.FormatDSN()
-	r.dbPID = findServer()
+	var pidFile string
+	_ = r.admin.QueryRowContext(pctx, "SELECT @@pid_file").Scan(&pidFile) // empty when unknown
+	if r.dbPID = findServer(pidFile); r.dbPID == 0 {
+		r.logf("no database server CPU: the server's process is not found on this machine")
+	}
 	return nil
 }
 

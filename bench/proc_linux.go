@@ -20,27 +20,46 @@ func maxRSS(ps *os.ProcessState) int64 {
 // clockTick is USER_HZ, 100 on every Linux the benchmark targets.
 const clockTick = 100
 
-// findServer returns the pid of a local mariadbd or mysqld, 0 if none.
-func findServer() int {
+// findServer returns the pid of the mariadbd or mysqld at the other end of
+// the benchmark's connection, 0 when unknown: the pid in the server's
+// pid_file when this machine can read it, else the only such process
+// running (with two, e.g. a second instance on another port, the scan
+// cannot tell which one is measured).
+func findServer(pidFile string) int {
+	if b, err := os.ReadFile(pidFile); pidFile != "" && err == nil {
+		if pid, err := strconv.Atoi(string(bytes.TrimSpace(b))); err == nil && isServer(pid) {
+			return pid
+		}
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
 	}
+	found := 0
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || !isServer(pid) {
 			continue
 		}
-		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil {
-			continue
+		if found != 0 {
+			return 0
 		}
-		switch string(bytes.TrimSpace(comm)) {
-		case "mariadbd", "mysqld":
-			return pid
-		}
+		found = pid
 	}
-	return 0
+	return found
+}
+
+// isServer reports whether pid is a running mariadbd or mysqld.
+func isServer(pid int) bool {
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return false
+	}
+	switch string(bytes.TrimSpace(comm)) {
+	case "mariadbd", "mysqld":
+		return true
+	}
+	return false
 }
 
 // serverCPU is the user+system CPU time of pid so far, 0 when unknown.
