@@ -86,6 +86,7 @@ func TestRecordSubscription(t *testing.T) {
 			{"repeated id counts once", sub("r7", "u4", "D", "D", "D"), store.RecordResult{Credits: 1}},
 			{"same request id, other content", sub("r7", "u4", "E"), store.RecordResult{Duplicate: true, Conflict: true}},
 			{"same request id, same content reordered", sub("r1", "u1", "B", "A"), store.RecordResult{Duplicate: true}},
+			{"another user's long-term", sub("r8", "u5", "LT1"), store.RecordResult{LongTerm: 1}},
 		}
 		for _, tc := range tests {
 			got, err := db.RecordSubscription(ctx, withKinds(tc.r), t0)
@@ -96,7 +97,7 @@ func TestRecordSubscription(t *testing.T) {
 				t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 			}
 		}
-		counts := map[string]int{"A": 2, "B": 1, "LT1": 1, "X": 1, "C": 0, "D": 1, "E": 0}
+		counts := map[string]int{"A": 2, "B": 1, "LT1": 2, "X": 1, "C": 0, "D": 1, "E": 0}
 		for tmpl, want := range counts {
 			if n := must[int](t)(db.CountAvailable(ctx, tmpl, t0)); n != want {
 				t.Errorf("CountAvailable(%s) = %d, want %d", tmpl, n, want)
@@ -113,8 +114,8 @@ func TestRecordSubscription(t *testing.T) {
 		if _, err := db.RecordSubscription(ctx, rej, t0); err != nil {
 			t.Fatal(err)
 		}
-		if n := must[int](t)(db.CountAvailable(ctx, "LT1", t0)); n != 0 {
-			t.Errorf("after reject: LT1 available = %d, want 0", n)
+		if n := must[int](t)(db.CountAvailable(ctx, "LT1", t0)); n != 1 {
+			t.Errorf("after reject: LT1 available = %d, want 1 (u5's: a reject revokes the rejecting user's only)", n)
 		}
 		if n := must[int](t)(db.CountAvailable(ctx, "A", t0)); n != 2 {
 			t.Errorf("after reject: one-time credits A = %d, want 2 (a reject does not take back credits)", n)

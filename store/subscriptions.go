@@ -289,16 +289,24 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	}
 
 	// 3. Revoke stored long-term grants (before inserting this batch's).
+	// lt_openid is set on long-term grants only. SQLite finds them by its
+	// partial index on it (grants_long_term); MySQL, which has no partial
+	// index, by grants_openid (openid, template_id): the user's grants of
+	// the template (usually all of one kind; one-time ones are read and
+	// left alone).
+	table, userCol := "grants"+db.forceIndex("grants_openid"), "openid"
+	if db.sqlite() {
+		table, userCol = "grants", "lt_openid"
+	}
 	for _, c := range chunks(len(revokes), 200) {
 		var q strings.Builder
-		// lt_openid is set on long-term grants only (index grants_long_term).
-		q.WriteString("UPDATE grants SET status = 'revoked' WHERE lt_openid IS NOT NULL AND status = 'active' AND (")
+		q.WriteString("UPDATE " + table + " SET status = 'revoked' WHERE lt_openid IS NOT NULL AND status = 'active' AND (")
 		args := make([]any, 0, 2*(c[1]-c[0]))
 		for i, ut := range revokes[c[0]:c[1]] {
 			if i > 0 {
 				q.WriteString(" OR ")
 			}
-			q.WriteString("(lt_openid = ? AND template_id = ?)")
+			q.WriteString("(" + userCol + " = ? AND template_id = ?)")
 			args = append(args, ut.openid, ut.template)
 		}
 		q.WriteByte(')')
