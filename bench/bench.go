@@ -428,10 +428,12 @@ func (r *runner) machine(ctx context.Context) string {
 	}
 	var ver string
 	_ = r.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&ver)
-	var pool int64
-	_ = r.admin.QueryRowContext(ctx, "SELECT @@innodb_buffer_pool_size").Scan(&pool)
-	return fmt.Sprintf("%d CPUs (%s/%s), %s, MariaDB %s (innodb_buffer_pool_size %d MB); load average at the start %s",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), ver, pool>>20, loadAvg())
+	// The settings that move the import's and the preview's figures
+	// (docs/operations.md, "Server settings"); -1 when unreadable.
+	pool, redo, autoinc := int64(-1<<20), int64(-1<<20), -1
+	_ = r.admin.QueryRowContext(ctx, "SELECT @@innodb_buffer_pool_size, @@innodb_log_file_size, @@innodb_autoinc_lock_mode").Scan(&pool, &redo, &autoinc)
+	return fmt.Sprintf("%d CPUs (%s/%s), %s, MariaDB %s (innodb_buffer_pool_size %d MB, innodb_log_file_size %d MB, innodb_autoinc_lock_mode %d); load average at the start %s",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), ver, pool>>20, redo>>20, autoinc, loadAvg())
 }
 
 func loadAvg() string {
