@@ -1,41 +1,48 @@
 package bench
 
 import (
+	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
 func TestFindServer(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	self := os.Getpid()
 	if isServer(self) {
 		t.Fatal("the test process is taken for a database server")
 	}
 	// A pid file naming a process that is not a server is not believed.
-	if got := findServer(write("self.pid", strconv.Itoa(self)+"\n")); got == self {
+	p := filepath.Join(t.TempDir(), "self.pid")
+	if err := os.WriteFile(p, []byte(strconv.Itoa(self)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := findServer(p); got == self {
 		t.Fatalf("findServer took the pid file's non-server process %d", got)
 	}
-	scanned := findServer("")
-	if scanned == 0 {
+
+	// The test server's own pid file names it, however many servers run.
+	db, err := sql.Open("mysql", mysqlServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pidFile string
+	if err := db.QueryRowContext(context.Background(), "SELECT @@pid_file").Scan(&pidFile); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("CI runs one local MariaDB, and findServer does not find it")
+			t.Fatalf("CI runs MariaDB on this machine, and its pid file is unreadable: %v", err)
 		}
-		t.Skip("no single local mariadbd or mysqld to find")
+		t.Skipf("the test server's pid file is not on this machine: %v", err)
 	}
-	if !isServer(scanned) {
-		t.Fatalf("findServer returned %d, not a server", scanned)
-	}
-	// The server's own pid file wins over the scan.
-	if got := findServer(write("server.pid", strconv.Itoa(scanned)+"\n")); got != scanned {
-		t.Fatalf("findServer(pid file of %d) = %d", scanned, got)
+	want, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if got := findServer(pidFile); got != want || !isServer(got) {
+		t.Fatalf("findServer(%s) = %d, want the server %d", pidFile, got, want)
 	}
 }
