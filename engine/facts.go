@@ -21,23 +21,31 @@ func (r *run) loadFacts(ctx context.Context, env *rules.Env, items []*item) (map
 	for _, f := range r.c.Facts {
 		rows := make([]map[string]any, len(items))
 		out[f.Name] = rows
-		keys := make([]string, len(items)) // the keys not cached yet
-		var args []any
-		var asked map[string]map[string]any // rows of the keys queried
-		r.factMu.Lock()
-		r.facts.rotate(now)
+		// The keys are computed (a rule expression per grant) before the
+		// cache is locked: the lock covers the lookups only, so the run's
+		// evaluators do not wait for each other's expressions.
+		keys := make([]string, len(items)) // the grants' keys; "" for none
+		typed := make([]any, len(items))
 		for i, it := range items {
 			env.Reset(&it.g, r.at)
 			k, err := r.c.Program.FactKey(f.Name, env)
 			if err != nil || k == nil {
 				continue
 			}
-			s := keyString(k)
-			if row, ok := r.facts.get(f.Name, s); ok {
-				rows[i] = row
+			keys[i], typed[i] = keyString(k), k
+		}
+		var args []any
+		var asked map[string]map[string]any // rows of the keys queried
+		r.factMu.Lock()
+		r.facts.rotate(now)
+		for i, s := range keys {
+			if s == "" {
 				continue
 			}
-			keys[i] = s
+			if row, ok := r.facts.get(f.Name, s); ok {
+				rows[i], keys[i] = row, "" // cached: not asked
+				continue
+			}
 			if asked == nil {
 				asked = map[string]map[string]any{}
 			}
@@ -45,7 +53,7 @@ func (r *run) loadFacts(ctx context.Context, env *rules.Env, items []*item) (map
 				continue
 			}
 			asked[s] = nil // no row, unless the result has one
-			args = append(args, k)
+			args = append(args, typed[i])
 		}
 		r.factMu.Unlock()
 		if len(args) == 0 {
