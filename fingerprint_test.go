@@ -41,6 +41,20 @@ func TestFingerprintUnchanged(t *testing.T) {
 	}
 }
 
+// TestFingerprintUnencodable: vars json.Marshal cannot encode (never from
+// a decoded body) still give a fingerprint, the same each time, and
+// VarsJSON says why they cannot be stored.
+func TestFingerprintUnencodable(t *testing.T) {
+	r := SubscriptionResult{OpenID: "o1", ExtraVariableMap: map[string]any{"x": math.NaN()}}
+	if _, err := r.VarsJSON(); err == nil {
+		t.Fatal("VarsJSON of NaN: no error")
+	}
+	ok := SubscriptionResult{OpenID: "o1", ExtraVariableMap: map[string]any{"x": 1.0}}
+	if a, b := r.Fingerprint(), r.Fingerprint(); a != b || a == ok.Fingerprint() || len(a) != 32 {
+		t.Errorf("Fingerprint with NaN vars: %q then %q (encodable: %q)", a, b, ok.Fingerprint())
+	}
+}
+
 // FuzzFingerprint compares Fingerprint with its json.Marshal definition.
 func FuzzFingerprint(f *testing.F) {
 	f.Add("o1", "cart", "p1", "saved_price", "21.27", 1.5, "T1", "T2")

@@ -10,7 +10,6 @@ package wxcampaign
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -151,6 +150,19 @@ func (r *SubscriptionResult) TemplateCount() int {
 // nor LongTermTemplateIDs (the kinds are the engine's knowledge, which a
 // campaign reload may change between a request and its retry).
 func (r *SubscriptionResult) Fingerprint() string {
+	vars, _ := r.VarsJSON() // nil when it cannot be encoded: FingerprintWith's fallback
+	return r.FingerprintWith(vars)
+}
+
+// VarsJSON is ExtraVariableMap as json.Marshal encodes it ("null" when
+// nil): the bytes Fingerprint hashes, and those a store keeps of it.
+func (r *SubscriptionResult) VarsJSON() ([]byte, error) {
+	return jsonenc.Marshal(r.ExtraVariableMap)
+}
+
+// FingerprintWith is Fingerprint given vars, r.VarsJSON()'s bytes (nil if
+// it failed), for a caller that needs both and encodes the map once.
+func (r *SubscriptionResult) FingerprintWith(vars []byte) string {
 	sorted := func(ids []string) []string {
 		out := dedupe(ids)
 		sort.Strings(out)
@@ -165,20 +177,14 @@ func (r *SubscriptionResult) Fingerprint() string {
 	for _, s := range []string{r.OpenID, r.Scene, r.BusNo} {
 		b = append(jsonenc.AppendString(b, s), ',')
 	}
-	b, ok := jsonenc.Append(b, r.ExtraVariableMap)
+	b = append(b, vars...)
 	for _, ids := range [][]string{r.AgreeTemplateIDs, r.RejectTemplateIDs, r.BanTemplateIDs, r.FilterTemplateIDs} {
 		b = jsonenc.AppendStrings(append(b, ','), sorted(ids))
 	}
 	b = append(b, ']')
-	if !ok {
-		var err error
-		b, err = json.Marshal([]any{r.OpenID, r.Scene, r.BusNo, r.ExtraVariableMap,
-			sorted(r.AgreeTemplateIDs), sorted(r.RejectTemplateIDs), sorted(r.BanTemplateIDs),
-			sorted(r.FilterTemplateIDs)})
-		if err != nil {
-			// Only values json cannot encode (never from a decoded body).
-			b = []byte(fmt.Sprintf("%#v", r))
-		}
+	if vars == nil {
+		// Only values json cannot encode (never from a decoded body).
+		b = []byte(fmt.Sprintf("%#v", r))
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

@@ -10,7 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wxcampaign/wxcampaign"
-	"github.com/wxcampaign/wxcampaign/internal/jsonenc"
 )
 
 // Grant statuses.
@@ -135,9 +134,14 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 	seen := make(map[string]string, len(rs)) // request id -> fingerprint
 	fresh := make([]*wxcampaign.SubscriptionResult, 0, len(rs))
 	fps := make(map[*wxcampaign.SubscriptionResult]string, len(rs))
+	// The vars are encoded once, for the fingerprint and for the grants'
+	// vars column; nil when they cannot be (an error once the result is
+	// recorded, below).
+	varsJSON := make(map[*wxcampaign.SubscriptionResult][]byte, len(rs))
 	for _, r := range rs {
 		r.Normalize() // a repeated template id counts once
-		fp := r.Fingerprint()
+		vj, _ := r.VarsJSON()
+		fp := r.FingerprintWith(vj)
 		if first, ok := seen[r.RequestID]; ok {
 			st.duplicates++
 			if first != fp {
@@ -146,7 +150,7 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 			continue
 		}
 		seen[r.RequestID] = fp
-		fps[r] = fp
+		fps[r], varsJSON[r] = fp, vj
 		fresh = append(fresh, r)
 	}
 	token := newToken()
@@ -244,8 +248,9 @@ func (db *DB) writeBatch(ctx context.Context, tx *sqlx.Tx, rs []*wxcampaign.Subs
 		}
 		var vars any
 		if len(r.ExtraVariableMap) > 0 {
-			b, err := jsonenc.Marshal(r.ExtraVariableMap)
-			if err != nil {
+			b := varsJSON[r]
+			if b == nil {
+				_, err := r.VarsJSON()
 				return st, fmt.Errorf("encode extraVariableMap of %q: %w", r.RequestID, err)
 			}
 			vars = string(b)
